@@ -1,0 +1,46 @@
+// Reverse-mode autograd: a tape of backward closures recorded in execution order.
+// An op records a node only when grad mode is on and one of its inputs requires grad; the node's
+// closure captures just what its backward needs. backward(loss) walks the tape in reverse,
+// accumulating into TensorImpl::grad (with shape checks), then clears the tape (capacity kept).
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace genie {
+
+bool grad_enabled();
+
+// RAII: disables recording in its scope (teacher passes, evaluation, collection).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when an op over these inputs must be recorded.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Record a node producing `out` (marks it non-leaf, requires_grad). `fn` receives the output
+// gradient (defined, same shape as out) and must accumulate into its inputs via accumulate_grad.
+void record(const char* name, Tensor& out, std::function<void(const Tensor& dout)> fn);
+
+// grad(t) += g (allocates on first use; g may be adopted without copying if `adopt`).
+// Shapes must match exactly (throws naming the op).
+void accumulate_grad(const Tensor& t, const Tensor& g, const char* op = "accumulate_grad");
+// Returns t's gradient buffer for in-place accumulation by a kernel, allocating zeros if absent,
+// and sets *fresh = true when newly created (kernels may then overwrite instead of add).
+Tensor& grad_buffer(const Tensor& t, bool* fresh);
+
+// Runs backward from a scalar (or from `seed` gradient for non-scalars), then clears the tape.
+void backward(const Tensor& loss, const Tensor& seed = Tensor());
+void clear_tape();
+size_t tape_size();
+
+}  // namespace genie

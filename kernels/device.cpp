@@ -1,0 +1,108 @@
+// Device-independent runtime: errors, CPU memory, host<->device copies, thread settings.
+#include "kernels/device.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda_runtime.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace genie {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+void throw_error(const std::string& msg, const char* file, int line) {
+  (void)file;
+  (void)line;
+  throw Error(msg);
+}
+
+void throw_no_cuda(const char* what) {
+  throw Error(str("[", what, "] genie was built without CUDA (configure with -DGENIE_CUDA=ON and "
+                  "a CUDA toolkit); use --device cpu"));
+}
+
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda" || s == "gpu") {
+    GENIE_CHECK(cuda_available(), "[--device] cuda requested but ", cuda_device_string());
+    return Device::CUDA;
+  }
+  if (s == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  GENIE_CHECK(false, "[--device] expected cpu, cuda or auto, got '", s, "'");
+}
+
+bool cuda_built() { return cuda_rt::built(); }
+bool cuda_available() {
+  static const bool avail = cuda_rt::available();
+  return avail;
+}
+Stream cuda_stream() { return cuda_rt::stream(); }
+void cuda_synchronize() { cuda_rt::synchronize(); }
+std::string cuda_device_string() { return cuda_rt::device_string(); }
+CudaMemStats cuda_mem_stats() { return cuda_built() && cuda_available() ? cuda_rt::mem_stats() : CudaMemStats{}; }
+void cuda_reset_peak() {
+  if (cuda_available()) cuda_rt::reset_peak();
+}
+void cuda_empty_cache() {
+  if (cuda_available()) cuda_rt::empty_cache();
+}
+
+void* device_alloc(Device d, size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (d == Device::CUDA) return cuda_rt::alloc(bytes);
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  GENIE_CHECK(p != nullptr, "[alloc] out of host memory allocating ", bytes, " bytes");
+  return p;
+}
+
+void device_free(Device d, void* p, size_t bytes) {
+  if (!p) return;
+  if (d == Device::CUDA)
+    cuda_rt::free(p, bytes);
+  else
+    std::free(p);
+}
+
+void copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t bytes) {
+  if (bytes == 0) return;
+  if (dd == Device::CPU && sd == Device::CPU) {
+    std::memcpy(dst, src, bytes);
+  } else if (dd == Device::CUDA && sd == Device::CPU) {
+    cuda_rt::copy(dst, src, bytes, cuda_rt::Copy::H2D);
+  } else if (dd == Device::CPU && sd == Device::CUDA) {
+    cuda_rt::copy(dst, src, bytes, cuda_rt::Copy::D2H);
+  } else {
+    cuda_rt::copy(dst, src, bytes, cuda_rt::Copy::D2D);
+  }
+}
+
+void fill_bytes_zero(void* dst, Device d, size_t bytes) {
+  if (bytes == 0) return;
+  if (d == Device::CUDA)
+    cuda_rt::zero(dst, bytes);
+  else
+    std::memset(dst, 0, bytes);
+}
+
+static int g_threads = 0;
+void set_cpu_threads(int n) {
+  g_threads = n;
+  if (n > 0) omp_set_num_threads(n);
+  // BLAS calls are made from inside our OpenMP loops (one image per thread), so BLAS itself runs
+  // single-threaded; large single GEMMs parallelise through the OpenMP loop over row blocks.
+  openblas_set_num_threads(1);
+}
+int cpu_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+}  // namespace genie

@@ -1,0 +1,43 @@
+// Devices, streams and device memory. CPU memory is 64-byte aligned; CUDA memory comes from a
+// caching allocator (freed blocks are kept per size and reused, like PyTorch's).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace genie {
+
+enum class Device : uint8_t { CPU = 0, CUDA = 1 };
+const char* device_name(Device d);
+Device parse_device(const std::string& s);  // "cpu" | "cuda" | "auto" (cuda when available)
+
+// Opaque cudaStream_t so that CPU-only code never includes CUDA headers. nullptr = the engine's
+// default stream (a non-blocking stream created on first use).
+using Stream = void*;
+
+bool cuda_built();      // compiled with the CUDA backend
+bool cuda_available();  // compiled with CUDA AND a usable device/driver is present
+Stream cuda_stream();   // the engine's stream (throws without CUDA)
+void cuda_synchronize();
+std::string cuda_device_string();  // "NVIDIA H100 80GB HBM3 (sm_90)" or why none
+
+void* device_alloc(Device d, size_t bytes);
+void device_free(Device d, void* p, size_t bytes);
+// Copies bytes between any two devices (synchronous with respect to the host).
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+void fill_bytes_zero(void* dst, Device d, size_t bytes);
+
+// CUDA caching allocator statistics (bytes). Zero on CPU-only builds.
+struct CudaMemStats {
+  size_t allocated = 0, cached = 0, peak_allocated = 0;
+};
+CudaMemStats cuda_mem_stats();
+void cuda_reset_peak();
+void cuda_empty_cache();
+
+// Threads for the CPU backend (OpenMP and BLAS). 0 = library default.
+void set_cpu_threads(int n);
+int cpu_threads();
+
+}  // namespace genie

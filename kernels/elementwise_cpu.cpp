@@ -1,0 +1,97 @@
+// CPU drivers for elementwise kernels, Philox draws and Adam: loops only; the math is in functors.h.
+#include "kernels/adam.h"
+#include "kernels/cpu_loop.h"
+#include "kernels/elementwise.h"
+#include "kernels/functors.h"
+#include "kernels/philox.h"
+
+#include <cmath>
+
+namespace genie::k {
+
+const char* unary_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Relu: return "relu";
+    case UnaryOp::Relu6: return "relu6";
+    case UnaryOp::LeakyRelu: return "leaky_relu";
+    case UnaryOp::Tanh: return "tanh";
+    case UnaryOp::Sigmoid: return "sigmoid";
+    case UnaryOp::Scale: return "mul_scalar";
+    case UnaryOp::Square: return "square";
+    case UnaryOp::Abs: return "abs";
+    case UnaryOp::AddScalar: return "add_scalar";
+  }
+  return "?";
+}
+
+void unary_fwd_cpu(UnaryOp op, float alpha, const float* x, float* y, int64_t n, Stream) {
+  visit_unary(op, alpha, [&](auto f) { cpu_for(n, [&](int64_t i) { y[i] = f.fwd(x[i]); }); });
+}
+
+void unary_bwd_cpu(UnaryOp op, float alpha, const float* x, const float* y, const float* dy,
+                   float* dx, int64_t n, bool acc, Stream) {
+  visit_unary(op, alpha, [&](auto f) {
+    cpu_for(n, [&](int64_t i) {
+      const float g = f.bwd(x ? x[i] : 0.f, y ? y[i] : 0.f, dy[i]);
+      dx[i] = acc ? dx[i] + g : g;
+    });
+  });
+}
+
+void binary_fwd_cpu(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream) {
+  visit_binary(op, [&](auto f) { cpu_for(n, [&](int64_t i) { y[i] = f(a[i], b[i]); }); });
+}
+
+void axpby_cpu(float alpha, const float* x, float beta, float* y, int64_t n, Stream) {
+  if (beta == 0.f)
+    cpu_for(n, [&](int64_t i) { y[i] = alpha * x[i]; });
+  else
+    cpu_for(n, [&](int64_t i) { y[i] = alpha * x[i] + beta * y[i]; });
+}
+
+void fill_cpu(float* y, float v, int64_t n, Stream) {
+  cpu_for(n, [&](int64_t i) { y[i] = v; });
+}
+
+void select_mask_cpu(const uint8_t* m, const float* a, const float* b, float* y, int64_t n, Stream) {
+  cpu_for(n, [&](int64_t i) { y[i] = m[i] ? a[i] : b[i]; });
+}
+
+void channel_affine_cpu(const float* x, const float* scale, const float* shift, float* y, int64_t N,
+                        int64_t C, int64_t HW, Stream) {
+  cpu_for_outer(N * C, HW, [&](int64_t nc) {
+    const int64_t c = nc % C;
+    const float a = scale[c], b = shift ? shift[c] : 0.f;
+    const float* xp = x + nc * HW;
+    float* yp = y + nc * HW;
+    for (int64_t i = 0; i < HW; ++i) yp[i] = xp[i] * a + b;
+  });
+}
+
+void u8_to_f32_cpu(const uint8_t* x, float* y, int64_t n, Stream) {
+  cpu_for(n, [&](int64_t i) { y[i] = float(x[i]); });
+}
+
+void philox_uniform_cpu(uint64_t seed, uint64_t offset, float* y, int64_t n, Stream) {
+  const PhiloxUniformF f{seed, offset};
+  cpu_for(n, [&](int64_t i) { y[i] = f(i); });
+}
+
+void philox_normal_cpu(uint64_t seed, uint64_t offset, float mean, float std, float* y, int64_t n,
+                       Stream) {
+  const PhiloxNormalF f{seed, offset, mean, std};
+  cpu_for(n, [&](int64_t i) { y[i] = f(i); });
+}
+
+void philox_bernoulli_cpu(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n, Stream) {
+  const PhiloxUniformF f{seed, offset};
+  cpu_for(n, [&](int64_t i) { m[i] = f(i) < p ? 1 : 0; });
+}
+
+void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h,
+                   Stream) {
+  const AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  cpu_for(n, [&](int64_t i) { f(p[i], g[i], m[i], v[i]); });
+}
+
+}  // namespace genie::k

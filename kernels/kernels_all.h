@@ -1,0 +1,12 @@
+// Every kernel header, for no_cuda.cpp (stub generation) and for tests/benchmarks. New kernel
+// headers must be added here so that CPU-only builds define their CUDA stand-ins.
+#pragma once
+#include "kernels/adam.h"
+#include "kernels/bn.h"
+#include "kernels/conv.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/loss.h"
+#include "kernels/philox.h"
+#include "kernels/reduce.h"
+#include "kernels/spatial.h"

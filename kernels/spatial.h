@@ -1,0 +1,48 @@
+// Spatial rearrangements and pooling on NCHW (x viewed as (NC, H, W) planes).
+#pragma once
+#include "kernels/dispatch.h"
+
+namespace genie::k {
+
+// Nearest-neighbour x2 upsampling: y (NC, 2H, 2W)
+GENIE_DECLARE_KERNEL(upsample2x_fwd, (const float* x, int64_t NC, int64_t H, int64_t W, float* y, Stream s),
+                     (x, NC, H, W, y, s))
+GENIE_DECLARE_KERNEL(upsample2x_bwd,
+                     (const float* dy, int64_t NC, int64_t H, int64_t W, float* dx, bool accumulate,
+                      Stream s),
+                     (dy, NC, H, W, dx, accumulate, s))
+// Reflect padding (PyTorch ReflectionPad2d, pad < H and pad < W): y (NC, H+2p, W+2p)
+GENIE_DECLARE_KERNEL(reflect_pad_fwd,
+                     (const float* x, int64_t NC, int64_t H, int64_t W, int64_t pad, float* y, Stream s),
+                     (x, NC, H, W, pad, y, s))
+GENIE_DECLARE_KERNEL(reflect_pad_bwd,
+                     (const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad, float* dx,
+                      bool accumulate, Stream s),
+                     (dy, NC, H, W, pad, dx, accumulate, s))
+// Window crop: y (NC, OH, OW) = x[:, oy:oy+OH, ox:ox+OW]
+GENIE_DECLARE_KERNEL(crop_fwd,
+                     (const float* x, int64_t NC, int64_t H, int64_t W, int64_t oy, int64_t ox,
+                      int64_t OH, int64_t OW, float* y, Stream s),
+                     (x, NC, H, W, oy, ox, OH, OW, y, s))
+GENIE_DECLARE_KERNEL(crop_bwd,
+                     (const float* dy, int64_t NC, int64_t H, int64_t W, int64_t oy, int64_t ox,
+                      int64_t OH, int64_t OW, float* dx, bool accumulate, Stream s),
+                     (dy, NC, H, W, oy, ox, OH, OW, dx, accumulate, s))
+// Global average pool: y (NC) = mean over H*W
+GENIE_DECLARE_KERNEL(gap_fwd, (const float* x, int64_t NC, int64_t HW, float* y, Stream s),
+                     (x, NC, HW, y, s))
+GENIE_DECLARE_KERNEL(gap_bwd,
+                     (const float* dy, int64_t NC, int64_t HW, float* dx, bool accumulate, Stream s),
+                     (dy, NC, HW, dx, accumulate, s))
+// Max pool k x k, stride, padding (implicit -inf padding, PyTorch semantics); argmax (int32,
+// index into the input plane) saved for backward. Output (NC, OH, OW).
+GENIE_DECLARE_KERNEL(maxpool_fwd,
+                     (const float* x, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
+                      int64_t pad, float* y, int32_t* argmax, Stream s),
+                     (x, NC, H, W, k, stride, pad, y, argmax, s))
+GENIE_DECLARE_KERNEL(maxpool_bwd,
+                     (const float* dy, const int32_t* argmax, int64_t NC, int64_t H, int64_t W,
+                      int64_t OH, int64_t OW, float* dx, bool accumulate, Stream s),
+                     (dy, argmax, NC, H, W, OH, OW, dx, accumulate, s))
+
+}  // namespace genie::k

@@ -1,0 +1,132 @@
+// Elementwise ops: analytic forward values, finite-difference gradients, tape behaviour.
+#include "test_util.h"
+
+using namespace genie;
+
+TEST_CASE("elementwise forward matches analytic values") {
+  Tensor x = Tensor::from_vector({-2.f, -0.5f, 0.f, 0.5f, 3.f, 7.f}, {6});
+  CHECK(ops::relu(x).to_vector() == std::vector<float>{0, 0, 0, 0.5f, 3, 7});
+  CHECK(ops::relu6(x).to_vector() == std::vector<float>{0, 0, 0, 0.5f, 3, 6});
+  CHECK(ops::leaky_relu(x, 0.2f).to_vector() ==
+        std::vector<float>{-0.4f, -0.1f, 0, 0.5f, 3, 7});
+  auto t = ops::tanh(x).to_vector();
+  auto s = ops::sigmoid(x).to_vector();
+  for (int i = 0; i < 6; ++i) {
+    const float v = x.to_vector()[size_t(i)];
+    CHECK(t[size_t(i)] == doctest::Approx(std::tanh(v)).epsilon(1e-6));
+    CHECK(s[size_t(i)] == doctest::Approx(1.0 / (1.0 + std::exp(-v))).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("elementwise gradients match finite differences") {
+  // Keep inputs away from the kinks of relu/relu6/abs so central differences are valid.
+  Tensor x = test::rand_uniform_cpu({3, 4, 5}, 1, -3.f, 8.f);
+  float* p = x.data();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (std::fabs(p[i]) < 0.05f || std::fabs(p[i] - 6.f) < 0.05f) p[i] += 0.2f;
+  x.set_requires_grad();
+  using F = std::function<Tensor(const std::vector<Tensor>&)>;
+  std::vector<std::pair<const char*, F>> cases = {
+      {"relu", [](auto& v) { return ops::relu(v[0]); }},
+      {"relu6", [](auto& v) { return ops::relu6(v[0]); }},
+      {"leaky_relu", [](auto& v) { return ops::leaky_relu(v[0], 0.2f); }},
+      {"tanh", [](auto& v) { return ops::tanh(ops::mul_scalar(v[0], 0.3f)); }},
+      {"sigmoid", [](auto& v) { return ops::sigmoid(v[0]); }},
+      {"square", [](auto& v) { return ops::square(v[0]); }},
+      {"abs", [](auto& v) { return ops::abs(v[0]); }},
+      {"add_scalar", [](auto& v) { return ops::add_scalar(v[0], 1.5f); }},
+      {"mul(x,x)", [](auto& v) { return ops::mul(v[0], ops::add(v[0], v[0])); }},
+      {"sub", [](auto& v) { return ops::sub(ops::square(v[0]), v[0]); }},
+      {"reshape", [](auto& v) { return ops::square(ops::reshape(v[0], {12, 5})); }},
+  };
+  for (auto& [name, f] : cases) {
+    INFO(name);
+    CHECK(test::gradcheck(f, {x}, 1e-2) < 2e-3);
+  }
+}
+
+TEST_CASE("select routes values and gradients by the mask") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {4});
+  Tensor b = Tensor::from_vector({10, 20, 30, 40}, {4});
+  a.set_requires_grad();
+  b.set_requires_grad();
+  Tensor m = Tensor::empty({4}, Device::CPU, DType::U8);
+  uint8_t mv[4] = {1, 0, 0, 1};
+  std::copy(mv, mv + 4, m.data_as<uint8_t>());
+  Tensor y = ops::select(m, a, b);
+  CHECK(y.to_vector() == std::vector<float>{1, 20, 30, 4});
+  backward(ops::sum(ops::mul_scalar(y, 2.f)));
+  CHECK(a.grad().to_vector() == std::vector<float>{2, 0, 0, 2});
+  CHECK(b.grad().to_vector() == std::vector<float>{0, 2, 2, 0});
+}
+
+TEST_CASE("tape: no-grad guard, accumulation across uses, cleared after backward") {
+  Tensor x = Tensor::from_vector({1, -2, 3}, {3});
+  x.set_requires_grad();
+  {
+    NoGradGuard ng;
+    Tensor y = ops::relu(x);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape_size() == 0);
+  }
+  Tensor y = ops::add(ops::mul_scalar(x, 2.f), ops::mul_scalar(x, 3.f));  // dy/dx = 5
+  CHECK(tape_size() == 3);
+  backward(ops::sum(y));
+  CHECK(tape_size() == 0);
+  CHECK(x.grad().to_vector() == std::vector<float>{5, 5, 5});
+  backward(ops::sum(ops::mul_scalar(x, 1.f)));  // accumulates
+  CHECK(x.grad().to_vector() == std::vector<float>{6, 6, 6});
+}
+
+TEST_CASE("bad input: elementwise shape, dtype and device mismatches name the op and shapes") {
+  Tensor a = Tensor::zeros({2, 3});
+  Tensor b = Tensor::zeros({3, 2});
+  CHECK_THROWS_WITH_AS(ops::add(a, b), doctest::Contains("[add] expected matching shapes, got (2, 3) and (3, 2)"), Error);
+  Tensor i8 = Tensor::zeros({2, 3}, Device::CPU, DType::I8);
+  CHECK_THROWS_WITH_AS(ops::relu(i8), doctest::Contains("[relu] expected f32"), Error);
+  CHECK_THROWS_WITH_AS(ops::reshape(a, {4}), doctest::Contains("[reshape] cannot reshape (2, 3) to (4)"), Error);
+  if (!cuda_available()) {
+    CHECK_THROWS_WITH_AS(Tensor::zeros({2}, Device::CUDA), doctest::Contains("CUDA"), Error);
+  }
+}
+
+TEST_CASE("Philox: reproducible, offset-consistent, sane moments") {
+  ops::Generator g1(42), g2(42);
+  Tensor a = ops::randn({1000}, g1);
+  Tensor b = ops::randn({1000}, g2);
+  CHECK(a.to_vector() == b.to_vector());
+  // Drawing 8 then 8 equals drawing 16 at once (offsets advance by whole counters).
+  ops::Generator g3(7), g4(7);
+  auto p1 = ops::rand({8}, g3).to_vector();
+  auto p2 = ops::rand({8}, g3).to_vector();
+  auto all = ops::rand({16}, g4).to_vector();
+  for (int i = 0; i < 8; ++i) {
+    CHECK(all[size_t(i)] == p1[size_t(i)]);
+    CHECK(all[size_t(8 + i)] == p2[size_t(i)]);
+  }
+  ops::Generator g5(3);
+  auto n = ops::randn({200000}, g5).to_vector();
+  double m = 0, v = 0;
+  for (float x : n) m += x;
+  m /= double(n.size());
+  for (float x : n) v += (x - m) * (x - m);
+  v /= double(n.size());
+  CHECK(std::fabs(m) < 0.01);
+  CHECK(std::fabs(v - 1.0) < 0.01);
+  ops::Generator g6(5);
+  auto mask = ops::bernoulli_mask({100000}, 0.5f, g6).to_i8();
+  double ones = 0;
+  for (auto x : mask) ones += x;
+  CHECK(std::fabs(ones / 100000 - 0.5) < 0.01);
+}
+
+TEST_CASE("Philox parity CPU vs CUDA [gpu]") {
+  GENIE_REQUIRE_GPU();
+  ops::Generator gc(11), gg(11);
+  auto c = ops::randn({4099}, gc).to_vector();
+  auto g = ops::randn({4099}, gg, Device::CUDA).to_vector();
+  CHECK(test::max_abs_diff(c, g) < 1e-6);
+  auto uc = ops::rand({4099}, gc).to_vector();
+  auto ug = ops::rand({4099}, gg, Device::CUDA).to_vector();
+  CHECK(uc == ug);
+}

@@ -1,0 +1,42 @@
+// Shared helpers for the doctest suite: GPU gating, tolerances, finite differences, goldens.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+
+namespace genie::test {
+
+// Counts GPU cases that could not run (printed by main at the end).
+int& gpu_skipped();
+// Use at the top of a GPU case: returns from the case (counted as skipped) without a GPU.
+#define GENIE_REQUIRE_GPU()                               \
+  do {                                                    \
+    if (!::genie::cuda_available()) {                     \
+      ++::genie::test::gpu_skipped();                     \
+      return;                                             \
+    }                                                     \
+  } while (0)
+
+// Path under the source tree (tests run from anywhere).
+std::string source_path(const std::string& rel);
+
+// max |a-b| / max(max|b|, floor)
+double rel_err(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-6);
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+// Deterministic test data (Philox on the CPU).
+Tensor randn_cpu(const Shape& s, uint64_t seed, float std = 1.f);
+Tensor rand_uniform_cpu(const Shape& s, uint64_t seed, float lo, float hi);
+
+// Central finite-difference check of d(sum(f(inputs) * probe))/d inputs against autograd.
+// Evaluates f in float on the CPU with step eps; returns the max relative error over all checked
+// elements (all inputs that require grad, up to max_elems per input, sampled deterministically).
+double gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                 std::vector<Tensor> inputs, double eps = 1e-2, int max_elems = 64);
+
+}  // namespace genie::test
