@@ -1,0 +1,741 @@
+// HDF5 reader/writer over the C API. Every hid_t lives in an RAII holder; every call is checked and
+// turned into a genie::Error carrying the file, the object and HDF5's innermost error description.
+#include "io/h5.h"
+
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <type_traits>
+
+#include "io/atomic.h"
+
+namespace genie::io {
+
+static_assert(std::is_same<hid_t, int64_t>::value, "genie expects HDF5 >= 1.10 (64-bit hid_t)");
+
+namespace {
+
+// Turns HDF5's automatic error printing off once per process (we report errors ourselves).
+void h5_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
+}
+
+// The innermost descriptions on HDF5's error stack ("truncated file: eof = ...") and clears it.
+std::string h5_detail() {
+  std::vector<std::string> msgs;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
+        auto* v = static_cast<std::vector<std::string>*>(data);
+        if (n < 2 && e->desc && *e->desc) v->push_back(e->desc);
+        return 0;
+      },
+      &msgs);
+  H5Eclear2(H5E_DEFAULT);
+  std::string out;
+  for (const auto& m : msgs) out += (out.empty() ? "" : "; ") + m;
+  return out.empty() ? std::string("no detail from HDF5") : out;
+}
+
+// Owner of one HDF5 identifier; the close function depends on the kind of object.
+class Hid {
+ public:
+  Hid() = default;
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hid() { reset(); }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      close_ = o.close_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  void reset() {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = -1;
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+// Checked constructors: throw "[h5] <file>: <what> (<HDF5 detail>)" when the id is invalid.
+Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& file, const std::string& what) {
+  if (id < 0) throw Error(str("[h5] ", file, ": ", what, " (", h5_detail(), ")"));
+  return Hid(id, close);
+}
+void check_rc(herr_t rc, const std::string& file, const std::string& what) {
+  if (rc < 0) throw Error(str("[h5] ", file, ": ", what, " (", h5_detail(), ")"));
+}
+
+std::string object_label(const std::string& object) {
+  return object.empty() ? std::string("the file root") : str("dataset '", object, "'");
+}
+
+size_t levenshtein(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Shape space_shape(hid_t space, const std::string& file, const std::string& what) {
+  const H5S_class_t cls = H5Sget_simple_extent_type(space);
+  if (cls == H5S_SCALAR) return {};
+  if (cls == H5S_NULL) return {0};
+  const int nd = H5Sget_simple_extent_ndims(space);
+  if (nd < 0) check_rc(nd, file, str("cannot read the shape of ", what));
+  std::vector<hsize_t> dims(static_cast<size_t>(nd));
+  check_rc(H5Sget_simple_extent_dims(space, dims.data(), nullptr), file, str("cannot read the shape of ", what));
+  Shape s;
+  for (auto d : dims) s.push_back(int64_t(d));
+  return s;
+}
+
+// Integer file type → how to read it losslessly into int64 memory.
+bool is_unsigned64(hid_t type) { return H5Tget_size(type) == 8 && H5Tget_sign(type) == H5T_SGN_NONE; }
+
+}  // namespace
+
+std::string h5_dotted(const std::string& name) {
+  std::string s = name;
+  while (!s.empty() && s.front() == '/') s.erase(s.begin());
+  std::replace(s.begin(), s.end(), '/', '.');
+  return s;
+}
+
+// ------------------------------------------------------------------------------------------------
+// H5Reader
+
+H5Reader::H5Reader(const std::string& path) : path_(path) {
+  h5_init();
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) throw Error(str("[h5] ", path, ": does not exist"));
+    throw Error(str("[h5] ", path, ": cannot access (", std::strerror(errno), ")"));
+  }
+  GENIE_CHECK(!S_ISDIR(st.st_mode), "[h5] ", path, ": expected an HDF5 file, got a directory");
+  GENIE_CHECK(st.st_size > 0, "[h5] ", path, ": is empty (0 bytes), not an HDF5 file");
+  GENIE_CHECK(::access(path.c_str(), R_OK) == 0, "[h5] ", path, ": cannot be read (permission denied)");
+  const htri_t sig = H5Fis_hdf5(path.c_str());
+  if (sig == 0) throw Error(str("[h5] ", path, ": not an HDF5 file (no HDF5 signature)"));
+  if (sig < 0) throw Error(str("[h5] ", path, ": not an HDF5 file or unreadable (", h5_detail(), ")"));
+
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
+  if (file_ < 0) throw Error(str("[h5] ", path, ": truncated or corrupt HDF5 file (", h5_detail(), ")"));
+
+  // Index every dataset reachable through hard links by its dotted key.
+  struct Ctx {
+    std::vector<Entry>* out;
+  } ctx{&entries_};
+  const herr_t rc = H5Lvisit(
+      file_, H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t group, const char* name, const H5L_info_t* info, void* data) -> herr_t {
+        if (info->type != H5L_TYPE_HARD) return 0;
+        const hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+        if (obj < 0) return -1;
+        const bool is_ds = H5Iget_type(obj) == H5I_DATASET;
+        H5Oclose(obj);
+        if (is_ds) static_cast<Ctx*>(data)->out->push_back(Entry{h5_dotted(name), name, false});
+        return 0;
+      },
+      &ctx);
+  if (rc < 0) {
+    const std::string detail = h5_detail();
+    H5Fclose(file_);
+    file_ = -1;
+    throw Error(str("[h5] ", path, ": truncated or corrupt HDF5 file (cannot list its objects: ", detail, ")"));
+  }
+  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  for (size_t i = 1; i < entries_.size(); ++i)
+    if (entries_[i].key == entries_[i - 1].key) entries_[i].ambiguous = entries_[i - 1].ambiguous = true;
+}
+
+H5Reader::~H5Reader() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+H5Reader::H5Reader(H5Reader&& o) noexcept
+    : path_(std::move(o.path_)), file_(o.file_), entries_(std::move(o.entries_)) {
+  o.file_ = -1;
+}
+
+H5Reader& H5Reader::operator=(H5Reader&& o) noexcept {
+  if (this != &o) {
+    if (file_ >= 0) H5Fclose(file_);
+    path_ = std::move(o.path_);
+    file_ = o.file_;
+    entries_ = std::move(o.entries_);
+    o.file_ = -1;
+  }
+  return *this;
+}
+
+std::vector<std::string> H5Reader::list_datasets() const {
+  std::vector<std::string> out;
+  for (const auto& e : entries_)
+    if (out.empty() || out.back() != e.key) out.push_back(e.key);
+  return out;
+}
+
+bool H5Reader::has(const std::string& name) const {
+  const std::string key = h5_dotted(name);
+  return std::binary_search(entries_.begin(), entries_.end(), Entry{key, "", false},
+                            [](const Entry& a, const Entry& b) { return a.key < b.key; });
+}
+
+std::vector<std::string> H5Reader::closest(const std::string& name, size_t n) const {
+  const std::string key = h5_dotted(name);
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const auto& k : list_datasets()) scored.emplace_back(levenshtein(key, k), k);
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+const H5Reader::Entry& H5Reader::find(const std::string& name) const {
+  GENIE_CHECK(file_ >= 0, "[h5] reader used after being moved from");
+  const std::string key = h5_dotted(name);
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
+                             [](const Entry& e, const std::string& k) { return e.key < k; });
+  if (it == entries_.end() || it->key != key) {
+    std::string hint;
+    if (entries_.empty()) {
+      hint = " (the file has no datasets)";
+    } else {
+      for (const auto& c : closest(key)) hint += (hint.empty() ? " (closest: " : ", ") + c;
+      hint += ")";
+    }
+    throw Error(str("[h5] ", path_, ": no dataset '", name, "'", hint));
+  }
+  GENIE_CHECK(!it->ambiguous, "[h5] ", path_, ": dataset name '", key,
+              "' is ambiguous (stored both as a dotted name and as nested groups)");
+  return *it;
+}
+
+Shape H5Reader::shape(const std::string& name) const {
+  const Entry& e = find(name);
+  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, str("cannot open dataset '", e.key, "'"));
+  Hid space = checked(H5Dget_space(ds.get()), H5Sclose, path_, str("cannot read the shape of dataset '", e.key, "'"));
+  return space_shape(space.get(), path_, str("dataset '", e.key, "'"));
+}
+
+DType H5Reader::stored_dtype(const std::string& name) const {
+  const Entry& e = find(name);
+  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, str("cannot open dataset '", e.key, "'"));
+  Hid type = checked(H5Dget_type(ds.get()), H5Tclose, path_, str("cannot read the type of dataset '", e.key, "'"));
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls == H5T_FLOAT) return DType::F32;
+  if (cls == H5T_INTEGER) {
+    if (H5Tget_size(type.get()) == 1) return H5Tget_sign(type.get()) == H5T_SGN_NONE ? DType::U8 : DType::I8;
+    return DType::I32;
+  }
+  throw Error(str("[h5] ", path_, ": dataset '", e.key, "' expected a numeric type, got HDF5 type class ", int(cls)));
+}
+
+Tensor H5Reader::read(const std::string& name) const { return read_as(name, stored_dtype(name)); }
+Tensor H5Reader::read_f32(const std::string& name) const { return read_as(name, DType::F32); }
+Tensor H5Reader::read_i8(const std::string& name) const { return read_as(name, DType::I8); }
+Tensor H5Reader::read_u8(const std::string& name) const { return read_as(name, DType::U8); }
+Tensor H5Reader::read_i32(const std::string& name) const { return read_as(name, DType::I32); }
+
+Tensor H5Reader::read_as(const std::string& name, DType want) const {
+  const Entry& e = find(name);
+  const std::string what = str("dataset '", e.key, "'");
+  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, "cannot open " + what);
+  Hid type = checked(H5Dget_type(ds.get()), H5Tclose, path_, "cannot read the type of " + what);
+  Hid space = checked(H5Dget_space(ds.get()), H5Sclose, path_, "cannot read the shape of " + what);
+  const Shape shape = space_shape(space.get(), path_, what);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  GENIE_CHECK(cls == H5T_FLOAT || cls == H5T_INTEGER, "[h5] ", path_, ": ", what,
+              " expected a numeric (float or integer) type, got HDF5 type class ", int(cls));
+  Tensor out = Tensor::empty(shape, Device::CPU, want);
+  const int64_t n = out.numel();
+  if (n == 0 || H5Sget_simple_extent_type(space.get()) == H5S_NULL) return out;
+  const std::string fail = "cannot read " + what + " (truncated or corrupt data)";
+
+  if (want == DType::F32) {
+    if (cls == H5T_FLOAT && H5Tget_size(type.get()) == 4) {
+      check_rc(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw()), path_, fail);
+    } else if (cls == H5T_FLOAT) {
+      // float64 (or other widths): read as double and round to float here (C++ semantics, not HDF5's
+      // overflow policy).
+      std::vector<double> tmp(static_cast<size_t>(n));
+      check_rc(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()), path_, fail);
+      float* p = out.data();
+      for (int64_t i = 0; i < n; ++i) p[i] = float(tmp[size_t(i)]);
+    } else {
+      const bool u64 = is_unsigned64(type.get());
+      std::vector<int64_t> tmp(static_cast<size_t>(n));
+      check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()),
+               path_, fail);
+      float* p = out.data();
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = u64 ? float(uint64_t(tmp[size_t(i)])) : float(tmp[size_t(i)]);
+    }
+    return out;
+  }
+
+  GENIE_CHECK(cls == H5T_INTEGER, "[h5] ", path_, ": ", what, " expected an integer type for ",
+              dtype_name(want), ", got a floating-point dataset");
+  const bool src_unsigned = H5Tget_sign(type.get()) == H5T_SGN_NONE;
+  const size_t src_size = H5Tget_size(type.get());
+  // Same width and signedness: read straight into the tensor.
+  if ((want == DType::I8 && src_size == 1 && !src_unsigned) || (want == DType::U8 && src_size == 1 && src_unsigned) ||
+      (want == DType::I32 && src_size == 4 && !src_unsigned)) {
+    const hid_t mem = want == DType::I8 ? H5T_NATIVE_INT8 : want == DType::U8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT32;
+    check_rc(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw()), path_, fail);
+    return out;
+  }
+  // Otherwise widen to 64 bits, range-check, narrow.
+  const bool u64 = is_unsigned64(type.get());
+  std::vector<int64_t> tmp(static_cast<size_t>(n));
+  check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()),
+           path_, fail);
+  int64_t lo = 0, hi = 0;
+  switch (want) {
+    case DType::I8: lo = -128, hi = 127; break;
+    case DType::U8: lo = 0, hi = 255; break;
+    default: lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max(); break;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = tmp[size_t(i)];
+    const bool in = u64 ? uint64_t(v) <= uint64_t(hi) : (v >= lo && v <= hi);
+    GENIE_CHECK(in, "[h5] ", path_, ": ", what, " value ", (u64 ? str(uint64_t(v)) : str(v)), " at index ", i,
+                " does not fit ", dtype_name(want));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = tmp[size_t(i)];
+    if (want == DType::I8) out.data_as<int8_t>()[i] = int8_t(v);
+    else if (want == DType::U8) out.data_as<uint8_t>()[i] = uint8_t(v);
+    else out.data_as<int32_t>()[i] = int32_t(v);
+  }
+  return out;
+}
+
+// ---- attributes ----
+
+int64_t H5Reader::open_object(const std::string& object) const {
+  GENIE_CHECK(file_ >= 0, "[h5] reader used after being moved from");
+  if (object.empty() || object == "/") {
+    const hid_t id = H5Oopen(file_, "/", H5P_DEFAULT);
+    if (id < 0) throw Error(str("[h5] ", path_, ": cannot open the file root (", h5_detail(), ")"));
+    return id;
+  }
+  const Entry& e = find(object);
+  const hid_t id = H5Oopen(file_, e.path.c_str(), H5P_DEFAULT);
+  if (id < 0) throw Error(str("[h5] ", path_, ": cannot open dataset '", e.key, "' (", h5_detail(), ")"));
+  return id;
+}
+
+std::vector<std::string> H5Reader::list_attrs(const std::string& object) const {
+  Hid obj(open_object(object), H5Oclose);
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  const herr_t rc = H5Aiterate2(
+      obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx,
+      [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->push_back(name);
+        return 0;
+      },
+      &names);
+  check_rc(rc, path_, str("cannot list the attributes of ", object_label(object)));
+  return names;
+}
+
+bool H5Reader::has_attr(const std::string& attr, const std::string& object) const {
+  Hid obj(open_object(object), H5Oclose);
+  const htri_t r = H5Aexists(obj.get(), attr.c_str());
+  check_rc(r < 0 ? -1 : 0, path_, str("cannot look up attribute '", attr, "' on ", object_label(object)));
+  return r > 0;
+}
+
+namespace {
+
+// An opened attribute with its type and element count, with errors naming file, object, attribute.
+struct Attr {
+  Hid attr, type, space;
+  int64_t n = 0;
+  std::string label;  // "attribute 'x' of the file root"
+};
+
+Attr open_attr(hid_t obj, const std::string& file, const std::string& attr, const std::string& object,
+               const std::vector<std::string>& present) {
+  Attr a;
+  a.label = str("attribute '", attr, "' of ", object_label(object));
+  const htri_t ex = H5Aexists(obj, attr.c_str());
+  if (ex <= 0) {
+    std::string list;
+    for (const auto& p : present) list += (list.empty() ? "" : ", ") + p;
+    throw Error(str("[h5] ", file, ": no attribute '", attr, "' on ", object_label(object), " (present: ",
+                    list.empty() ? std::string("none") : list, ")"));
+  }
+  a.attr = checked(H5Aopen(obj, attr.c_str(), H5P_DEFAULT), H5Aclose, file, "cannot open " + a.label);
+  a.type = checked(H5Aget_type(a.attr.get()), H5Tclose, file, "cannot read the type of " + a.label);
+  a.space = checked(H5Aget_space(a.attr.get()), H5Sclose, file, "cannot read the shape of " + a.label);
+  const H5S_class_t sc = H5Sget_simple_extent_type(a.space.get());
+  if (sc == H5S_NULL) {
+    a.n = 0;
+  } else {
+    const int nd = H5Sget_simple_extent_ndims(a.space.get());
+    GENIE_CHECK(nd <= 1, "[h5] ", file, ": ", a.label, " expected a scalar or 1-D value, got ", nd, " dimensions");
+    a.n = int64_t(H5Sget_simple_extent_npoints(a.space.get()));
+  }
+  return a;
+}
+
+// Numeric attribute values as doubles (ints as int64 when `ints` is given, exactly).
+void read_numeric_attr(const Attr& a, const std::string& file, std::vector<double>* dbl, std::vector<int64_t>* ints) {
+  const hid_t t = a.type.get();
+  H5T_class_t cls = H5Tget_class(t);
+  const size_t n = size_t(a.n);
+  if (n == 0) return;
+  if (cls == H5T_ENUM) {
+    // numpy bools (h5py stores them as an int8 enum FALSE/TRUE): read raw bytes of the base integer.
+    Hid base = checked(H5Tget_super(t), H5Tclose, file, "cannot read the type of " + a.label);
+    GENIE_CHECK(H5Tget_class(base.get()) == H5T_INTEGER, "[h5] ", file, ": ", a.label, " expected a number, got an enum");
+    Hid mem = checked(H5Tget_native_type(t, H5T_DIR_ASCEND), H5Tclose, file, "cannot read " + a.label);
+    const size_t sz = H5Tget_size(mem.get());
+    const bool uns = H5Tget_sign(base.get()) == H5T_SGN_NONE;
+    std::vector<unsigned char> raw(n * sz);
+    check_rc(H5Aread(a.attr.get(), mem.get(), raw.data()), file, "cannot read " + a.label);
+    for (size_t i = 0; i < n; ++i) {
+      int64_t v = 0;
+      const unsigned char* p = raw.data() + i * sz;
+      switch (sz) {
+        case 1: v = uns ? int64_t(*p) : int64_t(int8_t(*p)); break;
+        case 2: { uint16_t x; std::memcpy(&x, p, 2); v = uns ? int64_t(x) : int64_t(int16_t(x)); break; }
+        case 4: { uint32_t x; std::memcpy(&x, p, 4); v = uns ? int64_t(x) : int64_t(int32_t(x)); break; }
+        default: std::memcpy(&v, p, 8); break;
+      }
+      if (dbl) dbl->push_back(double(v));
+      if (ints) ints->push_back(v);
+    }
+    return;
+  }
+  GENIE_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, "[h5] ", file, ": ", a.label,
+              " expected a number, got ", cls == H5T_STRING ? "a string" : "a non-numeric type");
+  if (cls == H5T_INTEGER) {
+    const bool u64 = is_unsigned64(t);
+    std::vector<int64_t> v(n);
+    check_rc(H5Aread(a.attr.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, v.data()), file, "cannot read " + a.label);
+    for (auto x : v) {
+      if (u64) GENIE_CHECK(uint64_t(x) <= uint64_t(std::numeric_limits<int64_t>::max()), "[h5] ", file, ": ",
+                           a.label, " value ", uint64_t(x), " does not fit int64");
+      if (dbl) dbl->push_back(double(x));
+      if (ints) ints->push_back(x);
+    }
+    return;
+  }
+  std::vector<double> v(n);
+  check_rc(H5Aread(a.attr.get(), H5T_NATIVE_DOUBLE, v.data()), file, "cannot read " + a.label);
+  for (double x : v) {
+    if (dbl) dbl->push_back(x);
+    if (ints) {
+      GENIE_CHECK(std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.2e18, "[h5] ", file, ": ", a.label,
+                  " expected integer values, got ", x);
+      ints->push_back(int64_t(x));
+    }
+  }
+}
+
+}  // namespace
+
+std::string H5Reader::attr_string(const std::string& attr, const std::string& object) const {
+  Hid obj(open_object(object), H5Oclose);
+  Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
+  const hid_t t = a.type.get();
+  GENIE_CHECK(H5Tget_class(t) == H5T_STRING, "[h5] ", path_, ": ", a.label, " expected a string, got a ",
+              H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT ? "number" : "non-string value");
+  GENIE_CHECK(a.n == 1, "[h5] ", path_, ": ", a.label, " expected one string, got ", a.n);
+  const htri_t var = H5Tis_variable_str(t);
+  check_rc(var < 0 ? -1 : 0, path_, "cannot read the type of " + a.label);
+  Hid mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, path_, "cannot read " + a.label);
+  H5Tset_cset(mem.get(), H5Tget_cset(t));
+  if (var > 0) {
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    char* p = nullptr;
+    check_rc(H5Aread(a.attr.get(), mem.get(), &p), path_, "cannot read " + a.label);
+    std::string s = p ? std::string(p) : std::string();
+    if (p) H5free_memory(p);
+    return s;
+  }
+  const size_t sz = H5Tget_size(t);
+  H5Tset_size(mem.get(), sz);
+  H5Tset_strpad(mem.get(), H5Tget_strpad(t));
+  std::string buf(sz, '\0');
+  check_rc(H5Aread(a.attr.get(), mem.get(), &buf[0]), path_, "cannot read " + a.label);
+  const auto end = buf.find('\0');
+  if (end != std::string::npos) buf.resize(end);
+  if (H5Tget_strpad(t) == H5T_STR_SPACEPAD)
+    while (!buf.empty() && buf.back() == ' ') buf.pop_back();
+  return buf;
+}
+
+std::vector<double> H5Reader::attr_f64_vec(const std::string& attr, const std::string& object) const {
+  Hid obj(open_object(object), H5Oclose);
+  Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
+  std::vector<double> v;
+  read_numeric_attr(a, path_, &v, nullptr);
+  return v;
+}
+
+std::vector<float> H5Reader::attr_f32_vec(const std::string& attr, const std::string& object) const {
+  const auto d = attr_f64_vec(attr, object);
+  return std::vector<float>(d.begin(), d.end());
+}
+
+std::vector<int64_t> H5Reader::attr_i64_vec(const std::string& attr, const std::string& object) const {
+  Hid obj(open_object(object), H5Oclose);
+  Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
+  std::vector<int64_t> v;
+  read_numeric_attr(a, path_, nullptr, &v);
+  return v;
+}
+
+double H5Reader::attr_f64(const std::string& attr, const std::string& object) const {
+  const auto v = attr_f64_vec(attr, object);
+  GENIE_CHECK(v.size() == 1, "[h5] ", path_, ": attribute '", attr, "' of ", object_label(object),
+              " expected one value, got ", v.size());
+  return v[0];
+}
+
+int64_t H5Reader::attr_i64(const std::string& attr, const std::string& object) const {
+  const auto v = attr_i64_vec(attr, object);
+  GENIE_CHECK(v.size() == 1, "[h5] ", path_, ": attribute '", attr, "' of ", object_label(object),
+              " expected one value, got ", v.size());
+  return v[0];
+}
+
+// ------------------------------------------------------------------------------------------------
+// H5Writer
+
+H5Writer::H5Writer(const std::string& path) : path_(path) {
+  h5_init();
+  GENIE_CHECK(!path.empty(), "[h5] expected an output file name, got an empty string");
+  GENIE_CHECK(!dir_exists(path), "[h5] ", path, ": cannot write, it is a directory");
+  tmp_ = temp_path_for(path);
+  Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_obj_track_times(fcpl.get(), false);  // no timestamps: same content → same bytes
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+  errno = 0;
+  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get());
+  if (file_ < 0) {
+    const int err = errno;
+    const std::string detail = h5_detail();
+    throw Error(str("[h5] ", path, ": cannot create (", err ? why_cannot_create(path, err) : detail, ")"));
+  }
+}
+
+H5Writer::~H5Writer() {
+  if (file_ >= 0) H5Fclose(file_);
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void H5Writer::check_open(const char* op) const {
+  GENIE_CHECK(file_ >= 0 && !committed_, "[h5] ", path_, ": ", op, " after commit()");
+}
+
+namespace {
+
+// Creates every missing group on the way to `name` ("a/b/c" → a, a/b) without timestamps.
+void make_parent_groups(hid_t file, const std::string& name, const std::string& path) {
+  size_t pos = 0;
+  while ((pos = name.find('/', pos + 1)) != std::string::npos) {
+    const std::string g = name.substr(0, pos);
+    if (g.empty()) continue;
+    const htri_t ex = H5Lexists(file, g.c_str(), H5P_DEFAULT);
+    if (ex > 0) continue;
+    H5Eclear2(H5E_DEFAULT);
+    Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(gcpl.get(), false);
+    Hid grp = checked(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose, path,
+                      str("cannot create group '", g, "'"));
+  }
+}
+
+bool link_exists(hid_t file, const std::string& name) {
+  // H5Lexists fails (rather than answering no) when an intermediate group is missing.
+  size_t pos = 0;
+  while (true) {
+    pos = name.find('/', pos + 1);
+    const std::string part = pos == std::string::npos ? name : name.substr(0, pos);
+    const htri_t ex = H5Lexists(file, part.c_str(), H5P_DEFAULT);
+    if (ex <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    if (pos == std::string::npos) return true;
+  }
+}
+
+}  // namespace
+
+void H5Writer::write(const std::string& name, const Tensor& t_in, int gzip) {
+  check_open("write");
+  GENIE_CHECK(!name.empty() && name.front() != '/' && name.back() != '/', "[h5] ", path_,
+              ": expected a dataset name like 'fc.weight' or 'a/b', got '", name, "'");
+  GENIE_CHECK(t_in.defined(), "[h5] ", path_, ": dataset '", name, "' expected a tensor, got an undefined one");
+  GENIE_CHECK(gzip >= 0 && gzip <= 9, "[h5] ", path_, ": dataset '", name, "' expected gzip level 0..9, got ", gzip);
+  GENIE_CHECK(!link_exists(file_, name), "[h5] ", path_, ": dataset '", name, "' written twice");
+  const Tensor t = t_in.to(Device::CPU);
+  hid_t file_type, mem_type;
+  switch (t.dtype()) {
+    case DType::F32: file_type = H5T_IEEE_F32LE, mem_type = H5T_NATIVE_FLOAT; break;
+    case DType::I8: file_type = H5T_STD_I8LE, mem_type = H5T_NATIVE_INT8; break;
+    case DType::U8: file_type = H5T_STD_U8LE, mem_type = H5T_NATIVE_UINT8; break;
+    case DType::I32: file_type = H5T_STD_I32LE, mem_type = H5T_NATIVE_INT32; break;
+    default: throw Error(str("[h5] ", path_, ": dataset '", name, "' has an unsupported dtype"));
+  }
+  const Shape& shape = t.shape();
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  const std::string what = str("dataset '", name, "'");
+  Hid space = shape.empty() ? checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create the shape of " + what)
+                            : checked(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, path_,
+                                      "cannot create the shape of " + what);
+  Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, path_, "cannot create " + what);
+  H5Pset_obj_track_times(dcpl.get(), false);
+  if (gzip > 0 && !shape.empty() && t.numel() >= 4096) {
+    GENIE_CHECK(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "[h5] ", path_, ": gzip requested for ", what,
+                " but this HDF5 library has no deflate filter");
+    // Chunks of whole trailing dimensions, about 1 MiB each.
+    std::vector<hsize_t> chunk = dims;
+    size_t row = dtype_size(t.dtype());
+    for (size_t i = 1; i < dims.size(); ++i) row *= size_t(dims[i]);
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<size_t>(row, 1)));
+    // A single row over 4 GiB cannot be one chunk: fall back to contiguous.
+    if (row * chunk[0] < (size_t(1) << 32)) {
+      check_rc(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), path_, "cannot chunk " + what);
+      check_rc(H5Pset_deflate(dcpl.get(), unsigned(gzip)), path_, "cannot compress " + what);
+    }
+  }
+  make_parent_groups(file_, name, path_);
+  Hid ds = checked(H5Dcreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                   H5Dclose, path_, "cannot create " + what);
+  if (t.numel() > 0)
+    check_rc(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), path_, "cannot write " + what);
+}
+
+void H5Writer::write_f32(const std::string& name, const std::vector<float>& v, const Shape& shape) {
+  write(name, Tensor::from_vector(v, shape));
+}
+
+void H5Writer::write_i32(const std::string& name, const std::vector<int32_t>& v, const Shape& shape) {
+  write(name, Tensor::from_i32(v, shape));
+}
+
+int64_t H5Writer::open_object(const std::string& object) const {
+  if (object.empty() || object == "/") {
+    const hid_t id = H5Oopen(file_, "/", H5P_DEFAULT);
+    if (id < 0) throw Error(str("[h5] ", path_, ": cannot open the file root (", h5_detail(), ")"));
+    return id;
+  }
+  GENIE_CHECK(link_exists(file_, object), "[h5] ", path_, ": attribute on dataset '", object,
+              "' expected the dataset to be written first");
+  const hid_t id = H5Oopen(file_, object.c_str(), H5P_DEFAULT);
+  if (id < 0) throw Error(str("[h5] ", path_, ": cannot open '", object, "' (", h5_detail(), ")"));
+  return id;
+}
+
+namespace {
+
+// Creates (replacing) an attribute of the given file type/shape and writes `data` in `mem_type`.
+void put_attr(hid_t obj, const std::string& file, const std::string& attr, const std::string& object, hid_t file_type,
+              hid_t mem_type, hid_t space, const void* data) {
+  const std::string label = str("attribute '", attr, "' of ", object_label(object));
+  const htri_t ex = H5Aexists(obj, attr.c_str());
+  check_rc(ex < 0 ? -1 : 0, file, "cannot look up " + label);
+  if (ex > 0) check_rc(H5Adelete(obj, attr.c_str()), file, "cannot replace " + label);
+  Hid a = checked(H5Acreate2(obj, attr.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, file,
+                  "cannot create " + label);
+  if (data) check_rc(H5Awrite(a.get(), mem_type, data), file, "cannot write " + label);
+}
+
+Hid vector_space(size_t n, const std::string& file) {
+  if (n == 0) return checked(H5Screate(H5S_NULL), H5Sclose, file, "cannot create an attribute shape");
+  const hsize_t d = n;
+  return checked(H5Screate_simple(1, &d, nullptr), H5Sclose, file, "cannot create an attribute shape");
+}
+
+}  // namespace
+
+void H5Writer::set_attr_string(const std::string& attr, const std::string& value, const std::string& object) {
+  check_open("set_attr_string");
+  Hid obj(open_object(object), H5Oclose);
+  // Variable-length UTF-8 (what h5py writes for str): no 64 KiB object-header limit for long JSON.
+  Hid type = checked(H5Tcopy(H5T_C_S1), H5Tclose, path_, "cannot create a string type");
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
+  const char* p = value.c_str();
+  put_attr(obj.get(), path_, attr, object, type.get(), type.get(), space.get(), &p);
+}
+
+void H5Writer::set_attr_f32_vec(const std::string& attr, const std::vector<float>& v, const std::string& object) {
+  check_open("set_attr_f32_vec");
+  Hid obj(open_object(object), H5Oclose);
+  Hid space = vector_space(v.size(), path_);
+  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space.get(), v.empty() ? nullptr : v.data());
+}
+
+void H5Writer::set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v, const std::string& object) {
+  check_open("set_attr_i64_vec");
+  Hid obj(open_object(object), H5Oclose);
+  Hid space = vector_space(v.size(), path_);
+  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(), v.empty() ? nullptr : v.data());
+}
+
+void H5Writer::set_attr_f64(const std::string& attr, double v, const std::string& object) {
+  check_open("set_attr_f64");
+  Hid obj(open_object(object), H5Oclose);
+  Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
+  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space.get(), &v);
+}
+
+void H5Writer::set_attr_i64(const std::string& attr, int64_t v, const std::string& object) {
+  check_open("set_attr_i64");
+  Hid obj(open_object(object), H5Oclose);
+  Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
+  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(), &v);
+}
+
+void H5Writer::commit() {
+  check_open("commit");
+  check_rc(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_, "cannot flush");
+  const herr_t rc = H5Fclose(file_);
+  file_ = -1;
+  check_rc(rc, path_, "cannot close");
+  fsync_and_rename(tmp_, path_);  // throws; the destructor then removes the temporary file
+  committed_ = true;
+}
+
+}  // namespace genie::io

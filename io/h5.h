@@ -1,0 +1,120 @@
+// Strict RAII wrapper over the HDF5 C library: a reader for weight files, datasets and checkpoints,
+// and an all-or-nothing writer (temporary file renamed onto the final path on commit()).
+//
+// Every failure is a genie::Error naming the file and the object ("[h5] w.h5: no dataset 'fc.bias'
+// (closest: fc.weight, ...)"); HDF5's own error printing is switched off. CPU tensors in and out.
+//
+// Dataset names: the reader addresses every dataset by a dotted key. A dataset nested in groups
+// ("layer1/0/conv1/weight") is listed and found as "layer1.0.conv1.weight"; a top-level dataset whose
+// name already contains dots keeps its name. Lookups accept either spelling ("a/b" == "a.b").
+// The writer stores a dotted name as one flat dataset; a name with '/' creates the groups.
+//
+// Attributes live on the file root (object "") or on a dataset (object = its key). Numeric readers
+// accept any integer or float HDF5 type, scalar or 1-D; string readers accept fixed or variable length.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace genie::io {
+
+class H5Reader {
+ public:
+  // Opens read-only. Throws "[h5] <path>: does not exist" / "is empty (0 bytes), not an HDF5 file" /
+  // "not an HDF5 file" / "truncated or corrupt HDF5 file (...)".
+  explicit H5Reader(const std::string& path);
+  ~H5Reader();
+  H5Reader(const H5Reader&) = delete;
+  H5Reader& operator=(const H5Reader&) = delete;
+  H5Reader(H5Reader&& o) noexcept;
+  H5Reader& operator=(H5Reader&& o) noexcept;
+
+  const std::string& path() const { return path_; }
+
+  // Every dataset's dotted key, sorted.
+  std::vector<std::string> list_datasets() const;
+  bool has(const std::string& name) const;
+  Shape shape(const std::string& name) const;
+  // The Tensor dtype read() gives: F32 for any float type, I8/U8 for 8-bit, I32 for other integers.
+  DType stored_dtype(const std::string& name) const;
+  // Keys present that look most like `name` (edit distance), for "did you mean" messages.
+  std::vector<std::string> closest(const std::string& name, size_t n = 3) const;
+
+  // Whole dataset as a CPU tensor. read_f32 converts from float64 and from integer types;
+  // read_i8/u8/i32 convert from any integer type (HDF5 range-checks are not relied on: values out
+  // of range of the target throw). read() uses stored_dtype().
+  Tensor read_f32(const std::string& name) const;
+  Tensor read_i8(const std::string& name) const;
+  Tensor read_u8(const std::string& name) const;
+  Tensor read_i32(const std::string& name) const;
+  Tensor read(const std::string& name) const;
+
+  // Attributes. `object` is "" for the file root, otherwise a dataset key.
+  std::vector<std::string> list_attrs(const std::string& object = "") const;
+  bool has_attr(const std::string& attr, const std::string& object = "") const;
+  std::string attr_string(const std::string& attr, const std::string& object = "") const;
+  std::vector<float> attr_f32_vec(const std::string& attr, const std::string& object = "") const;
+  std::vector<int64_t> attr_i64_vec(const std::string& attr, const std::string& object = "") const;
+  std::vector<double> attr_f64_vec(const std::string& attr, const std::string& object = "") const;
+  // Scalars: the attribute must hold exactly one value (scalar or 1-element array).
+  double attr_f64(const std::string& attr, const std::string& object = "") const;
+  int64_t attr_i64(const std::string& attr, const std::string& object = "") const;
+
+ private:
+  struct Entry {
+    std::string key;   // dotted
+    std::string path;  // HDF5 path from the root, e.g. "layer1/0/conv1/weight"
+    bool ambiguous;    // two datasets map to the same dotted key
+  };
+  const Entry& find(const std::string& name) const;
+  int64_t open_object(const std::string& object) const;  // hid_t; caller closes
+  Tensor read_as(const std::string& name, DType t) const;
+
+  std::string path_;
+  int64_t file_ = -1;  // hid_t
+  std::vector<Entry> entries_;  // sorted by key
+};
+
+class H5Writer {
+ public:
+  // Creates <dir>/.<name>.tmp-<pid>-<n> next to `path`; nothing appears at `path` until commit().
+  explicit H5Writer(const std::string& path);
+  // Without commit(): closes and deletes the temporary file. Never throws.
+  ~H5Writer();
+  H5Writer(const H5Writer&) = delete;
+  H5Writer& operator=(const H5Writer&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // One dataset per tensor (F32 → float32, I8 → int8, U8 → uint8, I32 → int32; any device).
+  // gzip: deflate level 1..9 for arrays of at least 4096 elements (chunked), 0 = contiguous.
+  void write(const std::string& name, const Tensor& t, int gzip = 0);
+  void write_f32(const std::string& name, const std::vector<float>& v, const Shape& shape);
+  void write_i32(const std::string& name, const std::vector<int32_t>& v, const Shape& shape);
+
+  // Attributes on the root ("") or on a dataset written earlier; replacing one is allowed.
+  void set_attr_string(const std::string& attr, const std::string& value, const std::string& object = "");
+  void set_attr_f32_vec(const std::string& attr, const std::vector<float>& v, const std::string& object = "");
+  void set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v, const std::string& object = "");
+  void set_attr_f64(const std::string& attr, double v, const std::string& object = "");
+  void set_attr_i64(const std::string& attr, int64_t v, const std::string& object = "");
+
+  // Flushes, closes, fsyncs and renames onto path(); afterwards the writer accepts nothing.
+  void commit();
+
+ private:
+  int64_t open_object(const std::string& object) const;  // hid_t; caller closes
+  void check_open(const char* op) const;
+
+  std::string path_;
+  std::string tmp_;
+  int64_t file_ = -1;  // hid_t
+  bool committed_ = false;
+};
+
+// Dotted form of an HDF5 path: leading '/' dropped, '/' → '.'.
+std::string h5_dotted(const std::string& name);
+
+}  // namespace genie::io
