@@ -3,6 +3,7 @@
 #pragma once
 #include "kernels/adam.h"
 #include "kernels/bn.h"
+#include "kernels/bnstat_loss.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -10,3 +11,4 @@
 #include "kernels/philox.h"
 #include "kernels/reduce.h"
 #include "kernels/spatial.h"
+#include "kernels/stats.h"

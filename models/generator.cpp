@@ -1,0 +1,88 @@
+// Genie-D generator: construction with PyTorch-default initialisation and the forward pass.
+#include "models/generator.h"
+
+#include <cmath>
+
+namespace genie::models {
+
+namespace {
+// U(−b, b) from Philox, b = 1/√fan_in (PyTorch's kaiming_uniform(a=√5) and its bias rule).
+Tensor uniform_pm(const Shape& s, int64_t fan_in, ops::Generator& rng, Device d) {
+  const float b = float(1.0 / std::sqrt(double(fan_in)));
+  Tensor u = ops::rand(s, rng, d);  // [0, 1)
+  Tensor w = ops::add_scalar(ops::mul_scalar(u, 2.f * b), -b);
+  w.set_requires_grad();
+  return w;
+}
+Tensor constant(const Shape& s, float v, Device d) {
+  Tensor t = Tensor::full(s, v, d);
+  t.set_requires_grad();
+  return t;
+}
+}  // namespace
+
+GenieGenerator::GenieGenerator(int64_t img_size, int64_t channels, ops::Generator& rng, Device d)
+    : R_(img_size), C_(channels) {
+  GENIE_CHECK(img_size >= 4 && img_size % 4 == 0,
+              "[generator] expected an image size divisible by 4, got ", img_size);
+  GENIE_CHECK(channels >= 1, "[generator] expected at least 1 image channel, got ", channels);
+  const int64_t s = R_ / 4, feat = 128 * s * s;
+  params_.emplace_back("l1.weight", uniform_pm({feat, kLatentDim}, kLatentDim, rng, d));
+  params_.emplace_back("l1.bias", uniform_pm({feat}, kLatentDim, rng, d));
+  params_.emplace_back("bn0.weight", constant({128}, 1.f, d));
+  params_.emplace_back("bn0.bias", constant({128}, 0.f, d));
+  params_.emplace_back("conv1.weight", uniform_pm({64, 128, 3, 3}, 128 * 9, rng, d));
+  params_.emplace_back("conv1.bias", uniform_pm({64}, 128 * 9, rng, d));
+  params_.emplace_back("bn1.weight", constant({64}, 1.f, d));
+  params_.emplace_back("bn1.bias", constant({64}, 0.f, d));
+  params_.emplace_back("conv2.weight", uniform_pm({C_, 64, 3, 3}, 64 * 9, rng, d));
+  params_.emplace_back("conv2.bias", uniform_pm({C_}, 64 * 9, rng, d));
+}
+
+const Tensor& GenieGenerator::param(const std::string& name) const {
+  for (auto& [k, t] : params_)
+    if (k == name) return t;
+  throw Error(str("[generator] no parameter '", name, "'"));
+}
+
+std::vector<Tensor> GenieGenerator::parameters() const {
+  std::vector<Tensor> v;
+  for (auto& kv : params_) v.push_back(kv.second);
+  return v;
+}
+
+void GenieGenerator::load(const std::map<std::string, Tensor>& values) {
+  for (auto& [k, t] : params_) {
+    auto it = values.find(k);
+    GENIE_CHECK(it != values.end(), "[generator] load: missing parameter '", k, "'");
+    GENIE_CHECK(it->second.shape() == t.shape(), "[generator] load: expected ", k, " of shape ",
+                shape_str(t.shape()), ", got ", shape_str(it->second.shape()));
+    Tensor dst = t;
+    dst.copy_(it->second);
+  }
+  for (auto& [k, v] : values) {
+    bool known = false;
+    for (auto& kv : params_) known = known || kv.first == k;
+    GENIE_CHECK(known, "[generator] load: unexpected parameter '", k, "'");
+  }
+}
+
+Tensor GenieGenerator::forward(const Tensor& z) const {
+  GENIE_CHECK(z.ndim() == 2 && z.dim(1) == kLatentDim, "[generator] expected latents (B, ",
+              kLatentDim, "), got ", shape_str(z.shape()));
+  const int64_t B = z.dim(0), s = R_ / 4;
+  auto P = [&](size_t i) -> const Tensor& { return params_[i].second; };
+  Tensor h = ops::linear(z, P(0), P(1));                              // (B, 128·s²)
+  h = ops::reshape(h, {B, 128, s, s});
+  h = ops::batch_norm_train(h, P(2), P(3), kBnEps);
+  h = ops::upsample_nearest2x(h);                                     // (B, 128, 2s, 2s)
+  h = ops::conv2d(h, P(4), P(5), 1, 1);                               // (B, 64, 2s, 2s)
+  h = ops::batch_norm_train(h, P(6), P(7), kBnEps);
+  h = ops::leaky_relu(h, kSlope);
+  h = ops::upsample_nearest2x(h);                                     // (B, 64, R, R)
+  h = ops::conv2d(h, P(8), P(9), 1, 1);                               // (B, C, R, R)
+  h = ops::tanh(h);
+  return ops::batch_norm_train(h, Tensor(), Tensor(), kBnEps);
+}
+
+}  // namespace genie::models
