@@ -1,0 +1,304 @@
+// Model: strict parameter checks, the hookable eval-mode forward, units and layer queries.
+#include "models/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace genie::models {
+
+// ---------------------------------------------------------------------------------------------
+// Parameter checks
+
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::vector<std::string> closest_keys(const std::string& key, const std::vector<std::string>& keys,
+                                      size_t n) {
+  std::vector<std::pair<size_t, std::string>> d;
+  d.reserve(keys.size());
+  for (const auto& k : keys) d.emplace_back(edit_distance(key, k), k);
+  std::sort(d.begin(), d.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < d.size() && i < n; ++i) out.push_back(d[i].second);
+  return out;
+}
+
+static std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+static bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
+                  const std::string& where) {
+  const std::vector<ParamSpec> specs = g.param_specs();
+  std::vector<std::string> present;
+  for (const auto& kv : params)
+    if (!ends_with(kv.first, "num_batches_tracked")) present.push_back(kv.first);
+
+  // Missing keys first: they are the most common mistake (wrong arch, renamed modules).
+  std::vector<std::string> missing;
+  for (const auto& s : specs)
+    if (!params.count(s.key)) missing.push_back(s.key);
+  if (!missing.empty()) {
+    const auto near = closest_keys(missing[0], present);
+    std::string more;
+    if (missing.size() > 1) {
+      std::vector<std::string> head(missing.begin() + 1,
+                                    missing.begin() + std::min<ptrdiff_t>(ptrdiff_t(missing.size()), 4));
+      more = str("; ", missing.size() - 1, " more missing: ", join(head),
+                 missing.size() > 4 ? ", …" : "");
+    }
+    GENIE_CHECK(false, "[model] ", where, ": missing tensor '", missing[0], "' (closest keys present: ",
+                near.empty() ? std::string("none") : join(near), ")", more);
+  }
+
+  std::set<std::string> expected;
+  for (const auto& s : specs) {
+    expected.insert(s.key);
+    const Tensor& t = params.at(s.key);
+    GENIE_CHECK(t.defined() && t.dtype() == DType::F32, "[model] ", where, ": tensor '", s.key,
+                "' expected float32, got ", t.defined() ? dtype_name(t.dtype()) : "undefined");
+    GENIE_CHECK(t.shape() == s.shape, "[model] ", where, ": tensor '", s.key, "' expected shape ",
+                shape_str(s.shape), ", found ", shape_str(t.shape()));
+  }
+
+  std::vector<std::string> extra;
+  for (const auto& k : present)
+    if (!expected.count(k)) extra.push_back(k);
+  if (!extra.empty()) {
+    std::vector<std::string> head(extra.begin(),
+                                  extra.begin() + std::min<ptrdiff_t>(ptrdiff_t(extra.size()), 6));
+    GENIE_CHECK(false, "[model] ", where, ": ", extra.size(),
+                " unexpected tensor(s) not used by the architecture: ", join(head),
+                extra.size() > 6 ? ", …" : "");
+  }
+
+  for (const auto& s : specs) {
+    const std::vector<float> v = params.at(s.key).to_vector();
+    const bool is_var = ends_with(s.key, ".running_var");
+    for (size_t i = 0; i < v.size(); ++i) {
+      GENIE_CHECK(std::isfinite(v[i]), "[model] ", where, ": tensor '", s.key,
+                  "' expected finite values, got ", v[i], " at flat index ", i);
+      GENIE_CHECK(!is_var || v[i] >= 0.f, "[model] ", where, ": tensor '", s.key,
+                  "' expected a non-negative running variance, got ", v[i], " at channel ", i);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Units
+
+static bool absorbable(const std::string& op) {
+  return op == "bn" || op == "relu" || op == "relu6" || op == "leaky_relu" || op == "identity";
+}
+
+std::vector<Unit> derive_units(const Graph& g) {
+  const int n = g.size();
+  const auto cons = g.consumers();
+  std::vector<Unit> units;
+  std::set<std::string> seen_blocks;
+  int i = 0;
+  while (i < n) {
+    const Node& nd = g.nodes[size_t(i)];
+    if (!nd.block.empty()) {
+      int j = i;
+      while (j + 1 < n && g.nodes[size_t(j + 1)].block == nd.block) ++j;
+      GENIE_CHECK(seen_blocks.insert(nd.block).second, "[units] block '", nd.block,
+                  "' expected contiguous nodes, got a second run starting at node ", i);
+      std::set<int> ext;
+      for (int k = i; k <= j; ++k)
+        for (int in : g.nodes[size_t(k)].inputs)
+          if (in < i) ext.insert(in);
+      GENIE_CHECK(ext.size() == 1, "[units] block '", nd.block, "' expected one input tensor, got ",
+                  ext.size());
+      for (int k = i; k < j; ++k)
+        for (int c : cons[size_t(k)])
+          GENIE_CHECK(c <= j, "[units] block '", nd.block, "': node ", k,
+                      " is read outside the block (by node ", c, ")");
+      units.push_back({nd.block, nd.block_kind.empty() ? "block" : nd.block_kind, i, j, *ext.begin()});
+      i = j + 1;
+    } else if (nd.op == "conv" || nd.op == "linear") {
+      int j = i;
+      while (j + 1 < n) {
+        const Node& nx = g.nodes[size_t(j + 1)];
+        if (!nx.block.empty() || !absorbable(nx.op) || nx.inputs != std::vector<int>{j} ||
+            cons[size_t(j)] != std::vector<int>{j + 1} || j == g.output_node())
+          break;
+        ++j;
+      }
+      units.push_back({nd.name, nd.op, i, j, nd.inputs[0]});
+      i = j + 1;
+    } else {
+      ++i;
+    }
+  }
+  return units;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+Model::Model(Graph graph, ModelInfo info, std::map<std::string, Tensor> params,
+             const std::string& where)
+    : graph_(std::move(graph)), info_(std::move(info)) {
+  graph_.validate();
+  GENIE_CHECK(info_.C > 0 && info_.H > 0 && info_.W > 0, "[model] ", where,
+              ": expected a positive input shape (C, H, W), got (", info_.C, ", ", info_.H, ", ",
+              info_.W, ")");
+  GENIE_CHECK(info_.mean.empty() || int64_t(info_.mean.size()) == info_.C, "[model] ", where,
+              ": expected ", info_.C, " input_mean values, got ", info_.mean.size());
+  GENIE_CHECK(info_.std.empty() || int64_t(info_.std.size()) == info_.C, "[model] ", where,
+              ": expected ", info_.C, " input_std values, got ", info_.std.size());
+  for (float s : info_.std)
+    GENIE_CHECK(std::isfinite(s) && s > 0.f, "[model] ", where,
+                ": expected positive input_std values, got ", s);
+  // Shapes must chain for the declared input (catches a wrong input_shape early).
+  const std::vector<Shape> shapes = graph_.infer_shapes({1, info_.C, info_.H, info_.W});
+  const Shape& out = shapes[size_t(graph_.output_node())];
+  if (info_.num_classes > 0)
+    GENIE_CHECK(out.size() == 2 && out[1] == info_.num_classes, "[model] ", where,
+                ": expected the output to have num_classes = ", info_.num_classes,
+                " columns, got shape ", shape_str(out));
+  // Drop num_batches_tracked and friends before the strict check.
+  for (auto it = params.begin(); it != params.end();)
+    it = ends_with(it->first, "num_batches_tracked") ? params.erase(it) : std::next(it);
+  check_params(graph_, params, where);
+  params_ = std::move(params);
+  device_ = params_.empty() ? Device::CPU : params_.begin()->second.device();
+  for (auto& kv : params_) kv.second = kv.second.to(device_);
+  for (int i = 0; i < graph_.size(); ++i) {
+    if (graph_.nodes[size_t(i)].op == "bn") bn_nodes_.push_back(i);
+    if (graph_.nodes[size_t(i)].op == "add") add_nodes_.push_back(i);
+  }
+  units_ = derive_units(graph_);
+  consumers_ = graph_.consumers();
+}
+
+const Tensor& Model::param(const std::string& key) const {
+  auto it = params_.find(key);
+  if (it == params_.end()) {
+    std::vector<std::string> keys;
+    for (const auto& kv : params_) keys.push_back(kv.first);
+    GENIE_CHECK(false, "[model] no parameter '", key, "' (closest: ", join(closest_keys(key, keys)),
+                ")");
+  }
+  return it->second;
+}
+
+Tensor Model::node_param(int i, const std::string& suffix) const {
+  auto it = params_.find(node(i).name + "." + suffix);
+  return it == params_.end() ? Tensor() : it->second;
+}
+
+void Model::to(Device d) {
+  for (auto& kv : params_) kv.second = kv.second.to(d);
+  device_ = d;
+}
+
+int64_t Model::num_params() const {
+  int64_t n = 0;
+  for (const auto& kv : params_)
+    if (!ends_with(kv.first, ".running_mean") && !ends_with(kv.first, ".running_var"))
+      n += kv.second.numel();
+  return n;
+}
+
+std::vector<int> Model::strided_convs() const {
+  std::vector<int> v;
+  for (int i = 0; i < graph_.size(); ++i)
+    if (graph_.nodes[size_t(i)].op == "conv" && graph_.nodes[size_t(i)].stride != 1) v.push_back(i);
+  return v;
+}
+
+std::vector<Shape> Model::node_shapes(int64_t n) const {
+  return graph_.infer_shapes({n, info_.C, info_.H, info_.W});
+}
+
+Tensor Model::run_node(int i, const std::vector<Tensor>& in) const {
+  const Node& n = node(i);
+  const Tensor& x = in.at(0);
+  if (n.op == "conv")
+    return ops::conv2d(x, node_param(i, "weight"), node_param(i, "bias"), n.stride, n.pad, n.groups);
+  if (n.op == "bn")
+    return ops::batch_norm_eval(x, node_param(i, "running_mean"), node_param(i, "running_var"),
+                                node_param(i, "weight"), node_param(i, "bias"), n.eps);
+  if (n.op == "linear") return ops::linear(x, node_param(i, "weight"), node_param(i, "bias"));
+  if (n.op == "relu") return ops::relu(x);
+  if (n.op == "relu6") return ops::relu6(x);
+  if (n.op == "leaky_relu") return ops::leaky_relu(x, n.slope);
+  if (n.op == "add") return ops::add(x, in.at(1));
+  if (n.op == "maxpool") return ops::max_pool2d(x, n.kernel, n.stride, n.pad);
+  if (n.op == "avgpool") return ops::global_avg_pool(x);
+  if (n.op == "flatten") return ops::flatten(x);
+  if (n.op == "identity") return x;
+  GENIE_CHECK(false, "[model] node ", i, ": unknown op '", n.op, "'");
+  return Tensor();
+}
+
+Tensor Model::run_nodes(int first, int last, const std::map<int, Tensor>& feeds,
+                        const ForwardHooks* hooks) const {
+  GENIE_CHECK(first >= 0 && first <= last && last < graph_.size(), "[forward_range] expected 0 <= first <= last < ",
+              graph_.size(), ", got first ", first, " last ", last);
+  // Remaining readers of each value inside the range, so intermediates are freed early.
+  std::vector<int> uses(size_t(last - first + 1), 0);
+  for (int i = first; i <= last; ++i)
+    for (int c : consumers_[size_t(i)])
+      if (c <= last) ++uses[size_t(i - first)];
+  std::vector<Tensor> vals(size_t(last - first + 1));
+  std::vector<Tensor> in;
+  for (int i = first; i <= last; ++i) {
+    const Node& n = node(i);
+    in.clear();
+    for (int j : n.inputs) {
+      if (j >= first) {
+        in.push_back(vals[size_t(j - first)]);
+      } else {
+        auto it = feeds.find(j);
+        GENIE_CHECK(it != feeds.end(), "[forward_range] node ", i, " (", n.name, ", ", n.op,
+                    ") reads ", j < 0 ? std::string("the image") : str("node ", j),
+                    ", which is outside [", first, ", ", last, "] and not in the feeds");
+        in.push_back(it->second);
+      }
+    }
+    Tensor out;
+    if (!(hooks && hooks->override_node && hooks->override_node(i, in, out))) out = run_node(i, in);
+    if (hooks && hooks->observe) hooks->observe(i, in, out);
+    vals[size_t(i - first)] = out;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const int j = n.inputs[k];
+      if (k == 1 && j == n.inputs[0]) continue;  // add(x, x): one reader
+      if (j >= first && --uses[size_t(j - first)] == 0 && j != last) vals[size_t(j - first)] = Tensor();
+    }
+  }
+  return vals.back();
+}
+
+Tensor Model::forward(const Tensor& x, const ForwardHooks* hooks) const {
+  GENIE_CHECK(x.ndim() == 4 && x.dim(1) == info_.C, "[forward] expected input (N, ", info_.C,
+              ", H, W), got ", x.describe());
+  GENIE_CHECK(x.device() == device_, "[forward] expected the input on ", device_name(device_),
+              " (the model's device), got ", x.describe());
+  return run_nodes(0, graph_.output_node(), {{-1, x}}, hooks);
+}
+
+Tensor Model::forward_range(int first, int last, const std::map<int, Tensor>& feeds,
+                            const ForwardHooks* hooks) const {
+  return run_nodes(first, last, feeds, hooks);
+}
+
+}  // namespace genie::models
