@@ -1,0 +1,237 @@
+// CUDA convolution driver: cuDNN v9's legacy convolution API (cudnnConvolutionForward /
+// BackwardData / BackwardFilter). For each ConvShape a plan — tensor/filter/convolution
+// descriptors (groups via cudnnSetConvolutionGroupCount) and, per direction on first use, the
+// algorithm and its workspace size — is built once and cached under the plain ConvShape key
+// (MLX-style). Workspaces come from the caching allocator. FP32 stays FP32: the convolution
+// descriptor uses CUDNN_FMA_MATH (cuDNN's default math would allow TF32 tensor cores on
+// Ampere and later), so results track the CPU im2col+GEMM path to float rounding.
+#include <climits>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/conv.h"
+#include "kernels/cuda_check.h"
+#include "kernels/cuda_context.h"
+
+namespace genie::k {
+namespace {
+
+// Largest workspace an algorithm may ask for; faster algorithms needing more are skipped.
+constexpr size_t kMaxWorkspace = size_t(1) << 30;
+
+struct ConvShapeHash {
+  size_t operator()(const ConvShape& c) const {
+    size_t h = 1469598103934665603ull;
+    for (int64_t v : {c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.pad, c.groups})
+      h = (h ^ size_t(v)) * 1099511628211ull;
+    return h;
+  }
+};
+
+// RAII descriptors; destructors ignore the status (never throw).
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc() { GENIE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
+  ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(d); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+};
+struct FilterDesc {
+  cudnnFilterDescriptor_t d = nullptr;
+  FilterDesc() { GENIE_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d)); }
+  ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(d); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+};
+struct ConvDesc {
+  cudnnConvolutionDescriptor_t d = nullptr;
+  ConvDesc() { GENIE_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d)); }
+  ~ConvDesc() { (void)cudnnDestroyConvolutionDescriptor(d); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+};
+
+template <class Algo>
+struct Choice {
+  bool chosen = false;
+  Algo algo{};
+  size_t workspace = 0;
+};
+
+struct ConvPlan {
+  TensorDesc x, y, bias;
+  FilterDesc w;
+  ConvDesc conv;
+  Choice<cudnnConvolutionFwdAlgo_t> fwd;
+  Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
+  Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
+};
+
+std::string shape_text(const ConvShape& cs) {
+  return str("x (", cs.N, ", ", cs.C, ", ", cs.H, ", ", cs.W, "), w (", cs.K, ", ",
+             cs.groups > 0 ? cs.C / cs.groups : 0, ", ", cs.R, ", ", cs.S, "), stride ", cs.stride,
+             ", pad ", cs.pad, ", groups ", cs.groups);
+}
+
+int as_int(int64_t v, const ConvShape& cs) {
+  GENIE_CHECK(v >= 0 && v <= INT_MAX, "[conv2d] expected every size below 2^31, got ",
+              shape_text(cs));
+  return int(v);
+}
+
+std::unique_ptr<ConvPlan> make_plan(const ConvShape& cs) {
+  GENIE_CHECK(cs.groups >= 1 && cs.C % cs.groups == 0 && cs.K % cs.groups == 0,
+              "[conv2d] expected C and K divisible by groups, got ", shape_text(cs));
+  GENIE_CHECK(cs.P() > 0 && cs.Q() > 0 && cs.stride >= 1 && cs.pad >= 0,
+              "[conv2d] expected a non-empty output, got ", shape_text(cs));
+  auto p = std::make_unique<ConvPlan>();
+  const int N = as_int(cs.N, cs), C = as_int(cs.C, cs), H = as_int(cs.H, cs), W = as_int(cs.W, cs);
+  const int K = as_int(cs.K, cs), R = as_int(cs.R, cs), S = as_int(cs.S, cs);
+  const int P = as_int(cs.P(), cs), Q = as_int(cs.Q(), cs), G = as_int(cs.groups, cs);
+  const int st = as_int(cs.stride, cs), pad = as_int(cs.pad, cs);
+  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
+  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, P, Q));
+  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
+  GENIE_CUDNN_CHECK(
+      cudnnSetFilter4dDescriptor(p->w.d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C / G, R, S));
+  GENIE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv.d, pad, pad, st, st, 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  GENIE_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv.d, G));
+  GENIE_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv.d, CUDNN_FMA_MATH));
+  // Our output-size formula and cuDNN's must agree, or the y descriptor is wrong.
+  int on = 0, oc = 0, oh = 0, ow = 0;
+  GENIE_CUDNN_CHECK(
+      cudnnGetConvolution2dForwardOutputDim(p->conv.d, p->x.d, p->w.d, &on, &oc, &oh, &ow));
+  GENIE_CHECK(on == N && oc == K && oh == P && ow == Q, "[conv2d] cuDNN output (", on, ", ", oc,
+              ", ", oh, ", ", ow, ") differs from the expected (", N, ", ", K, ", ", P, ", ", Q,
+              ") for ", shape_text(cs));
+  return p;
+}
+
+std::mutex g_plans_mu;
+
+ConvPlan& plan_for(const ConvShape& cs) {
+  static std::unordered_map<ConvShape, std::unique_ptr<ConvPlan>, ConvShapeHash> plans;
+  std::lock_guard<std::mutex> lk(g_plans_mu);
+  auto it = plans.find(cs);
+  if (it == plans.end()) it = plans.emplace(cs, make_plan(cs)).first;
+  return *it->second;
+}
+
+// From cuDNN's heuristic ranking (best first), the first algorithm that works in FP32 FMA math
+// within the workspace limit, preferring deterministic ones so runs are reproducible.
+template <class Perf>
+int pick(const std::vector<Perf>& perf, int count) {
+  auto ok = [&](const Perf& r) {
+    return r.status == CUDNN_STATUS_SUCCESS && r.memory <= kMaxWorkspace &&
+           (r.mathType == CUDNN_FMA_MATH || r.mathType == CUDNN_DEFAULT_MATH);
+  };
+  for (int i = 0; i < count; ++i)
+    if (ok(perf[size_t(i)]) && perf[size_t(i)].determinism == CUDNN_DETERMINISTIC) return i;
+  for (int i = 0; i < count; ++i)
+    if (ok(perf[size_t(i)])) return i;
+  return -1;
+}
+
+void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+  if (p.fwd.chosen) return;
+  int max = 0, count = 0;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d, max,
+                                                           &count, perf.data()));
+  const int i = pick(perf, count);
+  GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 forward algorithm for ", shape_text(cs));
+  p.fwd.algo = perf[size_t(i)].algo;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, p.x.d, p.w.d, p.conv.d, p.y.d,
+                                                            p.fwd.algo, &p.fwd.workspace));
+  p.fwd.chosen = true;
+}
+
+void choose_bwd_data(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+  if (p.bwd_data.chosen) return;
+  int max = 0, count = 0;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.d, p.y.d, p.conv.d, p.x.d,
+                                                                max, &count, perf.data()));
+  const int i = pick(perf, count);
+  GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-data algorithm for ",
+              shape_text(cs));
+  p.bwd_data.algo = perf[size_t(i)].algo;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+      h, p.w.d, p.y.d, p.conv.d, p.x.d, p.bwd_data.algo, &p.bwd_data.workspace));
+  p.bwd_data.chosen = true;
+}
+
+void choose_bwd_filter(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+  if (p.bwd_filter.chosen) return;
+  int max = 0, count = 0;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+      h, p.x.d, p.y.d, p.conv.d, p.w.d, max, &count, perf.data()));
+  const int i = pick(perf, count);
+  GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-filter algorithm for ",
+              shape_text(cs));
+  p.bwd_filter.algo = perf[size_t(i)].algo;
+  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+      h, p.x.d, p.y.d, p.conv.d, p.w.d, p.bwd_filter.algo, &p.bwd_filter.workspace));
+  p.bwd_filter.chosen = true;
+}
+
+bool empty(const ConvShape& cs) { return cs.N <= 0 || cs.K <= 0 || cs.C <= 0; }
+
+}  // namespace
+
+void conv2d_fwd_cuda(const ConvShape& cs, const float* x, const float* w, const float* bias,
+                     float* y, Stream s) {
+  if (empty(cs)) return;
+  const cudnnHandle_t h = cuda::cudnn(cuda::resolve(s));
+  ConvPlan& p = plan_for(cs);
+  {
+    std::lock_guard<std::mutex> lk(g_plans_mu);
+    choose_fwd(h, p, cs);
+  }
+  cuda::Scratch ws(p.fwd.workspace);
+  const float one = 1.f, zero = 0.f;
+  GENIE_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.x.d, x, p.w.d, w, p.conv.d, p.fwd.algo,
+                                            ws.get(), ws.bytes(), &zero, p.y.d, y));
+  if (bias) GENIE_CUDNN_CHECK(cudnnAddTensor(h, &one, p.bias.d, bias, &one, p.y.d, y));
+}
+
+void conv2d_bwd_data_cuda(const ConvShape& cs, const float* dy, const float* w, float* dx,
+                          bool accumulate, Stream s) {
+  if (empty(cs)) return;
+  const cudnnHandle_t h = cuda::cudnn(cuda::resolve(s));
+  ConvPlan& p = plan_for(cs);
+  {
+    std::lock_guard<std::mutex> lk(g_plans_mu);
+    choose_bwd_data(h, p, cs);
+  }
+  cuda::Scratch ws(p.bwd_data.workspace);
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  GENIE_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w.d, w, p.y.d, dy, p.conv.d,
+                                                 p.bwd_data.algo, ws.get(), ws.bytes(), &beta,
+                                                 p.x.d, dx));
+}
+
+void conv2d_bwd_filter_cuda(const ConvShape& cs, const float* x, const float* dy, float* dw,
+                            bool accumulate, Stream s) {
+  if (empty(cs)) return;
+  const cudnnHandle_t h = cuda::cudnn(cuda::resolve(s));
+  ConvPlan& p = plan_for(cs);
+  {
+    std::lock_guard<std::mutex> lk(g_plans_mu);
+    choose_bwd_filter(h, p, cs);
+  }
+  cuda::Scratch ws(p.bwd_filter.workspace);
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  GENIE_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x.d, x, p.y.d, dy, p.conv.d,
+                                                   p.bwd_filter.algo, ws.get(), ws.bytes(), &beta,
+                                                   p.w.d, dw));
+}
+
+}  // namespace genie::k

@@ -1,0 +1,48 @@
+// The CUDA driver's loop, the counterpart of kernels/cpu_loop.h: cuda_for(n, stream, body) runs
+// body(i) for i in [0, n) with a grid-stride kernel. `body` is a small struct with a __device__
+// operator()(int64_t) that applies a functor from functors.h — plain structs rather than
+// extended __device__ lambdas, so no extra nvcc flags and no limits on where they are defined.
+// Only included by .cu files.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda_check.h"
+
+namespace genie::cuda {
+
+constexpr int kThreads = 256;
+// Grid-stride loops cap the grid: 4096 blocks of 256 threads is several waves on any current
+// GPU (an H100 holds ~1000 such blocks at once), enough to hide latency on a memory-bound loop.
+constexpr int64_t kMaxBlocks = 4096;
+
+inline unsigned blocks_for(int64_t n, int threads = kThreads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return unsigned(b < kMaxBlocks ? b : kMaxBlocks);
+}
+
+// 32-bit indices when they fit (cheaper address arithmetic); the unsigned stride cannot wrap
+// because n < 2^31 and stride < 2^31.
+template <class Body>
+__global__ void for_each_kernel_u32(uint32_t n, Body body) {
+  const uint32_t stride = gridDim.x * blockDim.x;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) body(int64_t(i));
+}
+template <class Body>
+__global__ void for_each_kernel_i64(int64_t n, Body body) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) body(i);
+}
+
+// Never launches an empty grid (n <= 0 returns at once).
+template <class Body>
+void cuda_for(int64_t n, cudaStream_t s, const Body& body) {
+  if (n <= 0) return;
+  const unsigned blocks = blocks_for(n);
+  if (n < (int64_t(1) << 31))
+    for_each_kernel_u32<<<blocks, kThreads, 0, s>>>(uint32_t(n), body);
+  else
+    for_each_kernel_i64<<<blocks, kThreads, 0, s>>>(n, body);
+  GENIE_LAUNCH_CHECK();
+}
+
+}  // namespace genie::cuda

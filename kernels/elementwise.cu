@@ -1,0 +1,170 @@
+// CUDA drivers for elementwise kernels, Philox draws and Adam: launches only; the math is the
+// functors of kernels/functors.h, the same structs elementwise_cpu.cpp instantiates.
+#include "kernels/adam.h"
+#include "kernels/cuda_context.h"
+#include "kernels/cuda_launch.h"
+#include "kernels/elementwise.h"
+#include "kernels/functors.h"
+#include "kernels/philox.h"
+
+namespace genie::k {
+namespace {
+
+using cuda::cuda_for;
+
+template <class F>
+struct UnaryFwdBody {
+  F f;
+  const float* x;
+  float* y;
+  __device__ void operator()(int64_t i) const { y[i] = f.fwd(x[i]); }
+};
+
+template <class F>
+struct UnaryBwdBody {
+  F f;
+  const float *x, *y, *dy;
+  float* dx;
+  bool acc;
+  __device__ void operator()(int64_t i) const {
+    const float g = f.bwd(x ? x[i] : 0.f, y ? y[i] : 0.f, dy[i]);
+    dx[i] = acc ? dx[i] + g : g;
+  }
+};
+
+template <class F>
+struct BinaryBody {
+  F f;
+  const float *a, *b;
+  float* y;
+  __device__ void operator()(int64_t i) const { y[i] = f(a[i], b[i]); }
+};
+
+struct AxpbyBody {
+  float alpha;
+  const float* x;
+  float beta;
+  float* y;
+  // beta == 0 overwrites (never reads y, so uninitialised/NaN outputs are fine), as on the CPU.
+  __device__ void operator()(int64_t i) const {
+    y[i] = beta == 0.f ? alpha * x[i] : alpha * x[i] + beta * y[i];
+  }
+};
+
+struct FillBody {
+  float* y;
+  float v;
+  __device__ void operator()(int64_t i) const { y[i] = v; }
+};
+
+struct SelectBody {
+  const uint8_t* m;
+  const float *a, *b;
+  float* y;
+  __device__ void operator()(int64_t i) const { y[i] = m[i] ? a[i] : b[i]; }
+};
+
+struct ChannelAffineBody {
+  const float *x, *scale, *shift;
+  float* y;
+  int64_t C, HW;
+  __device__ void operator()(int64_t i) const {
+    const int64_t c = (i / HW) % C;
+    y[i] = x[i] * scale[c] + (shift ? shift[c] : 0.f);
+  }
+};
+
+struct U8ToF32Body {
+  const uint8_t* x;
+  float* y;
+  __device__ void operator()(int64_t i) const { y[i] = float(x[i]); }
+};
+
+template <class F>
+struct DrawBody {
+  F f;
+  float* y;
+  __device__ void operator()(int64_t i) const { y[i] = f(i); }
+};
+
+struct BernoulliBody {
+  PhiloxUniformF f;
+  float p;
+  uint8_t* m;
+  __device__ void operator()(int64_t i) const { m[i] = f(i) < p ? 1 : 0; }
+};
+
+struct AdamBody {
+  AdamF f;
+  float* p;
+  const float* g;
+  float *m, *v;
+  __device__ void operator()(int64_t i) const { f(p[i], g[i], m[i], v[i]); }
+};
+
+}  // namespace
+
+void unary_fwd_cuda(UnaryOp op, float alpha, const float* x, float* y, int64_t n, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  visit_unary(op, alpha,
+              [&](auto f) { cuda_for(n, st, UnaryFwdBody<decltype(f)>{f, x, y}); });
+}
+
+void unary_bwd_cuda(UnaryOp op, float alpha, const float* x, const float* y, const float* dy,
+                    float* dx, int64_t n, bool acc, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  visit_unary(op, alpha, [&](auto f) {
+    cuda_for(n, st, UnaryBwdBody<decltype(f)>{f, x, y, dy, dx, acc});
+  });
+}
+
+void binary_fwd_cuda(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  visit_binary(op, [&](auto f) { cuda_for(n, st, BinaryBody<decltype(f)>{f, a, b, y}); });
+}
+
+void axpby_cuda(float alpha, const float* x, float beta, float* y, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), AxpbyBody{alpha, x, beta, y});
+}
+
+void fill_cuda(float* y, float v, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), FillBody{y, v});
+}
+
+void select_mask_cuda(const uint8_t* m, const float* a, const float* b, float* y, int64_t n,
+                      Stream s) {
+  cuda_for(n, cuda::resolve(s), SelectBody{m, a, b, y});
+}
+
+void channel_affine_cuda(const float* x, const float* scale, const float* shift, float* y,
+                         int64_t N, int64_t C, int64_t HW, Stream s) {
+  if (C <= 0 || HW <= 0) return;
+  cuda_for(N * C * HW, cuda::resolve(s), ChannelAffineBody{x, scale, shift, y, C, HW});
+}
+
+void u8_to_f32_cuda(const uint8_t* x, float* y, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), U8ToF32Body{x, y});
+}
+
+void philox_uniform_cuda(uint64_t seed, uint64_t offset, float* y, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), DrawBody<PhiloxUniformF>{PhiloxUniformF{seed, offset}, y});
+}
+
+void philox_normal_cuda(uint64_t seed, uint64_t offset, float mean, float std, float* y, int64_t n,
+                        Stream s) {
+  cuda_for(n, cuda::resolve(s),
+           DrawBody<PhiloxNormalF>{PhiloxNormalF{seed, offset, mean, std}, y});
+}
+
+void philox_bernoulli_cuda(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n,
+                           Stream s) {
+  cuda_for(n, cuda::resolve(s), BernoulliBody{PhiloxUniformF{seed, offset}, p, m});
+}
+
+void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h,
+                    Stream s) {
+  const AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  cuda_for(n, cuda::resolve(s), AdamBody{f, p, g, m, v});
+}
+
+}  // namespace genie::k
