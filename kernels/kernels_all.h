@@ -9,6 +9,7 @@
 #include "kernels/gemm.h"
 #include "kernels/loss.h"
 #include "kernels/philox.h"
+#include "kernels/quant.h"
 #include "kernels/reduce.h"
 #include "kernels/spatial.h"
 #include "kernels/stats.h"

@@ -1,0 +1,211 @@
+// CUDA driver of the fused quantizer kernels (kernels/quant.h); the math is the functors in
+// kernels/quant_functors.h, shared with quant_cpu.cpp.
+// Reductions are deterministic (no atomics): the weight step gradient is one block per output
+// channel; the activation step gradient and the regulariser sum are per-chunk partials (one block
+// per kQuantChunk elements, as the CPU driver chunks) finished by one block in a fixed order.
+#include <cub/block/block_reduce.cuh>
+
+#include <algorithm>
+
+#include "kernels/cuda_context.h"
+#include "kernels/cuda_launch.h"
+#include "kernels/quant.h"
+#include "kernels/quant_functors.h"
+
+namespace genie::k {
+
+namespace {
+
+constexpr int kThreads = 256;
+using BlockSum = cub::BlockReduce<double, kThreads>;
+
+struct WquantFwdBody {
+  const float *w_floor, *v, *step, *zero;
+  int64_t M;
+  WeightQuantF f;
+  float* w_hat;
+  uint8_t* mask;
+  __device__ void operator()(int64_t i) const {
+    const int64_t k = i / M;
+    uint8_t m;
+    w_hat[i] = f.fwd(w_floor[i], v[i], step[k], zero[k], m);
+    if (mask) mask[i] = m;
+  }
+};
+
+// Block k: dv for channel k's elements and the channel's step gradient.
+__global__ void wquant_bwd_kernel(const float* __restrict__ dw, const float* __restrict__ w_floor,
+                                  const float* __restrict__ v, const float* __restrict__ step,
+                                  const float* __restrict__ zero, const uint8_t* __restrict__ mask,
+                                  int64_t M, WeightQuantF f, float* __restrict__ dv,
+                                  float* __restrict__ dstep, bool acc) {
+  __shared__ typename BlockSum::TempStorage tmp;
+  const int64_t k = blockIdx.x;
+  const float s = step[k], z = zero[k];
+  double ds = 0;
+  for (int64_t m = k * M + threadIdx.x; m < (k + 1) * M; m += kThreads) {
+    float g, t;
+    f.bwd(dw[m], w_floor[m], v[m], s, z, mask ? mask[m] : uint8_t(0), g, t);
+    ds += double(t);
+    if (dv) dv[m] = acc ? dv[m] + g : g;
+  }
+  const double total = BlockSum(tmp).Sum(ds);
+  if (dstep && threadIdx.x == 0) dstep[k] = acc ? dstep[k] + float(total) : float(total);
+}
+
+struct AquantFwdBody {
+  const float *x, *step;
+  ActQuantF f;
+  const uint8_t* qdrop;
+  float* y;
+  uint8_t* code;
+  __device__ void operator()(int64_t i) const {
+    uint8_t c;
+    y[i] = f.fwd(x[i], step[0], qdrop ? qdrop[i] != 0 : true, c);
+    if (code) code[i] = c;
+  }
+};
+
+// Block b covers chunk b: writes dx and the chunk's partial of dstep.
+__global__ void aquant_bwd_kernel(const float* __restrict__ dy, const float* __restrict__ x,
+                                  const float* __restrict__ step, const uint8_t* __restrict__ code,
+                                  ActQuantF f, int64_t n, float* __restrict__ dx,
+                                  double* __restrict__ partial, bool acc) {
+  __shared__ typename BlockSum::TempStorage tmp;
+  const float s = step[0];
+  const int64_t b0 = int64_t(blockIdx.x) * kQuantChunk;
+  const int64_t b1 = min(n, b0 + kQuantChunk);
+  double ds = 0;
+  for (int64_t i = b0 + threadIdx.x; i < b1; i += kThreads) {
+    if (dx) {
+      const float g = f.dx(dy[i], code[i]);
+      dx[i] = acc ? dx[i] + g : g;
+    }
+    if (partial) ds += double(f.ds_term(dy[i], x[i], s, code[i]));
+  }
+  if (partial) {
+    const double total = BlockSum(tmp).Sum(ds);
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;
+  }
+}
+
+// One block: out[0] (+)= Σ partial (fixed order per thread, then a fixed block tree).
+__global__ void finish_sum_kernel(const double* __restrict__ partial, int64_t count,
+                                  float* __restrict__ out, bool acc) {
+  __shared__ typename BlockSum::TempStorage tmp;
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) s += partial[i];
+  const double total = BlockSum(tmp).Sum(s);
+  if (threadIdx.x == 0) out[0] = acc ? out[0] + float(total) : float(total);
+}
+
+__global__ void round_reg_partial_kernel(const float* __restrict__ v, int64_t n, RoundRegF f,
+                                         double* __restrict__ partial) {
+  __shared__ typename BlockSum::TempStorage tmp;
+  const int64_t b0 = int64_t(blockIdx.x) * kQuantChunk;
+  const int64_t b1 = min(n, b0 + kQuantChunk);
+  double s = 0;
+  for (int64_t i = b0 + threadIdx.x; i < b1; i += kThreads) s += double(f.fwd(v[i]));
+  const double total = BlockSum(tmp).Sum(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+struct RoundRegBwdBody {
+  const float* v;
+  RoundRegF f;
+  const float* dout;
+  float* dv;
+  bool acc;
+  __device__ void operator()(int64_t i) const {
+    const float d = f.bwd(v[i], dout[0]);
+    dv[i] = acc ? dv[i] + d : d;
+  }
+};
+
+// Block (r, c): score of candidate c on row r.
+__global__ void clip_search_kernel(const float* __restrict__ x, int64_t cols, int64_t ncand,
+                                   const float* __restrict__ delta, const float* __restrict__ zero,
+                                   float qmax, double* __restrict__ score) {
+  __shared__ typename BlockSum::TempStorage tmp;
+  const int64_t rc = blockIdx.x, r = rc / ncand;
+  const float d = delta[rc], z = zero[rc];
+  const float* p = x + r * cols;
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads) s += double(ClipErrF::err(p[j], d, z, qmax));
+  const double total = BlockSum(tmp).Sum(s);
+  if (threadIdx.x == 0) score[rc] = total;
+}
+
+int64_t chunks_of(int64_t n) { return (n + kQuantChunk - 1) / kQuantChunk; }
+
+}  // namespace
+
+void wquant_fwd_cuda(const float* w_floor, const float* v, const float* step, const float* zero,
+                     int64_t K, int64_t M, float qmax, bool hard, float* w_hat, uint8_t* mask,
+                     Stream s) {
+  cuda::cuda_for(K * M, cuda::resolve(s),
+                 WquantFwdBody{w_floor, v, step, zero, M, WeightQuantF{qmax, hard}, w_hat, mask});
+}
+
+void wquant_bwd_cuda(const float* dw_hat, const float* w_floor, const float* v, const float* step,
+                     const float* zero, const uint8_t* mask, int64_t K, int64_t M, float qmax,
+                     bool hard, float* dv, float* dstep, bool acc, Stream s) {
+  if (K == 0 || (!dv && !dstep)) return;
+  wquant_bwd_kernel<<<unsigned(K), kThreads, 0, cuda::resolve(s)>>>(
+      dw_hat, w_floor, v, step, zero, mask, M, WeightQuantF{qmax, hard}, dv, dstep, acc);
+  GENIE_LAUNCH_CHECK();
+}
+
+void aquant_fwd_cuda(const float* x, const float* step, float qn, float qp, const uint8_t* qdrop,
+                     int64_t n, float* y, uint8_t* code, Stream s) {
+  cuda::cuda_for(n, cuda::resolve(s), AquantFwdBody{x, step, ActQuantF{qn, qp}, qdrop, y, code});
+}
+
+void aquant_bwd_cuda(const float* dy, const float* x, const float* step, const uint8_t* code,
+                     float qn, float qp, int64_t n, float* dx, float* dstep, bool acc, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  const int64_t chunks = chunks_of(n);
+  if (chunks == 0) {
+    if (dstep && !acc) GENIE_CUDA_CHECK(cudaMemsetAsync(dstep, 0, sizeof(float), st));
+    return;
+  }
+  cuda::Scratch part(dstep ? size_t(chunks) * sizeof(double) : 0);
+  aquant_bwd_kernel<<<unsigned(chunks), kThreads, 0, st>>>(
+      dy, x, step, code, ActQuantF{qn, qp}, n, dx, dstep ? part.as<double>() : nullptr, acc);
+  GENIE_LAUNCH_CHECK();
+  if (dstep) {
+    finish_sum_kernel<<<1, kThreads, 0, st>>>(part.as<double>(), chunks, dstep, acc);
+    GENIE_LAUNCH_CHECK();
+  }
+}
+
+void round_reg_fwd_cuda(const float* v, int64_t n, float beta, float* out, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  const int64_t chunks = chunks_of(n);
+  if (chunks == 0) {
+    GENIE_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(float), st));
+    return;
+  }
+  cuda::Scratch part(size_t(chunks) * sizeof(double));
+  round_reg_partial_kernel<<<unsigned(chunks), kThreads, 0, st>>>(v, n, RoundRegF{beta},
+                                                                  part.as<double>());
+  GENIE_LAUNCH_CHECK();
+  finish_sum_kernel<<<1, kThreads, 0, st>>>(part.as<double>(), chunks, out, false);
+  GENIE_LAUNCH_CHECK();
+}
+
+void round_reg_bwd_cuda(const float* v, int64_t n, float beta, const float* dout, float* dv,
+                        bool acc, Stream s) {
+  cuda::cuda_for(n, cuda::resolve(s), RoundRegBwdBody{v, RoundRegF{beta}, dout, dv, acc});
+}
+
+void clip_search_scores_cuda(const float* x, int64_t rows, int64_t cols, int64_t ncand,
+                             const float* delta, const float* zero, float qmax, double* score,
+                             Stream s) {
+  if (rows * ncand == 0) return;
+  clip_search_kernel<<<unsigned(rows * ncand), kThreads, 0, cuda::resolve(s)>>>(
+      x, cols, ncand, delta, zero, qmax, score);
+  GENIE_LAUNCH_CHECK();
+}
+
+}  // namespace genie::k

@@ -1,0 +1,118 @@
+// CPU drivers of the fused quantizer kernels (kernels/quant.h): loops around the functors in
+// kernels/quant_functors.h. Reductions use fixed chunks (kQuantChunk) combined in order, so the
+// step gradients do not depend on the OpenMP thread count.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu_loop.h"
+#include "kernels/quant.h"
+#include "kernels/quant_functors.h"
+
+namespace genie::k {
+
+namespace {
+// Σ_i term(i) over [0, n) with fixed chunking; term returns float, accumulated in double.
+template <class Term>
+double chunked_sum(int64_t n, Term&& term) {
+  const int64_t chunks = (n + kQuantChunk - 1) / kQuantChunk;
+  std::vector<double> part(size_t(std::max<int64_t>(chunks, 1)), 0.0);
+#pragma omp parallel for schedule(static) if (chunks > 1 && n > kCpuGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double s = 0;
+    const int64_t e = std::min(n, (c + 1) * kQuantChunk);
+    for (int64_t i = c * kQuantChunk; i < e; ++i) s += double(term(i));
+    part[size_t(c)] = s;
+  }
+  double s = 0;
+  for (double p : part) s += p;
+  return s;
+}
+}  // namespace
+
+void wquant_fwd_cpu(const float* w_floor, const float* v, const float* step, const float* zero,
+                    int64_t K, int64_t M, float qmax, bool hard, float* w_hat, uint8_t* mask,
+                    Stream) {
+  const WeightQuantF f{qmax, hard};
+  cpu_for_outer(K, M, [&](int64_t k) {
+    const float s = step[k], z = zero[k];
+    for (int64_t m = k * M; m < (k + 1) * M; ++m) {
+      uint8_t mk;
+      w_hat[m] = f.fwd(w_floor[m], v[m], s, z, mk);
+      if (mask) mask[m] = mk;
+    }
+  });
+}
+
+void wquant_bwd_cpu(const float* dw_hat, const float* w_floor, const float* v, const float* step,
+                    const float* zero, const uint8_t* mask, int64_t K, int64_t M, float qmax,
+                    bool hard, float* dv, float* dstep, bool acc, Stream) {
+  const WeightQuantF f{qmax, hard};
+  // One channel per task: the channel's step gradient is a serial (deterministic) sum.
+  cpu_for_outer(K, M, [&](int64_t k) {
+    const float s = step[k], z = zero[k];
+    double ds = 0;
+    for (int64_t m = k * M; m < (k + 1) * M; ++m) {
+      float g, t;
+      f.bwd(dw_hat[m], w_floor[m], v[m], s, z, mask ? mask[m] : uint8_t(0), g, t);
+      ds += double(t);
+      if (dv) dv[m] = acc ? dv[m] + g : g;
+    }
+    if (dstep) dstep[k] = acc ? dstep[k] + float(ds) : float(ds);
+  });
+}
+
+void aquant_fwd_cpu(const float* x, const float* step, float qn, float qp, const uint8_t* qdrop,
+                    int64_t n, float* y, uint8_t* code, Stream) {
+  const ActQuantF f{qn, qp};
+  const float s = step[0];
+  cpu_for(n, [&](int64_t i) {
+    uint8_t c;
+    y[i] = f.fwd(x[i], s, qdrop ? qdrop[i] != 0 : true, c);
+    if (code) code[i] = c;
+  });
+}
+
+void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const uint8_t* code,
+                    float qn, float qp, int64_t n, float* dx, float* dstep, bool acc, Stream) {
+  const ActQuantF f{qn, qp};
+  const float s = step[0];
+  if (dx) cpu_for(n, [&](int64_t i) {
+      const float g = f.dx(dy[i], code[i]);
+      dx[i] = acc ? dx[i] + g : g;
+    });
+  if (dstep) {
+    const double ds = chunked_sum(n, [&](int64_t i) { return f.ds_term(dy[i], x[i], s, code[i]); });
+    dstep[0] = acc ? dstep[0] + float(ds) : float(ds);
+  }
+}
+
+void round_reg_fwd_cpu(const float* v, int64_t n, float beta, float* out, Stream) {
+  const RoundRegF f{beta};
+  out[0] = float(chunked_sum(n, [&](int64_t i) { return f.fwd(v[i]); }));
+}
+
+void round_reg_bwd_cpu(const float* v, int64_t n, float beta, const float* dout, float* dv,
+                       bool acc, Stream) {
+  const RoundRegF f{beta};
+  const float g = dout[0];
+  cpu_for(n, [&](int64_t i) {
+    const float d = f.bwd(v[i], g);
+    dv[i] = acc ? dv[i] + d : d;
+  });
+}
+
+void clip_search_scores_cpu(const float* x, int64_t rows, int64_t cols, int64_t ncand,
+                            const float* delta, const float* zero, float qmax, double* score,
+                            Stream) {
+  // Parallel over (row, candidate) pairs; each pair is one serial pass over its row.
+  cpu_for_outer(rows * ncand, cols, [&](int64_t rc) {
+    const int64_t r = rc / ncand;
+    const float d = delta[rc], z = zero[rc];
+    const float* p = x + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; ++j) s += double(ClipErrF::err(p[j], d, z, qmax));
+    score[rc] = s;
+  });
+}
+
+}  // namespace genie::k
