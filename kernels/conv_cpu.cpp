@@ -1,0 +1,296 @@
+// CPU convolution driver. Dense and grouped convolutions lower each (image, group) pair to one
+// OpenBLAS GEMM over an im2col matrix; OpenMP runs the pairs in parallel with BLAS single-threaded
+// inside (BLAS threads inside OpenMP threads would oversubscribe the cores). Depthwise convolutions
+// (groups == C) use direct loops: their GEMMs would have a single row and waste the micro-kernel.
+//
+// Layouts: x (N, C, H, W), w (K, C/g, R, S), y (N, K, P, Q); per group the weight is the row-major
+// matrix Wg (K/g, C/g*R*S) and the im2col matrix is col (C/g*R*S, P*Q) with row (c*R + r)*S + s.
+//
+// Workspaces are thread-local vectors that only ever grow, so steady-state training performs no
+// heap allocation here. Gradients w.r.t. the filter are summed over fixed chunks of the batch whose
+// partial sums are combined in chunk order: the result does not depend on the thread count or on
+// scheduling (bit-for-bit reproducible runs).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/conv.h"
+#include "kernels/cpu_blas.h"
+
+namespace genie::k {
+
+namespace {
+
+// slot: 0 = im2col/col2im matrix, 1 = filter-gradient partials (caller thread only).
+float* workspace(int slot, size_t n) {
+  thread_local std::vector<float> buf[2];
+  if (buf[slot].size() < n) buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+struct Geometry {
+  int64_t N, C, H, W, K, R, S, stride, pad, groups, P, Q;
+  int64_t Cg, Kg, HW, PQ, CRS;  // per-group channels, plane sizes, GEMM inner size C/g*R*S
+  explicit Geometry(const ConvShape& cs)
+      : N(cs.N), C(cs.C), H(cs.H), W(cs.W), K(cs.K), R(cs.R), S(cs.S), stride(cs.stride),
+        pad(cs.pad), groups(cs.groups), P(cs.P()), Q(cs.Q()) {
+    Cg = C / groups;
+    Kg = K / groups;
+    HW = H * W;
+    PQ = P * Q;
+    CRS = Cg * R * S;
+  }
+  // 1x1, stride 1, no padding: the input planes already are the im2col matrix.
+  bool pointwise() const { return R == 1 && S == 1 && stride == 1 && pad == 0; }
+  bool depthwise() const { return groups == C && groups > 1; }
+  // Output columns q whose input column q*stride - pad + s lies inside [0, W): [q0, q1).
+  void q_range(int64_t s, int64_t& q0, int64_t& q1) const {
+    const int64_t lo = pad - s;  // need q*stride >= lo
+    q0 = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+    const int64_t hi = W - 1 + pad - s;  // need q*stride <= hi
+    q1 = hi < 0 ? 0 : std::min(Q, hi / stride + 1);
+    if (q1 < q0) q1 = q0;
+  }
+};
+
+// col (CRS, PQ) <- x planes (Cg, H, W). Rows are written sequentially; the middle of each output
+// row is a contiguous (stride 1) or strided read of one input row, the borders are zeros.
+void im2col(const Geometry& g, const float* x, float* col) {
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    const float* xc = x + c * g.HW;
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) {
+        float* dst = col + ((c * g.R + r) * g.S + s) * g.PQ;
+        int64_t q0, q1;
+        g.q_range(s, q0, q1);
+        for (int64_t p = 0; p < g.P; ++p) {
+          float* d = dst + p * g.Q;
+          const int64_t ih = p * g.stride - g.pad + r;
+          if (ih < 0 || ih >= g.H) {
+            std::memset(d, 0, size_t(g.Q) * sizeof(float));
+            continue;
+          }
+          const float* xr = xc + ih * g.W - g.pad + s;  // xr[q*stride] = x[ih][q*stride - pad + s]
+          for (int64_t q = 0; q < q0; ++q) d[q] = 0.f;
+          if (g.stride == 1) {
+            std::memcpy(d + q0, xr + q0, size_t(q1 - q0) * sizeof(float));
+          } else {
+            for (int64_t q = q0; q < q1; ++q) d[q] = xr[q * g.stride];
+          }
+          for (int64_t q = q1; q < g.Q; ++q) d[q] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+// dx planes (Cg, H, W) += col2im(dcol (CRS, PQ)); the exact adjoint of im2col.
+void col2im_add(const Geometry& g, const float* dcol, float* dx) {
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    float* dxc = dx + c * g.HW;
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) {
+        const float* src = dcol + ((c * g.R + r) * g.S + s) * g.PQ;
+        int64_t q0, q1;
+        g.q_range(s, q0, q1);
+        for (int64_t p = 0; p < g.P; ++p) {
+          const int64_t ih = p * g.stride - g.pad + r;
+          if (ih < 0 || ih >= g.H) continue;
+          const float* sr = src + p * g.Q;
+          float* xr = dxc + ih * g.W - g.pad + s;
+          if (g.stride == 1) {
+            for (int64_t q = q0; q < q1; ++q) xr[q] += sr[q];
+          } else {
+            for (int64_t q = q0; q < q1; ++q) xr[q * g.stride] += sr[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- depthwise (groups == C): output channel k reads input channel k / (K / C) ----
+
+void dw_fwd_plane(const Geometry& g, const float* x, const float* w, float b, float* y) {
+  for (int64_t i = 0; i < g.PQ; ++i) y[i] = b;
+  for (int64_t p = 0; p < g.P; ++p) {
+    float* yr = y + p * g.Q;
+    for (int64_t r = 0; r < g.R; ++r) {
+      const int64_t ih = p * g.stride - g.pad + r;
+      if (ih < 0 || ih >= g.H) continue;
+      for (int64_t s = 0; s < g.S; ++s) {
+        int64_t q0, q1;
+        g.q_range(s, q0, q1);
+        const float wv = w[r * g.S + s];
+        const float* xr = x + ih * g.W - g.pad + s;
+        for (int64_t q = q0; q < q1; ++q) yr[q] += wv * xr[q * g.stride];
+      }
+    }
+  }
+}
+
+void dw_bwd_data_plane(const Geometry& g, const float* dy, const float* w, float* dx) {
+  for (int64_t p = 0; p < g.P; ++p) {
+    const float* dyr = dy + p * g.Q;
+    for (int64_t r = 0; r < g.R; ++r) {
+      const int64_t ih = p * g.stride - g.pad + r;
+      if (ih < 0 || ih >= g.H) continue;
+      for (int64_t s = 0; s < g.S; ++s) {
+        int64_t q0, q1;
+        g.q_range(s, q0, q1);
+        const float wv = w[r * g.S + s];
+        float* xr = dx + ih * g.W - g.pad + s;
+        for (int64_t q = q0; q < q1; ++q) xr[q * g.stride] += wv * dyr[q];
+      }
+    }
+  }
+}
+
+// part[r*S + s] += sum_{p,q} dy[p][q] * x[p*stride - pad + r][q*stride - pad + s]
+void dw_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, float* part) {
+  for (int64_t r = 0; r < g.R; ++r) {
+    for (int64_t s = 0; s < g.S; ++s) {
+      int64_t q0, q1;
+      g.q_range(s, q0, q1);
+      float acc = 0.f;
+      for (int64_t p = 0; p < g.P; ++p) {
+        const int64_t ih = p * g.stride - g.pad + r;
+        if (ih < 0 || ih >= g.H) continue;
+        const float* dyr = dy + p * g.Q;
+        const float* xr = x + ih * g.W - g.pad + s;
+        for (int64_t q = q0; q < q1; ++q) acc += dyr[q] * xr[q * g.stride];
+      }
+      part[r * g.S + s] += acc;
+    }
+  }
+}
+
+// Fixed partition of the batch for filter gradients: depends on N only, never on threads.
+int64_t filter_chunks(int64_t N) { return std::min<int64_t>(N, 16); }
+
+}  // namespace
+
+void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const float* bias,
+                    float* y, Stream) {
+  blas_single_thread_once();
+  const Geometry g(cs);
+  if (g.depthwise()) {
+    const int64_t mult = g.Kg;  // output channels per input channel
+#pragma omp parallel for schedule(static)
+    for (int64_t nk = 0; nk < g.N * g.K; ++nk) {
+      const int64_t n = nk / g.K, k = nk % g.K, c = k / mult;
+      dw_fwd_plane(g, x + (n * g.C + c) * g.HW, w + k * g.R * g.S, bias ? bias[k] : 0.f,
+                   y + nk * g.PQ);
+    }
+    return;
+  }
+  const bool direct = g.pointwise();
+#pragma omp parallel for schedule(static)
+  for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
+    const int64_t n = ng / g.groups, gi = ng % g.groups;
+    const float* xg = x + (n * g.C + gi * g.Cg) * g.HW;
+    float* yg = y + (n * g.K + gi * g.Kg) * g.PQ;
+    const float* B = xg;
+    if (!direct) {
+      float* col = workspace(0, size_t(g.CRS * g.PQ));
+      im2col(g, xg, col);
+      B = col;
+    }
+    sgemm_serial(false, false, g.Kg, g.PQ, g.CRS, 1.f, w + gi * g.Kg * g.CRS, g.CRS, B, g.PQ, 0.f,
+                 yg, g.PQ);
+    if (bias) {
+      for (int64_t k = 0; k < g.Kg; ++k) {
+        const float b = bias[gi * g.Kg + k];
+        float* yr = yg + k * g.PQ;
+        for (int64_t i = 0; i < g.PQ; ++i) yr[i] += b;
+      }
+    }
+  }
+}
+
+void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, float* dx,
+                         bool accumulate, Stream) {
+  blas_single_thread_once();
+  const Geometry g(cs);
+  if (g.depthwise()) {
+    const int64_t mult = g.Kg;
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < g.N * g.C; ++nc) {
+      const int64_t n = nc / g.C, c = nc % g.C;
+      float* dxp = dx + nc * g.HW;
+      if (!accumulate) std::memset(dxp, 0, size_t(g.HW) * sizeof(float));
+      for (int64_t j = 0; j < mult; ++j) {
+        const int64_t k = c * mult + j;
+        dw_bwd_data_plane(g, dy + (n * g.K + k) * g.PQ, w + k * g.R * g.S, dxp);
+      }
+    }
+    return;
+  }
+  const bool direct = g.pointwise();
+#pragma omp parallel for schedule(static)
+  for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
+    const int64_t n = ng / g.groups, gi = ng % g.groups;
+    const float* dyg = dy + (n * g.K + gi * g.Kg) * g.PQ;
+    const float* wg = w + gi * g.Kg * g.CRS;
+    float* dxg = dx + (n * g.C + gi * g.Cg) * g.HW;
+    if (direct) {  // dx (Cg, HW) (+)= Wg^T (Cg x Kg) * dy (Kg x HW)
+      sgemm_serial(true, false, g.Cg, g.HW, g.Kg, 1.f, wg, g.CRS, dyg, g.PQ,
+                   accumulate ? 1.f : 0.f, dxg, g.HW);
+      continue;
+    }
+    float* dcol = workspace(0, size_t(g.CRS * g.PQ));
+    sgemm_serial(true, false, g.CRS, g.PQ, g.Kg, 1.f, wg, g.CRS, dyg, g.PQ, 0.f, dcol, g.PQ);
+    if (!accumulate) std::memset(dxg, 0, size_t(g.Cg * g.HW) * sizeof(float));
+    col2im_add(g, dcol, dxg);
+  }
+}
+
+void conv2d_bwd_filter_cpu(const ConvShape& cs, const float* x, const float* dy, float* dw,
+                           bool accumulate, Stream) {
+  blas_single_thread_once();
+  const Geometry g(cs);
+  const int64_t wsize = g.K * g.CRS;  // == K * R * S for depthwise
+  const int64_t chunks = filter_chunks(g.N);
+  float* part = workspace(1, size_t(chunks * wsize));
+  std::memset(part, 0, size_t(chunks * wsize) * sizeof(float));
+  const bool direct = g.pointwise();
+  const int64_t units = chunks * (g.depthwise() ? 1 : g.groups);
+#pragma omp parallel for schedule(static)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t ch = g.depthwise() ? u : u / g.groups;
+    const int64_t gi = g.depthwise() ? 0 : u % g.groups;
+    const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks;
+    float* pc = part + ch * wsize;
+    for (int64_t n = n0; n < n1; ++n) {
+      if (g.depthwise()) {
+        const int64_t mult = g.Kg;
+        for (int64_t k = 0; k < g.K; ++k)
+          dw_bwd_filter_plane(g, x + (n * g.C + k / mult) * g.HW, dy + (n * g.K + k) * g.PQ,
+                              pc + k * g.R * g.S);
+        continue;
+      }
+      const float* xg = x + (n * g.C + gi * g.Cg) * g.HW;
+      const float* dyg = dy + (n * g.K + gi * g.Kg) * g.PQ;
+      const float* B = xg;
+      if (!direct) {
+        float* col = workspace(0, size_t(g.CRS * g.PQ));
+        im2col(g, xg, col);
+        B = col;
+      }
+      // dWg (Kg x CRS) += dy (Kg x PQ) * col^T (PQ x CRS)
+      sgemm_serial(false, true, g.Kg, g.CRS, g.PQ, 1.f, dyg, g.PQ, B, g.PQ, 1.f,
+                   pc + gi * g.Kg * g.CRS, g.CRS);
+    }
+  }
+  // Combine the chunk partials in chunk order (fixed summation order).
+#pragma omp parallel for schedule(static) if (wsize > (1 << 14))
+  for (int64_t i = 0; i < wsize; ++i) {
+    float s = accumulate ? dw[i] : 0.f;
+    for (int64_t c = 0; c < chunks; ++c) s += part[c * wsize + i];
+    dw[i] = s;
+  }
+}
+
+}  // namespace genie::k
