@@ -1,0 +1,114 @@
+// Differentiable conv2d and linear: validate → kernel → backward closure (data, filter, bias
+// gradients, each only when its tensor requires grad).
+#include "autograd/ops.h"
+#include "autograd/ops_check.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+#include "kernels/reduce.h"
+
+namespace genie::ops {
+
+using detail::need_device;
+using detail::need_f32_nd;
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t pad,
+              int64_t groups) {
+  const char* op = "conv2d";
+  need_f32_nd(op, "input (N, C, H, W)", x, 4);
+  need_f32_nd(op, "weight (K, C/groups, R, S)", w, 4);
+  const Device dev = x.device();
+  need_device(op, "weight", w, dev);
+  GENIE_CHECK(stride >= 1 && pad >= 0 && groups >= 1, "[", op,
+              "] expected stride >= 1, pad >= 0, groups >= 1, got stride ", stride, ", pad ", pad,
+              ", groups ", groups);
+  k::ConvShape cs;
+  cs.N = x.dim(0);
+  cs.C = x.dim(1);
+  cs.H = x.dim(2);
+  cs.W = x.dim(3);
+  cs.K = w.dim(0);
+  cs.R = w.dim(2);
+  cs.S = w.dim(3);
+  cs.stride = stride;
+  cs.pad = pad;
+  cs.groups = groups;
+  GENIE_CHECK(cs.C % groups == 0 && cs.K % groups == 0, "[", op, "] expected input channels ",
+              cs.C, " and output channels ", cs.K, " divisible by groups = ", groups,
+              ", got input ", shape_str(x.shape()), " and weight ", shape_str(w.shape()));
+  GENIE_CHECK(w.dim(1) == cs.C / groups, "[", op,
+              "] expected weight (K, C/groups, R, S) with C/groups = ", cs.C / groups, ", got ",
+              shape_str(w.shape()), " for input ", shape_str(x.shape()));
+  GENIE_CHECK(cs.R >= 1 && cs.S >= 1 && cs.H + 2 * pad >= cs.R && cs.W + 2 * pad >= cs.S, "[", op,
+              "] expected a kernel that fits the padded input, got input ", shape_str(x.shape()),
+              ", weight ", shape_str(w.shape()), ", pad ", pad);
+  detail::need_vec_or_none(op, "bias", bias, cs.K, dev);
+
+  Tensor y = Tensor::empty({cs.N, cs.K, cs.P(), cs.Q()}, dev);  // (N, K, P, Q)
+  if (y.numel() > 0 && x.numel() > 0)
+    k::conv2d_fwd(dev, cs, x.data(), w.data(), detail::ptr_or_null(bias), y.data(), nullptr);
+  if (needs_grad({&x, &w, &bias})) {
+    record(op, y, [x, w, bias, cs](const Tensor& dy) {
+      const Device d = dy.device();
+      bool fresh;
+      if (x.requires_grad()) {
+        Tensor& dx = grad_buffer(x, &fresh);
+        k::conv2d_bwd_data(d, cs, dy.data(), w.data(), dx.data(), !fresh, nullptr);
+      }
+      if (w.requires_grad()) {
+        Tensor& dw = grad_buffer(w, &fresh);
+        k::conv2d_bwd_filter(d, cs, x.data(), dy.data(), dw.data(), !fresh, nullptr);
+      }
+      if (bias.defined() && bias.requires_grad()) {
+        Tensor& db = grad_buffer(bias, &fresh);
+        k::channel_sum(d, dy.data(), cs.N, cs.K, cs.P() * cs.Q(), db.data(), !fresh, nullptr);
+      }
+    });
+  }
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const char* op = "linear";
+  need_f32_nd(op, "input (N, in)", x, 2);
+  need_f32_nd(op, "weight (out, in)", w, 2);
+  const Device dev = x.device();
+  need_device(op, "weight", w, dev);
+  const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
+  GENIE_CHECK(w.dim(1) == in, "[", op, "] expected weight (out, in) with in = ", in, ", got ",
+              shape_str(w.shape()), " for input ", shape_str(x.shape()));
+  detail::need_vec_or_none(op, "bias", bias, out, dev);
+
+  Tensor y = Tensor::empty({N, out}, dev);  // (N, out)
+  // y = x w^T, then y += ones (N x 1) * bias (1 x out): a rank-1 GEMM broadcasts the bias with
+  // the same kernel on every device.
+  k::gemm(dev, false, true, N, out, in, 1.f, x.data(), in, w.data(), in, 0.f, y.data(), out,
+          nullptr);
+  if (bias.defined()) {
+    Tensor ones = Tensor::full({N}, 1.f, dev);
+    k::gemm(dev, false, false, N, out, 1, 1.f, ones.data(), 1, bias.data(), out, 1.f, y.data(),
+            out, nullptr);
+  }
+  if (needs_grad({&x, &w, &bias})) {
+    record(op, y, [x, w, bias, N, in, out](const Tensor& dy) {
+      const Device d = dy.device();
+      bool fresh;
+      if (x.requires_grad()) {  // dx (N, in) = dy (N, out) * w (out, in)
+        Tensor& dx = grad_buffer(x, &fresh);
+        k::gemm(d, false, false, N, in, out, 1.f, dy.data(), out, w.data(), in, fresh ? 0.f : 1.f,
+                dx.data(), in, nullptr);
+      }
+      if (w.requires_grad()) {  // dw (out, in) = dy^T (out, N) * x (N, in)
+        Tensor& dw = grad_buffer(w, &fresh);
+        k::gemm(d, true, false, out, in, N, 1.f, dy.data(), out, x.data(), in, fresh ? 0.f : 1.f,
+                dw.data(), in, nullptr);
+      }
+      if (bias.defined() && bias.requires_grad()) {  // db (out) = column sums of dy
+        Tensor& db = grad_buffer(bias, &fresh);
+        k::channel_sum(d, dy.data(), N, out, 1, db.data(), !fresh, nullptr);
+      }
+    });
+  }
+  return y;
+}
+
+}  // namespace genie::ops

@@ -1,0 +1,116 @@
+// Differentiable spatial ops on NCHW tensors: nearest x2 upsampling, reflect padding, window crop,
+// global average pooling, max pooling. Each kernel works on (N*C) independent planes.
+#include "autograd/ops.h"
+#include "autograd/ops_check.h"
+#include "kernels/spatial.h"
+
+namespace genie::ops {
+
+using detail::need_f32_nd;
+
+namespace {
+struct Planes {
+  int64_t NC, H, W;
+};
+Planes planes(const char* op, const Tensor& x) {
+  need_f32_nd(op, "input (N, C, H, W)", x, 4);
+  return Planes{x.dim(0) * x.dim(1), x.dim(2), x.dim(3)};
+}
+}  // namespace
+
+Tensor upsample_nearest2x(const Tensor& x) {
+  const char* op = "upsample_nearest2x";
+  const Planes p = planes(op, x);
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * p.H, 2 * p.W}, x.device());
+  k::upsample2x_fwd(x.device(), x.data(), p.NC, p.H, p.W, y.data(), nullptr);
+  if (needs_grad({&x})) {
+    record(op, y, [x, p](const Tensor& dy) {
+      bool fresh;
+      Tensor& dx = grad_buffer(x, &fresh);
+      k::upsample2x_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, dx.data(), !fresh, nullptr);
+    });
+  }
+  return y;
+}
+
+Tensor reflect_pad(const Tensor& x, int64_t pad) {
+  const char* op = "reflect_pad";
+  const Planes p = planes(op, x);
+  GENIE_CHECK(pad >= 0 && pad < p.H && pad < p.W, "[", op,
+              "] expected 0 <= pad < H and pad < W, got pad ", pad, " for input ",
+              shape_str(x.shape()));
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), p.H + 2 * pad, p.W + 2 * pad}, x.device());
+  k::reflect_pad_fwd(x.device(), x.data(), p.NC, p.H, p.W, pad, y.data(), nullptr);
+  if (needs_grad({&x})) {
+    record(op, y, [x, p, pad](const Tensor& dy) {
+      bool fresh;
+      Tensor& dx = grad_buffer(x, &fresh);
+      k::reflect_pad_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, pad, dx.data(), !fresh, nullptr);
+    });
+  }
+  return y;
+}
+
+Tensor crop(const Tensor& x, int64_t oy, int64_t ox, int64_t oh, int64_t ow) {
+  const char* op = "crop";
+  const Planes p = planes(op, x);
+  GENIE_CHECK(oy >= 0 && ox >= 0 && oh >= 1 && ow >= 1 && oy + oh <= p.H && ox + ow <= p.W, "[",
+              op, "] expected a window inside the input, got window (y ", oy, ", x ", ox, ", h ",
+              oh, ", w ", ow, ") for input ", shape_str(x.shape()));
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), oh, ow}, x.device());
+  k::crop_fwd(x.device(), x.data(), p.NC, p.H, p.W, oy, ox, oh, ow, y.data(), nullptr);
+  if (needs_grad({&x})) {
+    record(op, y, [x, p, oy, ox, oh, ow](const Tensor& dy) {
+      bool fresh;
+      Tensor& dx = grad_buffer(x, &fresh);
+      k::crop_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, oy, ox, oh, ow, dx.data(), !fresh,
+                  nullptr);
+    });
+  }
+  return y;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  const char* op = "global_avg_pool";
+  const Planes p = planes(op, x);
+  GENIE_CHECK(p.H * p.W > 0, "[", op, "] expected a non-empty plane, got input ",
+              shape_str(x.shape()));
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1)}, x.device());  // (N, C)
+  k::gap_fwd(x.device(), x.data(), p.NC, p.H * p.W, y.data(), nullptr);
+  if (needs_grad({&x})) {
+    record(op, y, [x, p](const Tensor& dy) {
+      bool fresh;
+      Tensor& dx = grad_buffer(x, &fresh);
+      k::gap_bwd(dy.device(), dy.data(), p.NC, p.H * p.W, dx.data(), !fresh, nullptr);
+    });
+  }
+  return y;
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t kk, int64_t stride, int64_t pad) {
+  const char* op = "max_pool2d";
+  const Planes p = planes(op, x);
+  GENIE_CHECK(kk >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kk, "[", op,
+              "] expected kernel >= 1, stride >= 1, 0 <= pad <= kernel/2, got kernel ", kk,
+              ", stride ", stride, ", pad ", pad);
+  GENIE_CHECK(p.H + 2 * pad >= kk && p.W + 2 * pad >= kk, "[", op, "] expected a ", kk, "x", kk,
+              " window to fit the padded input, got input ", shape_str(x.shape()), " with pad ",
+              pad);
+  const int64_t OH = (p.H + 2 * pad - kk) / stride + 1, OW = (p.W + 2 * pad - kk) / stride + 1;
+  const Device dev = x.device();
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, dev);
+  Tensor arg = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, dev, DType::I32);
+  k::maxpool_fwd(dev, x.data(), p.NC, p.H, p.W, kk, stride, pad, y.data(), arg.data_as<int32_t>(),
+                 nullptr);
+  if (needs_grad({&x})) {
+    record(op, y, [x, arg, p, OH, OW](const Tensor& dy) {
+      bool fresh;
+      Tensor& dx = grad_buffer(x, &fresh);
+      k::maxpool_bwd(dy.device(), dy.data(), arg.data_as<int32_t>(), p.NC, p.H, p.W, OH, OW,
+                     dx.data(), !fresh, nullptr);
+    });
+  }
+  return y;
+}
+
+}  // namespace genie::ops
