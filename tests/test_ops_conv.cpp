@@ -1,0 +1,207 @@
+// conv2d and linear: forward and gradients against PyTorch goldens, finite-difference gradients,
+// bad-input errors, CPU-vs-CUDA parity.
+#include "op_golden.h"
+
+using namespace genie;
+using test::check_golden;
+using test::golden;
+
+namespace {
+struct ConvCase {
+  const char* name;
+  int64_t stride, pad, groups;
+  bool bias;
+};
+const ConvCase kConvCases[] = {
+    {"conv_basic", 1, 1, 1, true},       {"conv_stride2", 2, 1, 1, false},
+    {"conv_groups", 1, 0, 2, true},      {"conv_dw", 1, 1, 4, true},
+    {"conv_dw_mult2_s2", 2, 1, 3, true}, {"conv_1x1", 1, 0, 1, true},
+    {"conv_1x1_s2", 2, 0, 1, false},     {"conv_5x5_rect", 1, 2, 1, true},
+    {"conv_1ch", 1, 1, 1, false},        {"conv_s3_pad2", 3, 2, 1, true},
+};
+std::string key(const char* c, const char* t) { return std::string(c) + "." + t; }
+}  // namespace
+
+TEST_CASE("conv2d forward and gradients match PyTorch (groups, depthwise, stride, pad, 1x1)") {
+  for (const ConvCase& c : kConvCases) {
+    INFO(c.name);
+    Tensor x = golden(key(c.name, "x")).tensor(true);
+    Tensor w = golden(key(c.name, "w")).tensor(true);
+    Tensor b = c.bias ? golden(key(c.name, "b")).tensor(true) : Tensor();
+    Tensor y = ops::conv2d(x, w, b, c.stride, c.pad, c.groups);
+    check_golden(y, key(c.name, "y"), 1e-5);
+    backward(y, golden(key(c.name, "dy")).tensor());
+    check_golden(x.grad(), key(c.name, "dx"), 1e-5);
+    check_golden(w.grad(), key(c.name, "dw"), 1e-5);
+    if (c.bias) check_golden(b.grad(), key(c.name, "db"), 1e-5);
+  }
+}
+
+TEST_CASE("conv2d gradients match finite differences; accumulation adds") {
+  for (const ConvCase& c : kConvCases) {
+    INFO(c.name);
+    Tensor x = golden(key(c.name, "x")).tensor(true);
+    Tensor w = golden(key(c.name, "w")).tensor(true);
+    Tensor b = c.bias ? golden(key(c.name, "b")).tensor(true) : Tensor();
+    std::vector<Tensor> in = {x, w};
+    if (c.bias) in.push_back(b);
+    auto f = [&](const std::vector<Tensor>& v) {
+      return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), c.stride, c.pad, c.groups);
+    };
+    CHECK(test::gradcheck(f, in, 1e-2, 48) < 2e-3);
+  }
+  // Using the same input twice accumulates both contributions (accumulate = true paths).
+  Tensor x = golden("conv_basic.x").tensor(true);
+  Tensor w = golden("conv_basic.w").tensor(true);
+  Tensor b = golden("conv_basic.b").tensor(true);
+  Tensor y1 = ops::conv2d(x, w, b, 1, 1, 1);
+  Tensor y2 = ops::conv2d(x, w, b, 1, 1, 1);
+  backward(ops::add(y1, y2), golden("conv_basic.dy").tensor());
+  auto twice = [](std::vector<float> v) {
+    for (float& e : v) e *= 2.f;
+    return v;
+  };
+  CHECK(test::rel_err(x.grad().to_vector(), twice(golden("conv_basic.dx").v)) < 1e-5);
+  CHECK(test::rel_err(w.grad().to_vector(), twice(golden("conv_basic.dw").v)) < 1e-5);
+  CHECK(test::rel_err(b.grad().to_vector(), twice(golden("conv_basic.db").v)) < 1e-5);
+}
+
+TEST_CASE("conv2d is deterministic and matches a direct loop at ResNet-like sizes") {
+  // Larger than the goldens: exercises the multi-chunk filter-gradient reduction and OpenMP.
+  const int64_t N = 20, C = 8, H = 9, K = 12;
+  Tensor x = test::randn_cpu({N, C, H, H}, 5);
+  Tensor w = test::randn_cpu({K, C, 3, 3}, 6, 0.2f);
+  Tensor dy = test::randn_cpu({N, K, 5, 5}, 7);
+  x.set_requires_grad();
+  w.set_requires_grad();
+  Tensor y = ops::conv2d(x, w, Tensor(), 2, 1, 1);
+  backward(y, dy);
+  const auto yv = y.to_vector(), dxv = x.grad().to_vector(), dwv = w.grad().to_vector();
+  // Direct reference in double.
+  const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector();
+  std::vector<double> yr(yv.size(), 0.0), dxr(xv.size(), 0.0), dwr(wv.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t p = 0; p < 5; ++p)
+        for (int64_t q = 0; q < 5; ++q)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t r = 0; r < 3; ++r)
+              for (int64_t s = 0; s < 3; ++s) {
+                const int64_t ih = p * 2 - 1 + r, iw = q * 2 - 1 + s;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= H) continue;
+                const size_t xi = size_t(((n * C + c) * H + ih) * H + iw);
+                const size_t wi = size_t(((k * C + c) * 3 + r) * 3 + s);
+                const size_t yi = size_t(((n * K + k) * 5 + p) * 5 + q);
+                yr[yi] += double(xv[xi]) * wv[wi];
+                dxr[xi] += double(dyv[yi]) * wv[wi];
+                dwr[wi] += double(dyv[yi]) * xv[xi];
+              }
+  auto to_f = [](const std::vector<double>& d) { return std::vector<float>(d.begin(), d.end()); };
+  CHECK(test::rel_err(yv, to_f(yr)) < 1e-5);
+  CHECK(test::rel_err(dxv, to_f(dxr)) < 1e-5);
+  CHECK(test::rel_err(dwv, to_f(dwr)) < 1e-5);
+  // Bit-identical on a second run.
+  x.zero_grad();
+  w.zero_grad();
+  Tensor y2 = ops::conv2d(x, w, Tensor(), 2, 1, 1);
+  backward(y2, dy);
+  CHECK(y2.to_vector() == yv);
+  CHECK(x.grad().to_vector() == dxv);
+  CHECK(w.grad().to_vector() == dwv);
+}
+
+TEST_CASE("linear forward and gradients match PyTorch and finite differences") {
+  for (const char* c : {"linear", "linear_nobias"}) {
+    INFO(c);
+    const bool has_b = std::string(c) == "linear";
+    Tensor x = golden(key(c, "x")).tensor(true);
+    Tensor w = golden(key(c, "w")).tensor(true);
+    Tensor b = has_b ? golden(key(c, "b")).tensor(true) : Tensor();
+    Tensor y = ops::linear(x, w, b);
+    check_golden(y, key(c, "y"), 1e-6);
+    backward(y, golden(key(c, "dy")).tensor());
+    check_golden(x.grad(), key(c, "dx"), 1e-6);
+    check_golden(w.grad(), key(c, "dw"), 1e-6);
+    if (has_b) check_golden(b.grad(), key(c, "db"), 1e-6);
+    std::vector<Tensor> in = {x, w};
+    if (has_b) in.push_back(b);
+    auto f = [](const std::vector<Tensor>& v) {
+      return ops::linear(v[0], v[1], v.size() > 2 ? v[2] : Tensor());
+    };
+    CHECK(test::gradcheck(f, in, 1e-2) < 1e-3);
+  }
+  // Large enough to take the multi-threaded GEMM split path (rows, then columns).
+  for (auto dims : {std::vector<int64_t>{300, 200, 64}, std::vector<int64_t>{16, 150, 900}}) {
+    const int64_t N = dims[0], in = dims[1], out = dims[2];
+    Tensor x = test::randn_cpu({N, in}, 1), w = test::randn_cpu({out, in}, 2);
+    auto y = ops::linear(x, w, Tensor()).to_vector();
+    auto xv = x.to_vector(), wv = w.to_vector();
+    double worst = 0;
+    for (int64_t i = 0; i < N; i += 7)
+      for (int64_t j = 0; j < out; ++j) {
+        double s = 0;
+        for (int64_t t = 0; t < in; ++t) s += double(xv[size_t(i * in + t)]) * wv[size_t(j * in + t)];
+        worst = std::max(worst, std::fabs(s - y[size_t(i * out + j)]) / std::sqrt(double(in)));
+      }
+    CHECK(worst < 1e-5);
+  }
+}
+
+TEST_CASE("bad input: conv2d and linear name the op and both shapes") {
+  Tensor x = Tensor::zeros({2, 6, 5, 5});
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 4, 3, 3}), Tensor(), 1, 1, 2),
+                       doctest::Contains("[conv2d] expected weight (K, C/groups, R, S) with "
+                                         "C/groups = 3, got (8, 4, 3, 3)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor(), 1, 1, 4),
+                       doctest::Contains("divisible by groups = 4"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(Tensor::zeros({6, 5, 5}), Tensor::zeros({8, 6, 3, 3}), Tensor(), 1, 1),
+                       doctest::Contains("[conv2d] expected input (N, C, H, W) with 4 dimensions, got (6, 5, 5)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor::zeros({7}), 1, 1),
+                       doctest::Contains("[conv2d] expected bias (8), got (7)"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 9, 9}), Tensor(), 1, 1),
+                       doctest::Contains("[conv2d] expected a kernel that fits"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor(), 0, 1),
+                       doctest::Contains("stride >= 1"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}, Device::CPU, DType::I8), Tensor(), 1, 1),
+                       doctest::Contains("[conv2d] expected weight (K, C/groups, R, S) f32"), Error);
+  CHECK_THROWS_WITH_AS(ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 6}), Tensor()),
+                       doctest::Contains("[linear] expected weight (out, in) with in = 7, got (3, 6) for input (4, 7)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 7}), Tensor::zeros({4})),
+                       doctest::Contains("[linear] expected bias (3), got (4)"), Error);
+  if (cuda_available()) {
+    CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}, Device::CUDA), Tensor(), 1, 1),
+                         doctest::Contains("[conv2d] expected weight on cpu"), Error);
+  }
+}
+
+TEST_CASE("conv2d and linear parity CPU vs CUDA [gpu]") {
+  GENIE_REQUIRE_GPU();
+  for (const ConvCase& c : kConvCases) {
+    std::vector<Tensor> in = {golden(key(c.name, "x")).tensor(true),
+                              golden(key(c.name, "w")).tensor(true)};
+    if (c.bias) in.push_back(golden(key(c.name, "b")).tensor(true));
+    test::check_parity(
+        c.name,
+        [&](const std::vector<Tensor>& v) {
+          return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), c.stride, c.pad,
+                             c.groups);
+        },
+        in, 1e-4);
+  }
+  // A ResNet-20-sized layer (cuDNN picks different algorithms than for the tiny cases).
+  test::check_parity(
+      "conv 32x32 14x14 batch 16",
+      [](const std::vector<Tensor>& v) { return ops::conv2d(v[0], v[1], Tensor(), 1, 1, 1); },
+      {test::randn_cpu({16, 32, 14, 14}, 1).set_requires_grad(),
+       test::randn_cpu({32, 32, 3, 3}, 2, 0.1f).set_requires_grad()},
+      1e-4);
+  test::check_parity(
+      "linear",
+      [](const std::vector<Tensor>& v) { return ops::linear(v[0], v[1], v[2]); },
+      {golden("linear.x").tensor(true), golden("linear.w").tensor(true),
+       golden("linear.b").tensor(true)},
+      1e-4);
+}
