@@ -10,8 +10,12 @@
 #include <cstring>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "io/atomic.h"
+#include "io/datasets.h"
 #include "io/h5.h"
+#include "io/image.h"
 #include "test_util.h"
 
 using namespace genie;
@@ -329,4 +333,306 @@ TEST_CASE("io atomic: text files") {
   write_file_atomic(dir / "a/b/c/f", "z");
   CHECK(file_exists(dir / "a/b/c/f"));
   require_error([&] { make_dirs(dir / "a/b/c/f/g"); }, {"not a directory"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Datasets
+
+namespace {
+
+InputSpec fmnist_spec() {
+  InputSpec s;
+  s.channels = 1, s.height = 28, s.width = 28;
+  s.mean = {0.2860f}, s.std = {0.3530f};
+  return s;
+}
+
+void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
+  gzclose(f);
+}
+
+std::vector<uint8_t> be32s(std::initializer_list<uint32_t> v) {
+  std::vector<uint8_t> out;
+  for (uint32_t x : v)
+    for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(x >> s));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("io datasets: Fashion-MNIST test split") {
+  // Reference numbers from /usr/bin/python3 with gzip + numpy on the same idx.gz files:
+  //   x = frombuffer(gzip.open('t10k-images-idx3-ubyte.gz').read()[16:], uint8).reshape(-1, 28, 28)
+  //   x[0].sum() = 33456, y[0] = 9, x[9999].sum() = 24390, y[9999] = 5, x[0, 14, 14] = 110,
+  //   bincount(y) = 1000 each; train: xt[0].sum() = 76247, yt[0] = 9.
+  LabeledImages raw = load_fashion_mnist_raw("test");
+  REQUIRE(raw.images.shape() == Shape{10000, 1, 28, 28});
+  REQUIRE(raw.labels.shape() == Shape{10000});
+  CHECK(raw.labels.dtype() == DType::I32);
+  std::vector<int> count(10, 0);
+  for (int32_t l : raw.labels.to_i32()) {
+    REQUIRE((l >= 0 && l < 10));
+    ++count[size_t(l)];
+  }
+  CHECK(count == std::vector<int>(10, 1000));
+  auto pixel_sum = [](const Tensor& t, int64_t i) {
+    double s = 0;
+    for (int k = 0; k < 784; ++k) s += double(t.data()[i * 784 + k]) * 255.0;
+    return s;
+  };
+  CHECK(pixel_sum(raw.images, 0) == doctest::Approx(33456).epsilon(1e-6));
+  CHECK(pixel_sum(raw.images, 9999) == doctest::Approx(24390).epsilon(1e-6));
+  CHECK(raw.labels.to_i32()[0] == 9);
+  CHECK(raw.labels.to_i32()[9999] == 5);
+  CHECK(raw.images.data()[14 * 28 + 14] == 110.f / 255.f);
+  CHECK(raw.class_names.at(9) == "Ankle boot");
+
+  LabeledImages norm = load_fashion_mnist("test", fmnist_spec(), 4);
+  REQUIRE(norm.images.shape() == Shape{4, 1, 28, 28});
+  CHECK(norm.labels.to_i32() == std::vector<int32_t>{9, 2, 1, 1});
+  CHECK(norm.images.data()[14 * 28 + 14] == doctest::Approx((110.f / 255.f - 0.2860f) / 0.3530f).epsilon(1e-6));
+  InputSpec rgb = fmnist_spec();
+  rgb.channels = 3;
+  LabeledImages three = load_fashion_mnist("test", rgb, 1);
+  REQUIRE(three.images.shape() == Shape{1, 3, 28, 28});
+  CHECK(three.images.data()[2 * 784 + 14 * 28 + 14] == norm.images.data()[14 * 28 + 14]);
+
+  LabeledImages train = load_fashion_mnist_raw("train", 2);
+  REQUIRE(train.size() == 2);
+  CHECK(pixel_sum(train.images, 0) == doctest::Approx(76247).epsilon(1e-6));
+  CHECK(train.labels.to_i32()[0] == 9);
+
+  InputSpec big = fmnist_spec();
+  big.height = big.width = 32;
+  require_error([&] { load_fashion_mnist("test", big); }, {"[fashion-mnist]", "(1, 28, 28)", "got (1, 32, 32)"});
+  InputSpec bad_mean = fmnist_spec();
+  bad_mean.mean = {0.1f, 0.2f};
+  require_error([&] { load_fashion_mnist("test", bad_mean); }, {"expected 1 mean values", "got 2"});
+  require_error([&] { load_fashion_mnist("valid", fmnist_spec()); }, {"'train' or 'test'", "'valid'"});
+  require_error([&] { load_fashion_mnist("test", fmnist_spec(), -1, "/nonexistent/fmnist"); },
+                {"/nonexistent/fmnist", "does not exist"});
+}
+
+TEST_CASE("io datasets: broken Fashion-MNIST files") {
+  TempDir dir;
+  const std::string img = dir / "t10k-images-idx3-ubyte.gz", lab = dir / "t10k-labels-idx1-ubyte.gz";
+  write_gz(lab, be32s({2049, 10000}));
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"t10k-images-idx3-ubyte.gz: does not exist"});
+  write_gz(img, be32s({2049, 10000, 28, 28}));  // label magic in the image file
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"expected idx3 image magic 2051", "got 2049"});
+  write_gz(img, be32s({2051, 10000, 28, 28}));
+  write_gz(lab, be32s({2049, 9999}));
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"has 10000 images but", "has 9999 labels"});
+  write_gz(lab, be32s({2049, 10000}));
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"truncated file while reading the images"});
+  write_gz(img, be32s({2051, 10000, 32, 32}));
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"expected 28x28 images, got 32x32"});
+  write_bytes(img, "");
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"truncated file while reading the header"});
+}
+
+TEST_CASE("io datasets: image folder matches torchvision's evaluation transform") {
+  // Fixture and golden from tests/data/io/make_image_folder.py (torchvision 0.14 / PIL 9.4).
+  const std::string root = test::source_path("tests/data/io/folder");
+  H5Reader g(test::source_path("tests/data/io/folder_golden.h5"));
+  InputSpec rgb;
+  rgb.channels = 3, rgb.height = 24, rgb.width = 24;
+  rgb.mean = {0.485f, 0.456f, 0.406f}, rgb.std = {0.229f, 0.224f, 0.225f};
+  LabeledImages d = load_image_folder(root, rgb);
+  CHECK(d.class_names == std::vector<std::string>{"cat", "dog", "zebra"});
+  REQUIRE(d.images.shape() == Shape{8, 3, 24, 24});
+  CHECK(d.labels.to_i32() == g.read_i32("labels").to_i32());
+  CHECK(d.labels.to_i32() == std::vector<int32_t>{0, 0, 0, 1, 1, 1, 2, 2});
+  // Same decoder (libjpeg-turbo, libpng) and PIL's fixed-point resampling: equal up to float rounding.
+  CHECK(test::max_abs_diff(d.images.to_vector(), g.read_f32("rgb24").to_vector()) < 1e-5);
+  InputSpec gray;
+  gray.channels = 1, gray.height = 20, gray.width = 20;
+  gray.mean = {0.5f}, gray.std = {0.25f};
+  LabeledImages dg = load_image_folder(root, gray);
+  REQUIRE(dg.images.shape() == Shape{8, 1, 20, 20});
+  CHECK(test::max_abs_diff(dg.images.to_vector(), g.read_f32("gray20").to_vector()) < 1e-5);
+  LabeledImages first = load_image_folder(root, gray, 3);
+  CHECK(first.size() == 3);
+  CHECK(first.labels.to_i32() == std::vector<int32_t>{0, 0, 0});
+  CHECK(load_labeled_images(root, gray).size() == 8);
+}
+
+TEST_CASE("io datasets: image folder errors") {
+  TempDir dir;
+  InputSpec spec;
+  spec.channels = 1, spec.height = 8, spec.width = 8;
+  require_error([&] { load_image_folder(dir / "nope", spec); }, {"nope: directory does not exist"});
+  require_error([&] { load_image_folder(dir.path, spec); }, {"one subfolder per class, found none"});
+  make_dirs(dir / "b_class");
+  make_dirs(dir / ".hidden");  // skipped, not a class
+  write_bytes(dir / "b_class/readme.txt", "x");
+  require_error([&] { load_image_folder(dir.path, spec); }, {"b_class: class folder has no .png/.jpg/.jpeg images"});
+  std::vector<uint8_t> px(10 * 12, 7);
+  write_png(dir / "b_class/ok.png", px.data(), 10, 12, 1);
+  make_dirs(dir / "a_class");
+  write_png(dir / "a_class/x.png", px.data(), 10, 12, 1);
+  LabeledImages d = load_image_folder(dir.path, spec);
+  CHECK(d.class_names == std::vector<std::string>{"a_class", "b_class"});
+  CHECK(d.labels.to_i32() == std::vector<int32_t>{0, 1});
+  for (float v : d.images.to_vector()) CHECK(v == 7.f / 255.f);  // constant stays constant through the resize
+  write_bytes(dir / "b_class/fake.png", "this is text");
+  require_error([&] { load_image_folder(dir.path, spec); }, {"fake.png: expected a PNG or JPEG file"});
+  const std::string png = read_bytes(dir / "b_class/ok.png");
+  write_bytes(dir / "b_class/fake.png", png.substr(0, png.size() / 2));
+  require_error([&] { load_image_folder(dir.path, spec); }, {"fake.png", "PNG"});
+  ::unlink((dir / "b_class/fake.png").c_str());
+  const std::string jpg = read_bytes(test::source_path("tests/data/io/folder/zebra/a_big.jpeg"));
+  write_bytes(dir / "b_class/cut.jpg", jpg.substr(0, jpg.size() / 2));
+  require_error([&] { load_image_folder(dir.path, spec); }, {"cut.jpg: truncated JPEG"});
+  write_bytes(dir / "b_class/cut.jpg", jpg.substr(0, 100));
+  require_error([&] { load_image_folder(dir.path, spec); }, {"cut.jpg", "JPEG"});
+}
+
+TEST_CASE("io datasets: HDF5 arrays") {
+  TempDir dir;
+  InputSpec spec;
+  spec.channels = 2, spec.height = 3, spec.width = 4;
+  spec.mean = {0.5f, 0.25f}, spec.std = {0.5f, 2.f};
+  Tensor x = test::rand_uniform_cpu({5, 2, 3, 4}, 11, 0.f, 1.f);
+  auto make = [&](const std::string& name, auto&& fill) {
+    H5Writer w(dir / name);
+    fill(w);
+    w.commit();
+    return dir / name;
+  };
+  const auto labels5 = Tensor::from_i32({4, 3, 2, 1, 0}, {5});
+  // normalized (default): used as-is
+  const auto p_norm = make("norm.h5", [&](H5Writer& w) {
+    w.write("images", x);
+    w.write("labels", labels5);
+  });
+  LabeledImages d = load_h5_images(p_norm, spec);
+  CHECK(d.images.to_vector() == x.to_vector());
+  CHECK(d.labels.to_i32() == std::vector<int32_t>{4, 3, 2, 1, 0});
+  CHECK(load_labeled_images(p_norm, spec, 2).size() == 2);
+  // normalized = 0 on the dataset: values in [0, 1] get (x - mean) / std
+  const auto p_raw = make("raw.h5", [&](H5Writer& w) {
+    w.write("images", x);
+    w.write("labels", labels5);
+    w.set_attr_i64("normalized", 1);
+    w.set_attr_i64("normalized", 0, "images");  // the dataset's attribute wins
+  });
+  LabeledImages r = load_h5_images(p_raw, spec);
+  const auto xv = x.to_vector(), rv = r.images.to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const size_t c = (i / 12) % 2;
+    CHECK(rv[i] == (xv[i] - spec.mean[c]) / spec.std[c]);
+  }
+  // uint8 pixels
+  Tensor u8 = Tensor::empty({1, 2, 3, 4}, Device::CPU, DType::U8);
+  for (int i = 0; i < 24; ++i) u8.data_as<uint8_t>()[i] = uint8_t(10 * i);
+  const auto p_u8 = make("u8.h5", [&](H5Writer& w) {
+    w.write("images", u8);
+    w.write("labels", Tensor::from_i32({1}, {1}));
+  });
+  LabeledImages q = load_h5_images(p_u8, spec);
+  CHECK(q.images.data()[13] == (130.f / 255.f - 0.25f) / 2.f);
+  // errors
+  InputSpec other = spec;
+  other.height = 5;
+  require_error([&] { load_h5_images(p_norm, other); }, {"norm.h5", "(2, 5, 4)", "got (2, 3, 4)"});
+  const auto p_count = make("count.h5", [&](H5Writer& w) {
+    w.write("images", x);
+    w.write("labels", Tensor::from_i32({0, 1, 2}, {3}));
+  });
+  require_error([&] { load_h5_images(p_count, spec); }, {"5 images but 3 labels"});
+  const auto p_nolab = make("nolab.h5", [&](H5Writer& w) { w.write("images", x); });
+  require_error([&] { load_h5_images(p_nolab, spec); }, {"expected a dataset 'labels'"});
+  CHECK(load_h5_images(p_nolab, spec, -1, false).size() == 5);
+  CHECK_FALSE(load_h5_images(p_nolab, spec, -1, false).labels.defined());
+  const auto p_neg = make("neg.h5", [&](H5Writer& w) {
+    w.write("images", x);
+    w.write("labels", Tensor::from_i32({0, 1, -2, 0, 0}, {5}));
+  });
+  require_error([&] { load_h5_images(p_neg, spec); }, {"label of image 2 expected >= 0, got -2"});
+  const auto p_noimg = make("noimg.h5", [&](H5Writer& w) { w.write("x", x); });
+  require_error([&] { load_h5_images(p_noimg, spec); }, {"expected a dataset 'images'"});
+  check_labels(d, 5, "eval");
+  require_error([&] { check_labels(d, 4, "eval"); }, {"[eval] label of image 0 expected 0..3", "got 4"});
+  require_error([&] { load_labeled_images(dir / "none.h5", spec); }, {"none.h5: does not exist"});
+  require_error([&] { load_labeled_images("imagenet", spec); }, {"'imagenet'", "fashion-mnist"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Images
+
+TEST_CASE("io image: PNG roundtrip, channel conversion, resize basics") {
+  TempDir dir;
+  std::vector<uint8_t> rgb(5 * 7 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 37 % 256);
+  write_png(dir / "c.png", rgb.data(), 5, 7, 3);
+  Image8 im = read_image(dir / "c.png");
+  CHECK(im.height == 5);
+  CHECK(im.width == 7);
+  CHECK(im.channels == 3);
+  CHECK(im.pixels == rgb);
+  // PIL convert("L") of pure red, green, blue: 76, 150, 29.
+  Image8 px;
+  px.height = 1, px.width = 3, px.channels = 3;
+  px.pixels = {255, 0, 0, 0, 255, 0, 0, 0, 255};
+  CHECK(to_channels(px, 1).pixels == std::vector<uint8_t>{76, 150, 29});
+  CHECK(to_channels(to_channels(px, 1), 3).pixels == std::vector<uint8_t>{76, 76, 76, 150, 150, 150, 29, 29, 29});
+  // 2x horizontal downscale of 0,255,0,255,...: PIL's widened triangle gives taps (.75, .75, .25)/1.75
+  // at the border → 255 * .75 / 1.75 = 109.3 → 109.
+  Image8 stripes;
+  stripes.height = 1, stripes.width = 8, stripes.channels = 1;
+  stripes.pixels = {0, 255, 0, 255, 0, 255, 0, 255};
+  CHECK(resize_bilinear(stripes, 1, 4).pixels.front() == 109);
+  CHECK(resize_shorter_side(im, 10).height == 10);
+  CHECK(resize_shorter_side(im, 10).width == 14);  // int(10 * 7 / 5)
+  Image8 crop = center_crop(im, 3, 4);  // top = round(1.0) = 1, left = round(1.5) = 2 (half to even)
+  CHECK(crop.at(0, 0, 1) == im.at(1, 2, 1));
+  require_error([&] { read_image(dir / "none.png"); }, {"[image]", "none.png: does not exist"});
+  require_error([&] { center_crop(im, 6, 4); }, {"at least 6x4", "got 5x7"});
+  require_error([&] { write_png(dir / "x.png", rgb.data(), 5, 7, 2); }, {"expected 1, 3 or 4 channels"});
+}
+
+TEST_CASE("io image: contact sheet of Fashion-MNIST images") {
+  TempDir dir;
+  const InputSpec spec = fmnist_spec();
+  LabeledImages d = load_fashion_mnist("test", spec, 4);
+  LabeledImages raw = load_fashion_mnist_raw("test", 4);
+  const std::string p = dir / "sheet.png";
+  write_contact_sheet(p, d.images, spec.mean, spec.std, /*columns=*/2, /*scale=*/2);
+  Image8 s = read_image(p);
+  REQUIRE(s.channels == 1);
+  CHECK(s.width == 2 * 56 + 1);
+  CHECK(s.height == 2 * 56 + 1);
+  auto orig = [&](int n, int y, int x) { return int(std::lround(raw.images.data()[n * 784 + y * 28 + x] * 255.f)); };
+  for (int n = 0; n < 4; ++n) {
+    const int oy = (n / 2) * 57, ox = (n % 2) * 57;
+    for (int y = 0; y < 56; ++y)
+      for (int x = 0; x < 56; ++x)
+        if (s.at(oy + y, ox + x, 0) != orig(n, y / 2, x / 2)) {
+          FAIL_CHECK("tile " << n << " pixel (" << y << ", " << x << ") differs");
+          return;
+        }
+  }
+  CHECK(s.at(0, 0, 0) == 0);                    // image 0 top-left is background (black)
+  CHECK(s.at(2 * 14, 2 * 14, 0) == 110);        // image 0 pixel (14, 14) = 110
+  for (int y = 0; y < s.height; ++y) CHECK(s.at(y, 56, 0) == 255);  // vertical gap
+  for (int x = 0; x < s.width; ++x) CHECK(s.at(56, x, 0) == 255);   // horizontal gap
+  // 3 images, automatic columns = ceil(sqrt(3)) = 2; the unused 4th tile is white. RGB input.
+  Tensor rgb = Tensor::empty({3, 3, 2, 2});
+  for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data()[i] = float(i % 12) / 11.f;
+  write_contact_sheet(p, rgb, {0.f}, {1.f});
+  Image8 t = read_image(p);
+  CHECK(t.channels == 3);
+  CHECK(t.width == 5);
+  CHECK(t.height == 5);
+  CHECK(t.at(0, 0, 0) == 0);
+  CHECK(t.at(0, 1, 0) == 23);   // round(255 / 11 * 1) = 23
+  CHECK(t.at(0, 0, 2) == 185);  // channel 2 starts at 8 / 11 → 185.45
+  CHECK(t.at(4, 4, 0) == 255);
+  CHECK(t.at(3, 3, 1) == 255);
+  require_error([&] { write_contact_sheet(p, Tensor::empty({2, 2, 4, 4}), {0.f}, {1.f}); }, {"expected 1 or 3 channels"});
+  require_error([&] { write_contact_sheet(dir / "no/dir/s.png", rgb, {0.f}, {1.f}); }, {"s.png: cannot write"});
 }
