@@ -38,8 +38,9 @@ LabeledImages load_fashion_mnist_raw(const std::string& split, int64_t limit = -
                                      const std::string& root = kFashionMnistDir);
 
 // An image folder: one subfolder per class, classes sorted by name (label = rank), files sorted by
-// name within a class; *.png, *.jpg, *.jpeg (any case) are read, other files ignored; a class folder
-// without images is an error. Each image goes through the torchvision evaluation transform:
+// name within a class (subfolders of a class folder included, as torchvision's ImageFolder does);
+// *.png, *.jpg, *.jpeg (any case) are read, other files ignored; hidden folders (".name") are not
+// classes (torchvision would count them); a class folder without images is an error. Each image goes through the torchvision evaluation transform:
 // convert to the spec's channels (PIL "L" / "RGB"), Resize(round(S * 256 / 224)) with PIL's bilinear
 // filter where S = max(H, W), CenterCrop(H, W), /255, normalize. limit >= 0 takes the first images
 // in that order.

@@ -11,6 +11,9 @@
 //
 // Attributes live on the file root (object "") or on a dataset (object = its key). Numeric readers
 // accept any integer or float HDF5 type, scalar or 1-D; string readers accept fixed or variable length.
+// Strings are written variable-length UTF-8 (as h5py does), so long JSON attributes have no size limit.
+// Files written here carry no timestamps: the same content gives the same bytes.
+// Not thread-safe (Debian's HDF5 is the serial build): use readers/writers from one thread at a time.
 #pragma once
 #include <cstdint>
 #include <string>
