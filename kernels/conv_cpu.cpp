@@ -170,6 +170,12 @@ void dw_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, flo
 // Fixed partition of the batch for filter gradients: depends on N only, never on threads.
 int64_t filter_chunks(int64_t N) { return std::min<int64_t>(N, 16); }
 
+// Below ~128K multiply-adds a convolution runs serially: an OpenMP fork/join (and, on a loaded
+// machine, waiting for the second thread to be scheduled) costs more than it saves.
+bool go_parallel(const Geometry& g) {
+  return double(g.N) * double(g.K) * double(g.CRS) * double(g.PQ) > double(1 << 17);
+}
+
 }  // namespace
 
 void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const float* bias,
@@ -178,7 +184,7 @@ void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const f
   const Geometry g(cs);
   if (g.depthwise()) {
     const int64_t mult = g.Kg;  // output channels per input channel
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (go_parallel(g))
     for (int64_t nk = 0; nk < g.N * g.K; ++nk) {
       const int64_t n = nk / g.K, k = nk % g.K, c = k / mult;
       dw_fwd_plane(g, x + (n * g.C + c) * g.HW, w + k * g.R * g.S, bias ? bias[k] : 0.f,
@@ -187,7 +193,7 @@ void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const f
     return;
   }
   const bool direct = g.pointwise();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (go_parallel(g))
   for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
     const int64_t n = ng / g.groups, gi = ng % g.groups;
     const float* xg = x + (n * g.C + gi * g.Cg) * g.HW;
@@ -216,7 +222,7 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
   const Geometry g(cs);
   if (g.depthwise()) {
     const int64_t mult = g.Kg;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (go_parallel(g))
     for (int64_t nc = 0; nc < g.N * g.C; ++nc) {
       const int64_t n = nc / g.C, c = nc % g.C;
       float* dxp = dx + nc * g.HW;
@@ -229,7 +235,7 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
     return;
   }
   const bool direct = g.pointwise();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (go_parallel(g))
   for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
     const int64_t n = ng / g.groups, gi = ng % g.groups;
     const float* dyg = dy + (n * g.K + gi * g.Kg) * g.PQ;
@@ -257,7 +263,7 @@ void conv2d_bwd_filter_cpu(const ConvShape& cs, const float* x, const float* dy,
   std::memset(part, 0, size_t(chunks * wsize) * sizeof(float));
   const bool direct = g.pointwise();
   const int64_t units = chunks * (g.depthwise() ? 1 : g.groups);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (go_parallel(g))
   for (int64_t u = 0; u < units; ++u) {
     const int64_t ch = g.depthwise() ? u : u / g.groups;
     const int64_t gi = g.depthwise() ? 0 : u % g.groups;
