@@ -1,0 +1,97 @@
+// Genie-M's quantizers (GENIE.md §2.2–2.3): the per-output-channel weight quantizer (AdaRound soft
+// rounding with learned logits AND a learned step) and the per-tensor activation quantizer (LSQ
+// with QDrop), with their clip-search initialisation. Built on the fused ops of autograd/ops_quant.h.
+#pragma once
+#include <vector>
+
+#include "autograd/ops_quant.h"
+
+namespace genie::quant {
+
+// Candidate grids of the clip search: r = 1.00, 0.99, …, 0.01 (kClipCandidates of them).
+constexpr int kClipCandidates = 100;
+
+// Grid (Δ, z) for the clipped range [new_min, new_max] = [r·x_min, r·x_max], computed in float32
+// in the reference's operation order: Δ = (new_max − new_min)/(2^b − 1), z = round(−new_min/Δ).
+void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float& zero);
+
+// The |err|^2.4 clip search over each row of x (rows, cols) (any device): the row's grid is
+// searched over r for the row's [r·lo, r·hi] (lo/hi given per row), keeping the best mean
+// |x − q(x)|^2.4 — the first, i.e. largest r, on ties. Returns host (delta, zero) per row.
+struct ClipSearch {
+  std::vector<float> delta, zero;
+};
+ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi, const std::vector<float>& lo,
+                       int bits);
+
+// Weight quantizer, per output channel, asymmetric (GENIE.md §2.2).
+class WeightQuantizer {
+ public:
+  WeightQuantizer() = default;
+  // Initialises from FP weights w (K, …): step/zero point per channel by the clip search,
+  // W_floor = floor(w/s_init) fixed, V such that h(V) = w/s_init − W_floor. Same device as w.
+  static WeightQuantizer from_weight(const Tensor& w, int bits);
+  // A hard quantizer holding given integer codes (0 … 2^b−1, any integer dtype or f32 of the
+  // weight's shape): Ŵ = step·(code − zero) exactly (used when loading a quantized model).
+  static WeightQuantizer from_codes(const Tensor& codes_f32, const Tensor& step, const Tensor& zero,
+                                    int bits);
+
+  // Ŵ: soft (h(V)) while training, [V ≥ 0] once hard. Differentiable w.r.t. step and V.
+  Tensor forward() const;
+  // The integer grid values clamp(W_floor + [V ≥ 0] + z, 0, 2^b − 1) as a float tensor (host or
+  // device) — what Ŵ = step·(code − zero) is made of after hard rounding.
+  Tensor codes() const;
+  // Parameters to learn (GENIE.md §2.5): step (weight-step group) and V (rounding logits).
+  Tensor& step() { return step_; }
+  Tensor& logits() { return v_; }
+  const Tensor& step() const { return step_; }
+  const Tensor& logits() const { return v_; }
+  const Tensor& zero() const { return zero_; }
+  const Tensor& w_floor() const { return w_floor_; }
+  int bits() const { return bits_; }
+  bool hard() const { return hard_; }
+  void set_hard(bool h) { hard_ = h; }
+  bool defined() const { return step_.defined(); }
+  void to(Device d);
+
+ private:
+  int bits_ = 8;
+  bool hard_ = false;
+  Tensor w_floor_, v_, step_, zero_;  // step_/zero_ (K)
+};
+
+// Activation quantizer, per tensor (GENIE.md §2.3): signed/unsigned from the calibration data,
+// step from the clip search on the first calibration batch, LSQ training, QDrop.
+class ActQuantizer {
+ public:
+  ActQuantizer() = default;
+  explicit ActQuantizer(int bits) : bits_(bits) {}
+
+  // Decides the sign (any negative value) and the initial step from this batch.
+  void init(const Tensor& a);
+  bool initialized() const { return step_.defined(); }
+  // Restores a saved state (loading a quantized model).
+  void set_state(bool is_signed, float step, Device d);
+
+  // â = s·round(clamp(x/s, Qn, Qp)); with QDrop on and a generator, each element keeps its FP
+  // value with probability 0.5 (mask drawn from the generator; out = mask ? â : x).
+  Tensor forward(const Tensor& x, ops::Generator* gen = nullptr) const;
+  // Same, with a caller-supplied QDrop mask (u8, 1 = quantize; undefined = quantize all).
+  Tensor forward_masked(const Tensor& x, const Tensor& mask) const;
+
+  int bits() const { return bits_; }
+  bool is_signed() const { return signed_; }
+  float qn() const { return signed_ ? -float(1 << (bits_ - 1)) : 0.f; }
+  float qp() const { return signed_ ? float((1 << (bits_ - 1)) - 1) : float((1 << bits_) - 1); }
+  Tensor& step() { return step_; }  // (1)
+  const Tensor& step() const { return step_; }
+  bool qdrop = false;
+  void to(Device d);
+
+ private:
+  int bits_ = 8;
+  bool signed_ = false;
+  Tensor step_;
+};
+
+}  // namespace genie::quant
