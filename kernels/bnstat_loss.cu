@@ -9,7 +9,7 @@
 
 #include "kernels/bnstat_loss.h"
 #include "kernels/cuda_check.h"
-#include "kernels/device.h"
+#include "kernels/cuda_context.h"
 
 namespace genie::k {
 
@@ -24,24 +24,6 @@ struct CombineAcc {
     return r;
   }
 };
-
-cudaStream_t as_stream(Stream s) {
-  return static_cast<cudaStream_t>(s ? s : ::genie::cuda_stream());
-}
-
-// Partial-sum scratch, grown on demand and kept for the process (per host thread). Only this
-// driver touches it and every use is ordered on one stream, so reuse needs no synchronisation;
-// intentionally never freed (freeing at exit could run after the CUDA context is gone).
-BnStatAcc* scratch(size_t count) {
-  thread_local BnStatAcc* buf = nullptr;
-  thread_local size_t cap = 0;
-  if (count > cap) {
-    if (buf) device_free(Device::CUDA, buf, cap * sizeof(BnStatAcc));
-    cap = std::max(count, size_t(1024));
-    buf = static_cast<BnStatAcc*>(device_alloc(Device::CUDA, cap * sizeof(BnStatAcc)));
-  }
-  return buf;
-}
 
 // Block (c, s) reduces rows n ∈ [s·N/S, (s+1)·N/S) of channel c.
 __global__ void bnstat_partial_kernel(const float* __restrict__ x, int64_t N, int64_t C,
@@ -105,14 +87,16 @@ void bnstat_loss_fwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, cons
                           const float* sigma, float weight, float* mean, float* std_,
                           float* loss, Stream s) {
   if (C == 0) {
-    GENIE_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(float), as_stream(s)));
+    GENIE_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(float), cuda::resolve(s)));
     return;
   }
   // Enough blocks to fill the GPU (~4 per SM on 132 SMs), never more splits than rows.
   const int64_t want = std::max<int64_t>(1, 512 / C);
   const int splits = int(std::min<int64_t>(std::max<int64_t>(N, 1), want));
-  BnStatAcc* partial = scratch(size_t(C) * size_t(splits));
-  const cudaStream_t st = as_stream(s);
+  // Stream-ordered scratch from the caching allocator (kernels/cuda_context.h).
+  cuda::Scratch partial_buf(size_t(C) * size_t(splits) * sizeof(BnStatAcc));
+  BnStatAcc* partial = partial_buf.as<BnStatAcc>();
+  const cudaStream_t st = cuda::resolve(s);
   bnstat_partial_kernel<<<dim3(unsigned(C), unsigned(splits)), kThreads, 0, st>>>(x, N, C, HW,
                                                                                  splits, partial);
   GENIE_LAUNCH_CHECK();
@@ -128,7 +112,7 @@ void bnstat_loss_bwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, cons
   if (planes == 0 || HW == 0) return;
   // A warp multiple that covers small planes (7×7) without idle warps, at most kThreads.
   const int threads = int(std::min<int64_t>(kThreads, (HW + 31) / 32 * 32));
-  bnstat_bwd_kernel<<<unsigned(planes), threads, 0, as_stream(s)>>>(
+  bnstat_bwd_kernel<<<unsigned(planes), threads, 0, cuda::resolve(s)>>>(
       x, C, HW, double(N * HW), mu, sigma, mean, std_, weight, dout, dx, accumulate);
   GENIE_LAUNCH_CHECK();
 }
