@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "autograd/ops_genie.h"
 #include "autograd/optim.h"
 #include "io/atomic.h"
 #include "io/h5.h"
+#include "io/image.h"
 #include "kernels/functors.h"
 #include "models/json.h"
 
@@ -378,24 +380,42 @@ void write_distill_report(const std::string& path, const DistillResult& r, const
   io::write_file_atomic(path, distill_report_json(r, cfg));
 }
 
-std::vector<uint8_t> denormalize_u8(const Tensor& images, const std::vector<float>& mean,
-                                    const std::vector<float>& std_) {
-  GENIE_CHECK(images.ndim() == 4, "[denormalize] expected images (N, C, H, W), got ",
-              shape_str(images.shape()));
-  const int64_t N = images.dim(0), C = images.dim(1), HW = images.dim(2) * images.dim(3);
-  GENIE_CHECK(int64_t(mean.size()) == C && int64_t(std_.size()) == C,
-              "[denormalize] expected ", C, " channel means/stds, got ", mean.size(), "/",
-              std_.size());
-  const auto v = images.to_vector();
-  std::vector<uint8_t> out(v.size());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < HW; ++i) {
-        const size_t k = size_t((n * C + c) * HW + i);
-        const double px = (double(v[k]) * std_[size_t(c)] + mean[size_t(c)]) * 255.0;
-        out[k] = uint8_t(std::lround(std::min(255.0, std::max(0.0, px))));
-      }
-  return out;
+void write_distill_contact_sheet(const std::string& path, const DistillResult& r,
+                                 const Model& teacher, int64_t max_images, int scale) {
+  GENIE_CHECK(r.images.defined() && r.images.ndim() == 4 && r.images.dim(0) > 0,
+              "[distill] contact sheet: expected images (N, C, H, W), got ", r.images.describe());
+  const auto& info = teacher.info();
+  const int64_t n = std::min<int64_t>(r.images.dim(0), std::max<int64_t>(max_images, 1));
+  Tensor first = r.images;
+  if (n < r.images.dim(0)) {
+    first = Tensor::empty({n, r.images.dim(1), r.images.dim(2), r.images.dim(3)});
+    copy_bytes(first.data(), Device::CPU, r.images.data(), r.images.device(),
+               size_t(first.numel()) * sizeof(float));
+  }
+  const std::vector<float> mean = info.mean.empty() ? std::vector<float>{0.f} : info.mean;
+  const std::vector<float> sd = info.std.empty() ? std::vector<float>{1.f} : info.std;
+  io::write_contact_sheet(path, first, mean, sd, 0, scale);
+}
+
+void write_distill_outputs(const std::string& out_dir, const DistillResult& r,
+                           const DistillConfig& cfg, const Model& teacher) {
+  io::make_dirs(out_dir);
+  write_distill_h5(out_dir + "/images.h5", r, cfg, teacher);
+  write_distill_report(out_dir + "/report.json", r, cfg);
+  write_distill_contact_sheet(out_dir + "/contact_sheet.png", r, teacher);
+}
+
+std::string format_distill_progress(const DistillProgress& p) {
+  char buf[256];
+  const double eta = p.eta_s;
+  std::snprintf(buf, sizeof buf,
+                "[distill] batch %lld/%lld iter %lld/%lld  L_bn %.5g  L_in %.5g  lr_z %.3g  lr_g %.3g  "
+                "%.2f it/s  ETA %02d:%02d:%02d",
+                (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
+                (long long)p.iters, double(p.bn_loss), double(p.input_loss), double(p.lr_z),
+                double(p.lr_g), p.iters_per_s, int(eta / 3600), int(std::fmod(eta / 60, 60.0)),
+                int(std::fmod(eta, 60.0)));
+  return buf;
 }
 
 }  // namespace genie::engine

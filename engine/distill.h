@@ -128,8 +128,16 @@ void write_distill_h5(const std::string& path, const DistillResult& r, const Dis
 // report.json: {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s", …}
 std::string distill_report_json(const DistillResult& r, const DistillConfig& cfg);
 void write_distill_report(const std::string& path, const DistillResult& r, const DistillConfig& cfg);
-// Images de-normalized with the model's mean/std to 0–255 (clamped), as uint8 (N, C, H, W).
-std::vector<uint8_t> denormalize_u8(const Tensor& images, const std::vector<float>& mean,
-                                    const std::vector<float>& std_);
+// PNG contact sheet of the first `max_images` images, de-normalized to 0–255 with the model's
+// input mean/std (0/1 when the model has none), each tile upscaled `scale`×.
+void write_distill_contact_sheet(const std::string& path, const DistillResult& r,
+                                 const models::Model& teacher, int64_t max_images = 64,
+                                 int scale = 2);
+// Everything a distill run leaves in `out_dir` (created if missing): images.h5, report.json,
+// contact_sheet.png.
+void write_distill_outputs(const std::string& out_dir, const DistillResult& r,
+                           const DistillConfig& cfg, const models::Model& teacher);
+// One human-readable progress line (for stderr): batch, iteration, losses, lrs, it/s, ETA.
+std::string format_distill_progress(const DistillProgress& p);
 
 }  // namespace genie::engine

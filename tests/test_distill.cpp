@@ -11,6 +11,7 @@
 #include "engine/distill.h"
 #include "io/atomic.h"
 #include "io/h5.h"
+#include "io/image.h"
 #include "models/json.h"
 #include "test_util.h"
 
@@ -320,7 +321,7 @@ TEST_CASE("generator: PyTorch-default init bounds, shapes, train-mode BN output,
   CHECK_THROWS_AS(g.load(bad), Error);
 }
 
-TEST_CASE("distill outputs: images HDF5 with settings, report.json, de-normalisation") {
+TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact sheet, progress line") {
   models::Model teacher = small_teacher();
   DistillConfig cfg = tiny_config(5, 4, 2, 1);
   auto r = engine::distill(teacher, cfg);
@@ -339,12 +340,35 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, de-normalisa
   for (const char* k : {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s"})
     CHECK(j.contains(k));
   CHECK(j.at("bn_loss_noise").as_number() == doctest::Approx(r.bn_loss_noise));
-  std::remove((dir + "/images.h5").c_str());
-  std::remove((dir + "/report.json").c_str());
+
+  // Everything in one folder, and the contact sheet: 5 tiles of 8x8 at scale 2 in a 3x2 grid.
+  engine::write_distill_outputs(dir, r, cfg, teacher);
+  io::Image8 sheet = io::read_image(dir + "/contact_sheet.png");
+  CHECK(sheet.channels == 1);
+  CHECK(sheet.width == 3 * 16 + 2);
+  CHECK(sheet.height == 2 * 16 + 1);
+  // Tile 0, pixel (0,0) = clamp(round((x·0.25 + 0.5)·255)) of image 0, pixel (0,0).
+  const float x00 = r.images.to_vector()[0];
+  const double want = std::min(255.0, std::max(0.0, std::round((x00 * 0.25 + 0.5) * 255.0)));
+  CHECK(double(sheet.at(0, 0, 0)) == doctest::Approx(want).epsilon(0.01).scale(1.0));
+  for (const char* f : {"/images.h5", "/report.json", "/contact_sheet.png"}) {
+    CHECK(io::file_exists(dir + f));
+    std::remove((dir + f).c_str());
+  }
   std::remove(dir.c_str());
 
-  // x = (p/255 − 0.5)/0.25  ⇔  p = (0.25 x + 0.5)·255, clamped to 0..255.
-  Tensor img = Tensor::from_vector({0.f, 2.f, -2.f, 10.f}, {1, 1, 2, 2});
-  auto u8 = engine::denormalize_u8(img, {0.5f}, {0.25f});
-  CHECK(u8 == std::vector<uint8_t>{128, 255, 0, 255});
+  engine::DistillProgress p;
+  p.batch = 0;
+  p.num_batches = 2;
+  p.iter = 50;
+  p.iters = 500;
+  p.bn_loss = 1.5f;
+  p.input_loss = 0.25f;
+  p.lr_z = 0.1f;
+  p.lr_g = 0.01f;
+  p.iters_per_s = 2.0;
+  p.eta_s = 3725;
+  const std::string line = engine::format_distill_progress(p);
+  CHECK(line.find("batch 1/2 iter 50/500") != std::string::npos);
+  CHECK(line.find("ETA 01:02:05") != std::string::npos);
 }
