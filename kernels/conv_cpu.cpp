@@ -23,9 +23,11 @@ namespace genie::k {
 
 namespace {
 
-// slot: 0 = im2col/col2im matrix, 1 = filter-gradient partials (caller thread only).
+// slot: 0 = im2col/col2im matrix, 1 = filter-gradient partials (caller thread only),
+// 2 = zero-padded copy of one image's planes (stride-1 im2col / col2im),
+// 3 = flipped, transposed filter for the stride-1 data gradient (caller thread only).
 float* workspace(int slot, size_t n) {
-  thread_local std::vector<float> buf[2];
+  thread_local std::vector<float> buf[4];
   if (buf[slot].size() < n) buf[slot].resize(n);
   return buf[slot].data();
 }
@@ -42,6 +44,8 @@ struct Geometry {
     PQ = P * Q;
     CRS = Cg * R * S;
   }
+  int64_t Hp() const { return H + 2 * pad; }
+  int64_t Wp() const { return W + 2 * pad; }
   // 1x1, stride 1, no padding: the input planes already are the im2col matrix.
   bool pointwise() const { return R == 1 && S == 1 && stride == 1 && pad == 0; }
   bool depthwise() const { return groups == C && groups > 1; }
@@ -55,9 +59,41 @@ struct Geometry {
   }
 };
 
-// col (CRS, PQ) <- x planes (Cg, H, W). Rows are written sequentially; the middle of each output
-// row is a contiguous (stride 1) or strided read of one input row, the borders are zeros.
+// col (CRS, PQ) <- x planes (Cg, H, W).
+// Stride 1 (most layers): copy the planes once into a zero-padded buffer, after which every row of
+// col is a branch-free copy of Q contiguous floats; per-row bounds logic dominated the cost for
+// the small planes of CIFAR/MNIST-sized nets (7x7 to 28x28).
+// Other strides: rows are filled directly from the input with the valid column range computed
+// once per (s) and zeros at the borders (the padded copy would cost more than it saves).
 void im2col(const Geometry& g, const float* x, float* col) {
+  if (g.stride == 1) {
+    const int64_t Hp = g.Hp(), Wp = g.Wp();
+    float* xp = workspace(2, size_t(g.Cg * Hp * Wp));
+    for (int64_t c = 0; c < g.Cg; ++c) {
+      float* d = xp + c * Hp * Wp;
+      const float* src = x + c * g.HW;
+      std::memset(d, 0, size_t(g.pad * Wp) * sizeof(float));
+      for (int64_t h = 0; h < g.H; ++h) {
+        float* dr = d + (h + g.pad) * Wp;
+        for (int64_t i = 0; i < g.pad; ++i) dr[i] = 0.f;
+        for (int64_t w = 0; w < g.W; ++w) dr[g.pad + w] = src[h * g.W + w];
+        for (int64_t i = g.pad + g.W; i < Wp; ++i) dr[i] = 0.f;
+      }
+      std::memset(d + (g.pad + g.H) * Wp, 0, size_t(g.pad * Wp) * sizeof(float));
+    }
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+          float* dst = col + ((c * g.R + r) * g.S + s) * g.PQ;
+          const float* src = xp + (c * Hp + r) * Wp + s;
+          for (int64_t p = 0; p < g.P; ++p) {
+            const float* sr = src + p * Wp;
+            float* dr = dst + p * g.Q;
+            for (int64_t q = 0; q < g.Q; ++q) dr[q] = sr[q];
+          }
+        }
+    return;
+  }
   for (int64_t c = 0; c < g.Cg; ++c) {
     const float* xc = x + c * g.HW;
     for (int64_t r = 0; r < g.R; ++r) {
@@ -69,16 +105,12 @@ void im2col(const Geometry& g, const float* x, float* col) {
           float* d = dst + p * g.Q;
           const int64_t ih = p * g.stride - g.pad + r;
           if (ih < 0 || ih >= g.H) {
-            std::memset(d, 0, size_t(g.Q) * sizeof(float));
+            for (int64_t q = 0; q < g.Q; ++q) d[q] = 0.f;
             continue;
           }
           const float* xr = xc + ih * g.W - g.pad + s;  // xr[q*stride] = x[ih][q*stride - pad + s]
           for (int64_t q = 0; q < q0; ++q) d[q] = 0.f;
-          if (g.stride == 1) {
-            std::memcpy(d + q0, xr + q0, size_t(q1 - q0) * sizeof(float));
-          } else {
-            for (int64_t q = q0; q < q1; ++q) d[q] = xr[q * g.stride];
-          }
+          for (int64_t q = q0; q < q1; ++q) d[q] = xr[q * g.stride];
           for (int64_t q = q1; q < g.Q; ++q) d[q] = 0.f;
         }
       }
@@ -86,8 +118,36 @@ void im2col(const Geometry& g, const float* x, float* col) {
   }
 }
 
-// dx planes (Cg, H, W) += col2im(dcol (CRS, PQ)); the exact adjoint of im2col.
-void col2im_add(const Geometry& g, const float* dcol, float* dx) {
+// dx planes (Cg, H, W) (+)= col2im(dcol (CRS, PQ)); the exact adjoint of im2col. Stride 1
+// accumulates into a zeroed padded buffer without bounds checks, then copies its interior out.
+void col2im(const Geometry& g, const float* dcol, float* dx, bool accumulate) {
+  if (g.stride == 1) {
+    const int64_t Hp = g.Hp(), Wp = g.Wp();
+    float* xp = workspace(2, size_t(g.Cg * Hp * Wp));
+    std::memset(xp, 0, size_t(g.Cg * Hp * Wp) * sizeof(float));
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+          const float* src = dcol + ((c * g.R + r) * g.S + s) * g.PQ;
+          float* dst = xp + (c * Hp + r) * Wp + s;
+          for (int64_t p = 0; p < g.P; ++p) {
+            const float* sr = src + p * g.Q;
+            float* dr = dst + p * Wp;
+            for (int64_t q = 0; q < g.Q; ++q) dr[q] += sr[q];
+          }
+        }
+    for (int64_t c = 0; c < g.Cg; ++c)
+      for (int64_t h = 0; h < g.H; ++h) {
+        const float* sr = xp + (c * Hp + h + g.pad) * Wp + g.pad;
+        float* dr = dx + c * g.HW + h * g.W;
+        if (accumulate)
+          for (int64_t w = 0; w < g.W; ++w) dr[w] += sr[w];
+        else
+          for (int64_t w = 0; w < g.W; ++w) dr[w] = sr[w];
+      }
+    return;
+  }
+  if (!accumulate) std::memset(dx, 0, size_t(g.Cg * g.HW) * sizeof(float));
   for (int64_t c = 0; c < g.Cg; ++c) {
     float* dxc = dx + c * g.HW;
     for (int64_t r = 0; r < g.R; ++r) {
@@ -100,11 +160,7 @@ void col2im_add(const Geometry& g, const float* dcol, float* dx) {
           if (ih < 0 || ih >= g.H) continue;
           const float* sr = src + p * g.Q;
           float* xr = dxc + ih * g.W - g.pad + s;
-          if (g.stride == 1) {
-            for (int64_t q = q0; q < q1; ++q) xr[q] += sr[q];
-          } else {
-            for (int64_t q = q0; q < q1; ++q) xr[q * g.stride] += sr[q];
-          }
+          for (int64_t q = q0; q < q1; ++q) xr[q * g.stride] += sr[q];
         }
       }
     }
@@ -170,6 +226,10 @@ void dw_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, flo
 // Fixed partition of the batch for filter gradients: depends on N only, never on threads.
 int64_t filter_chunks(int64_t N) { return std::min<int64_t>(N, 16); }
 
+// Work items (an image, or an image and a group) are handed out dynamically: on a shared machine
+// one OpenMP thread is often descheduled, and a static split would make the other wait for it.
+// Every item writes its own output (or its own chunk partial), so the result does not depend on
+// which thread ran it.
 // Below ~128K multiply-adds a convolution runs serially: an OpenMP fork/join (and, on a loaded
 // machine, waiting for the second thread to be scheduled) costs more than it saves.
 bool go_parallel(const Geometry& g) {
@@ -184,7 +244,7 @@ void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const f
   const Geometry g(cs);
   if (g.depthwise()) {
     const int64_t mult = g.Kg;  // output channels per input channel
-#pragma omp parallel for schedule(static) if (go_parallel(g))
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
     for (int64_t nk = 0; nk < g.N * g.K; ++nk) {
       const int64_t n = nk / g.K, k = nk % g.K, c = k / mult;
       dw_fwd_plane(g, x + (n * g.C + c) * g.HW, w + k * g.R * g.S, bias ? bias[k] : 0.f,
@@ -193,7 +253,7 @@ void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const f
     return;
   }
   const bool direct = g.pointwise();
-#pragma omp parallel for schedule(static) if (go_parallel(g))
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
   for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
     const int64_t n = ng / g.groups, gi = ng % g.groups;
     const float* xg = x + (n * g.C + gi * g.Cg) * g.HW;
@@ -222,7 +282,7 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
   const Geometry g(cs);
   if (g.depthwise()) {
     const int64_t mult = g.Kg;
-#pragma omp parallel for schedule(static) if (go_parallel(g))
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
     for (int64_t nc = 0; nc < g.N * g.C; ++nc) {
       const int64_t n = nc / g.C, c = nc % g.C;
       float* dxp = dx + nc * g.HW;
@@ -235,7 +295,48 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
     return;
   }
   const bool direct = g.pointwise();
-#pragma omp parallel for schedule(static) if (go_parallel(g))
+  // (Needs a few input channels per group: the GEMM below has C/g rows.)
+  if (!direct && g.stride == 1 && g.Cg >= 8 && g.pad <= g.R - 1 && g.pad <= g.S - 1) {
+    // Stride 1: the data gradient is itself a stride-1 convolution of dy (padding R-1-pad) with
+    // the spatially flipped, transposed filter Wt[c][k][r][s] = W[k][c][R-1-r][S-1-s]. This
+    // turns the GEMM's inner dimension from K/g into K/g*R*S (much better BLAS efficiency at
+    // 16-64 channels) and replaces the scatter-add col2im by a plain im2col.
+    ConvShape ts;
+    ts.N = g.N;
+    ts.C = g.K;
+    ts.H = g.P;
+    ts.W = g.Q;
+    ts.K = g.C;
+    ts.R = g.R;
+    ts.S = g.S;
+    ts.stride = 1;
+    ts.pad = g.R - 1 - g.pad;
+    ts.groups = g.groups;
+    if (g.S - 1 - g.pad != ts.pad) ts.pad = -1;  // non-square kernel with R != S: fall through
+    if (ts.pad >= 0) {
+      const Geometry gt(ts);  // gt.P == H, gt.Q == W, gt.CRS == Kg*R*S
+      const int64_t RS = g.R * g.S;
+      float* wt = workspace(3, size_t(g.groups * g.Cg * gt.CRS));
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t c = 0; c < g.Cg; ++c)
+          for (int64_t k = 0; k < g.Kg; ++k) {
+            const float* src = w + ((gi * g.Kg + k) * g.Cg + c) * RS;
+            float* dst = wt + (gi * g.Cg + c) * gt.CRS + k * RS;
+            for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+          }
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
+      for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
+        const int64_t n = ng / g.groups, gi = ng % g.groups;
+        float* col = workspace(0, size_t(gt.CRS * gt.PQ));
+        im2col(gt, dy + (n * g.K + gi * g.Kg) * g.PQ, col);
+        // dx (Cg x HW) (+)= Wt (Cg x Kg*R*S) * col (Kg*R*S x HW)
+        sgemm_serial(false, false, g.Cg, g.HW, gt.CRS, 1.f, wt + gi * g.Cg * gt.CRS, gt.CRS, col,
+                     g.HW, accumulate ? 1.f : 0.f, dx + (n * g.C + gi * g.Cg) * g.HW, g.HW);
+      }
+      return;
+    }
+  }
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
   for (int64_t ng = 0; ng < g.N * g.groups; ++ng) {
     const int64_t n = ng / g.groups, gi = ng % g.groups;
     const float* dyg = dy + (n * g.K + gi * g.Kg) * g.PQ;
@@ -248,8 +349,7 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
     }
     float* dcol = workspace(0, size_t(g.CRS * g.PQ));
     sgemm_serial(true, false, g.CRS, g.PQ, g.Kg, 1.f, wg, g.CRS, dyg, g.PQ, 0.f, dcol, g.PQ);
-    if (!accumulate) std::memset(dxg, 0, size_t(g.Cg * g.HW) * sizeof(float));
-    col2im_add(g, dcol, dxg);
+    col2im(g, dcol, dxg, accumulate);
   }
 }
 
@@ -263,7 +363,7 @@ void conv2d_bwd_filter_cpu(const ConvShape& cs, const float* x, const float* dy,
   std::memset(part, 0, size_t(chunks * wsize) * sizeof(float));
   const bool direct = g.pointwise();
   const int64_t units = chunks * (g.depthwise() ? 1 : g.groups);
-#pragma omp parallel for schedule(static) if (go_parallel(g))
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
   for (int64_t u = 0; u < units; ++u) {
     const int64_t ch = g.depthwise() ? u : u / g.groups;
     const int64_t gi = g.depthwise() ? 0 : u % g.groups;

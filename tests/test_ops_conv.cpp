@@ -1,5 +1,7 @@
 // conv2d and linear: forward and gradients against PyTorch goldens, finite-difference gradients,
 // bad-input errors, CPU-vs-CUDA parity.
+#include <omp.h>
+
 #include "op_golden.h"
 
 using namespace genie;
@@ -66,48 +68,78 @@ TEST_CASE("conv2d gradients match finite differences; accumulation adds") {
   CHECK(test::rel_err(b.grad().to_vector(), twice(golden("conv_basic.db").v)) < 1e-5);
 }
 
-TEST_CASE("conv2d is deterministic and matches a direct loop at ResNet-like sizes") {
-  // Larger than the goldens: exercises the multi-chunk filter-gradient reduction and OpenMP.
-  const int64_t N = 20, C = 8, H = 9, K = 12;
-  Tensor x = test::randn_cpu({N, C, H, H}, 5);
-  Tensor w = test::randn_cpu({K, C, 3, 3}, 6, 0.2f);
-  Tensor dy = test::randn_cpu({N, K, 5, 5}, 7);
-  x.set_requires_grad();
-  w.set_requires_grad();
-  Tensor y = ops::conv2d(x, w, Tensor(), 2, 1, 1);
-  backward(y, dy);
-  const auto yv = y.to_vector(), dxv = x.grad().to_vector(), dwv = w.grad().to_vector();
-  // Direct reference in double.
-  const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector();
-  std::vector<double> yr(yv.size(), 0.0), dxr(xv.size(), 0.0), dwr(wv.size(), 0.0);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t p = 0; p < 5; ++p)
-        for (int64_t q = 0; q < 5; ++q)
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t s = 0; s < 3; ++s) {
-                const int64_t ih = p * 2 - 1 + r, iw = q * 2 - 1 + s;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= H) continue;
-                const size_t xi = size_t(((n * C + c) * H + ih) * H + iw);
-                const size_t wi = size_t(((k * C + c) * 3 + r) * 3 + s);
-                const size_t yi = size_t(((n * K + k) * 5 + p) * 5 + q);
-                yr[yi] += double(xv[xi]) * wv[wi];
-                dxr[xi] += double(dyv[yi]) * wv[wi];
-                dwr[wi] += double(dyv[yi]) * xv[xi];
-              }
-  auto to_f = [](const std::vector<double>& d) { return std::vector<float>(d.begin(), d.end()); };
-  CHECK(test::rel_err(yv, to_f(yr)) < 1e-5);
-  CHECK(test::rel_err(dxv, to_f(dxr)) < 1e-5);
-  CHECK(test::rel_err(dwv, to_f(dwr)) < 1e-5);
-  // Bit-identical on a second run.
-  x.zero_grad();
-  w.zero_grad();
-  Tensor y2 = ops::conv2d(x, w, Tensor(), 2, 1, 1);
-  backward(y2, dy);
-  CHECK(y2.to_vector() == yv);
-  CHECK(x.grad().to_vector() == dxv);
-  CHECK(w.grad().to_vector() == dwv);
+TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, deterministically") {
+  // Larger than the goldens: >= 8 channels per group takes the stride-1 flipped-filter data
+  // gradient, batch 20 the multi-chunk filter-gradient reduction, and all of them OpenMP.
+  struct Case {
+    int64_t N, C, H, K, R, stride, pad, groups;
+  };
+  const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1},  {20, 8, 9, 12, 3, 1, 1, 1},
+                        {6, 16, 7, 8, 3, 1, 0, 2},   {6, 8, 8, 8, 5, 1, 2, 1},
+                        {6, 16, 7, 16, 1, 1, 0, 1},  {4, 16, 6, 16, 3, 1, 2, 1}};
+  for (const Case& c : cases) {
+    INFO("N ", c.N, " C ", c.C, " H ", c.H, " K ", c.K, " R ", c.R, " stride ", c.stride, " pad ",
+         c.pad, " groups ", c.groups);
+    const int64_t Cg = c.C / c.groups, Kg = c.K / c.groups, H = c.H, R = c.R;
+    const int64_t P = (H + 2 * c.pad - R) / c.stride + 1;
+    Tensor x = test::randn_cpu({c.N, c.C, H, H}, 5);
+    Tensor w = test::randn_cpu({c.K, Cg, R, R}, 6, 0.2f);
+    Tensor dy = test::randn_cpu({c.N, c.K, P, P}, 7);
+    x.set_requires_grad();
+    w.set_requires_grad();
+    Tensor y = ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups);
+    backward(y, dy);
+    const auto yv = y.to_vector(), dxv = x.grad().to_vector(), dwv = w.grad().to_vector();
+    const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector();
+    std::vector<double> yr(yv.size(), 0.0), dxr(xv.size(), 0.0), dwr(wv.size(), 0.0);
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t k = 0; k < c.K; ++k)
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t q = 0; q < P; ++q)
+            for (int64_t cc = 0; cc < Cg; ++cc)
+              for (int64_t r = 0; r < R; ++r)
+                for (int64_t s = 0; s < R; ++s) {
+                  const int64_t ih = p * c.stride - c.pad + r, iw = q * c.stride - c.pad + s;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= H) continue;
+                  const int64_t ci = (k / Kg) * Cg + cc;
+                  const size_t xi = size_t(((n * c.C + ci) * H + ih) * H + iw);
+                  const size_t wi = size_t(((k * Cg + cc) * R + r) * R + s);
+                  const size_t yi = size_t(((n * c.K + k) * P + p) * P + q);
+                  yr[yi] += double(xv[xi]) * wv[wi];
+                  dxr[xi] += double(dyv[yi]) * wv[wi];
+                  dwr[wi] += double(dyv[yi]) * xv[xi];
+                }
+    auto to_f = [](const std::vector<double>& d) { return std::vector<float>(d.begin(), d.end()); };
+    CHECK(test::rel_err(yv, to_f(yr)) < 1e-5);
+    CHECK(test::rel_err(dxv, to_f(dxr)) < 1e-5);
+    CHECK(test::rel_err(dwv, to_f(dwr)) < 1e-5);
+    // Bit-identical on a second run.
+    x.zero_grad();
+    w.zero_grad();
+    Tensor y2 = ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups);
+    backward(y2, dy);
+    CHECK(y2.to_vector() == yv);
+    CHECK(x.grad().to_vector() == dxv);
+    CHECK(w.grad().to_vector() == dwv);
+    // ... and with a single thread (the filter-gradient partition depends on N only).
+    {
+      const int prev = omp_get_max_threads();
+      omp_set_num_threads(1);
+      Tensor x1 = x.detach().clone().set_requires_grad(), w1 = w.detach().clone().set_requires_grad();
+      backward(ops::conv2d(x1, w1, Tensor(), c.stride, c.pad, c.groups), dy);
+      omp_set_num_threads(prev);
+      CHECK(x1.grad().to_vector() == dxv);
+      CHECK(w1.grad().to_vector() == dwv);
+    }
+    // A third pass accumulates into the existing gradients.
+    backward(ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups), dy);
+    auto twice = [](std::vector<float> v) {
+      for (float& e : v) e *= 2.f;
+      return v;
+    };
+    CHECK(test::rel_err(x.grad().to_vector(), twice(dxv)) < 1e-6);
+    CHECK(test::rel_err(w.grad().to_vector(), twice(dwv)) < 1e-6);
+  }
 }
 
 TEST_CASE("linear forward and gradients match PyTorch and finite differences") {
