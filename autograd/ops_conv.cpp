@@ -32,9 +32,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
   cs.stride = stride;
   cs.pad = pad;
   cs.groups = groups;
-  GENIE_CHECK(cs.C % groups == 0 && cs.K % groups == 0, "[", op, "] expected input channels ",
-              cs.C, " and output channels ", cs.K, " divisible by groups = ", groups,
-              ", got input ", shape_str(x.shape()), " and weight ", shape_str(w.shape()));
+  GENIE_CHECK(cs.C % groups == 0 && cs.K % groups == 0, "[", op, "] expected input channels ", cs.C,
+              " and output channels ", cs.K, " divisible by groups = ", groups, ", got input ",
+              shape_str(x.shape()), " and weight ", shape_str(w.shape()));
   GENIE_CHECK(w.dim(1) == cs.C / groups, "[", op,
               "] expected weight (K, C/groups, R, S) with C/groups = ", cs.C / groups, ", got ",
               shape_str(w.shape()), " for input ", shape_str(x.shape()));
@@ -85,8 +85,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
           nullptr);
   if (bias.defined()) {
     Tensor ones = Tensor::full({N}, 1.f, dev);
-    k::gemm(dev, false, false, N, out, 1, 1.f, ones.data(), 1, bias.data(), out, 1.f, y.data(),
-            out, nullptr);
+    k::gemm(dev, false, false, N, out, 1, 1.f, ones.data(), 1, bias.data(), out, 1.f, y.data(), out,
+            nullptr);
   }
   if (needs_grad({&x, &w, &bias})) {
     record(op, y, [x, w, bias, N, in, out](const Tensor& dy) {

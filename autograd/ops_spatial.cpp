@@ -54,9 +54,9 @@ Tensor reflect_pad(const Tensor& x, int64_t pad) {
 Tensor crop(const Tensor& x, int64_t oy, int64_t ox, int64_t oh, int64_t ow) {
   const char* op = "crop";
   const Planes p = planes(op, x);
-  GENIE_CHECK(oy >= 0 && ox >= 0 && oh >= 1 && ow >= 1 && oy + oh <= p.H && ox + ow <= p.W, "[",
-              op, "] expected a window inside the input, got window (y ", oy, ", x ", ox, ", h ",
-              oh, ", w ", ow, ") for input ", shape_str(x.shape()));
+  GENIE_CHECK(oy >= 0 && ox >= 0 && oh >= 1 && ow >= 1 && oy + oh <= p.H && ox + ow <= p.W, "[", op,
+              "] expected a window inside the input, got window (y ", oy, ", x ", ox, ", h ", oh,
+              ", w ", ow, ") for input ", shape_str(x.shape()));
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), oh, ow}, x.device());
   k::crop_fwd(x.device(), x.data(), p.NC, p.H, p.W, oy, ox, oh, ow, y.data(), nullptr);
   if (needs_grad({&x})) {

@@ -15,15 +15,16 @@ namespace {
 void record_moment(const char* op, Tensor& out, bool is_mean, const Tensor& x, const Tensor& mean,
                    const Tensor& second, int64_t N, int64_t G, int64_t L, bool is_std,
                    bool unbiased) {
-  record(op, out, [x, m = mean.detach(), s = second.detach(), is_mean, N, G, L, is_std,
-                   unbiased](const Tensor& dy) {
-    if (!x.requires_grad()) return;
-    bool fresh;
-    Tensor& dx = grad_buffer(x, &fresh);
-    k::moments_bwd(dy.device(), x.data(), N, G, L, m.data(), s.data(),
-                   is_mean ? dy.data() : nullptr, is_mean ? nullptr : dy.data(), is_std, unbiased,
-                   dx.data(), !fresh, nullptr);
-  });
+  record(op, out,
+         [x, m = mean.detach(), s = second.detach(), is_mean, N, G, L, is_std,
+          unbiased](const Tensor& dy) {
+           if (!x.requires_grad()) return;
+           bool fresh;
+           Tensor& dx = grad_buffer(x, &fresh);
+           k::moments_bwd(dy.device(), x.data(), N, G, L, m.data(), s.data(),
+                          is_mean ? dy.data() : nullptr, is_mean ? nullptr : dy.data(), is_std,
+                          unbiased, dx.data(), !fresh, nullptr);
+         });
 }
 
 }  // namespace
@@ -56,7 +57,8 @@ std::pair<Tensor, Tensor> spatial_mean_std(const Tensor& x, bool unbiased) {
               " values per plane", unbiased ? " (unbiased)" : "", ", got input ",
               shape_str(x.shape()));
   const Device dev = x.device();
-  Tensor mean = Tensor::empty({x.dim(0), x.dim(1)}, dev), sd = Tensor::empty({x.dim(0), x.dim(1)}, dev);
+  Tensor mean = Tensor::empty({x.dim(0), x.dim(1)}, dev),
+         sd = Tensor::empty({x.dim(0), x.dim(1)}, dev);
   k::row_mean_std(dev, x.data(), rows, len, unbiased, mean.data(), sd.data(), nullptr);
   if (needs_grad({&x})) {
     record_moment("spatial_mean", mean, true, x, mean, sd, 1, rows, len, true, unbiased);

@@ -36,8 +36,18 @@ struct Geometry {
   int64_t N, C, H, W, K, R, S, stride, pad, groups, P, Q;
   int64_t Cg, Kg, HW, PQ, CRS;  // per-group channels, plane sizes, GEMM inner size C/g*R*S
   explicit Geometry(const ConvShape& cs)
-      : N(cs.N), C(cs.C), H(cs.H), W(cs.W), K(cs.K), R(cs.R), S(cs.S), stride(cs.stride),
-        pad(cs.pad), groups(cs.groups), P(cs.P()), Q(cs.Q()) {
+      : N(cs.N),
+        C(cs.C),
+        H(cs.H),
+        W(cs.W),
+        K(cs.K),
+        R(cs.R),
+        S(cs.S),
+        stride(cs.stride),
+        pad(cs.pad),
+        groups(cs.groups),
+        P(cs.P()),
+        Q(cs.Q()) {
     Cg = C / groups;
     Kg = K / groups;
     HW = H * W;
@@ -343,8 +353,8 @@ void conv2d_bwd_data_cpu(const ConvShape& cs, const float* dy, const float* w, f
     const float* wg = w + gi * g.Kg * g.CRS;
     float* dxg = dx + (n * g.C + gi * g.Cg) * g.HW;
     if (direct) {  // dx (Cg, HW) (+)= Wg^T (Cg x Kg) * dy (Kg x HW)
-      sgemm_serial(true, false, g.Cg, g.HW, g.Kg, 1.f, wg, g.CRS, dyg, g.PQ,
-                   accumulate ? 1.f : 0.f, dxg, g.HW);
+      sgemm_serial(true, false, g.Cg, g.HW, g.Kg, 1.f, wg, g.CRS, dyg, g.PQ, accumulate ? 1.f : 0.f,
+                   dxg, g.HW);
       continue;
     }
     float* dcol = workspace(0, size_t(g.CRS * g.PQ));

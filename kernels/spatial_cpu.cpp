@@ -46,8 +46,8 @@ void reflect_pad_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64
   });
 }
 
-void reflect_pad_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad,
-                         float* dx, bool acc, Stream) {
+void reflect_pad_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad, float* dx,
+                         bool acc, Stream) {
   const ReflectPadF f{H, W, pad};
   const int64_t OHW = (H + 2 * pad) * (W + 2 * pad);
   cpu_for_outer(NC, OHW, [&](int64_t i) {

@@ -31,8 +31,9 @@ std::map<std::string, GoldenTensor> load() {
     g.v.reserve(size_t(numel_of(g.shape)));
     float x;
     while (is >> x) g.v.push_back(x);
-    REQUIRE_MESSAGE(int64_t(g.v.size()) == numel_of(g.shape), "golden " << name << ": "
-                    << g.v.size() << " values for shape " << shape_str(g.shape));
+    REQUIRE_MESSAGE(
+        int64_t(g.v.size()) == numel_of(g.shape),
+        "golden " << name << ": " << g.v.size() << " values for shape " << shape_str(g.shape));
     m.emplace(name, std::move(g));
   }
   return m;

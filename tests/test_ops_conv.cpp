@@ -74,9 +74,9 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
   struct Case {
     int64_t N, C, H, K, R, stride, pad, groups;
   };
-  const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1},  {20, 8, 9, 12, 3, 1, 1, 1},
-                        {6, 16, 7, 8, 3, 1, 0, 2},   {6, 8, 8, 8, 5, 1, 2, 1},
-                        {6, 16, 7, 16, 1, 1, 0, 1},  {4, 16, 6, 16, 3, 1, 2, 1}};
+  const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1}, {20, 8, 9, 12, 3, 1, 1, 1},
+                        {6, 16, 7, 8, 3, 1, 0, 2},  {6, 8, 8, 8, 5, 1, 2, 1},
+                        {6, 16, 7, 16, 1, 1, 0, 1}, {4, 16, 6, 16, 3, 1, 2, 1}};
   for (const Case& c : cases) {
     INFO("N ", c.N, " C ", c.C, " H ", c.H, " K ", c.K, " R ", c.R, " stride ", c.stride, " pad ",
          c.pad, " groups ", c.groups);
@@ -125,7 +125,8 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
     {
       const int prev = omp_get_max_threads();
       omp_set_num_threads(1);
-      Tensor x1 = x.detach().clone().set_requires_grad(), w1 = w.detach().clone().set_requires_grad();
+      Tensor x1 = x.detach().clone().set_requires_grad(),
+             w1 = w.detach().clone().set_requires_grad();
       backward(ops::conv2d(x1, w1, Tensor(), c.stride, c.pad, c.groups), dy);
       omp_set_num_threads(prev);
       CHECK(x1.grad().to_vector() == dxv);
@@ -172,7 +173,8 @@ TEST_CASE("linear forward and gradients match PyTorch and finite differences") {
     for (int64_t i = 0; i < N; i += 7)
       for (int64_t j = 0; j < out; ++j) {
         double s = 0;
-        for (int64_t t = 0; t < in; ++t) s += double(xv[size_t(i * in + t)]) * wv[size_t(j * in + t)];
+        for (int64_t t = 0; t < in; ++t)
+          s += double(xv[size_t(i * in + t)]) * wv[size_t(j * in + t)];
         worst = std::max(worst, std::fabs(s - y[size_t(i * out + j)]) / std::sqrt(double(in)));
       }
     CHECK(worst < 1e-5);
@@ -187,22 +189,27 @@ TEST_CASE("bad input: conv2d and linear name the op and both shapes") {
                        Error);
   CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor(), 1, 1, 4),
                        doctest::Contains("divisible by groups = 4"), Error);
-  CHECK_THROWS_WITH_AS(ops::conv2d(Tensor::zeros({6, 5, 5}), Tensor::zeros({8, 6, 3, 3}), Tensor(), 1, 1),
-                       doctest::Contains("[conv2d] expected input (N, C, H, W) with 4 dimensions, got (6, 5, 5)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      ops::conv2d(Tensor::zeros({6, 5, 5}), Tensor::zeros({8, 6, 3, 3}), Tensor(), 1, 1),
+      doctest::Contains("[conv2d] expected input (N, C, H, W) with 4 dimensions, got (6, 5, 5)"),
+      Error);
   CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor::zeros({7}), 1, 1),
                        doctest::Contains("[conv2d] expected bias (8), got (7)"), Error);
   CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 9, 9}), Tensor(), 1, 1),
                        doctest::Contains("[conv2d] expected a kernel that fits"), Error);
   CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}), Tensor(), 0, 1),
                        doctest::Contains("stride >= 1"), Error);
-  CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}, Device::CPU, DType::I8), Tensor(), 1, 1),
-                       doctest::Contains("[conv2d] expected weight (K, C/groups, R, S) f32"), Error);
-  CHECK_THROWS_WITH_AS(ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 6}), Tensor()),
-                       doctest::Contains("[linear] expected weight (out, in) with in = 7, got (3, 6) for input (4, 7)"),
-                       Error);
-  CHECK_THROWS_WITH_AS(ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 7}), Tensor::zeros({4})),
-                       doctest::Contains("[linear] expected bias (3), got (4)"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}, Device::CPU, DType::I8), Tensor(), 1, 1),
+      doctest::Contains("[conv2d] expected weight (K, C/groups, R, S) f32"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 6}), Tensor()),
+      doctest::Contains(
+          "[linear] expected weight (out, in) with in = 7, got (3, 6) for input (4, 7)"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      ops::linear(Tensor::zeros({4, 7}), Tensor::zeros({3, 7}), Tensor::zeros({4})),
+      doctest::Contains("[linear] expected bias (3), got (4)"), Error);
   if (cuda_available()) {
     CHECK_THROWS_WITH_AS(ops::conv2d(x, Tensor::zeros({8, 6, 3, 3}, Device::CUDA), Tensor(), 1, 1),
                          doctest::Contains("[conv2d] expected weight on cpu"), Error);
@@ -218,8 +225,7 @@ TEST_CASE("conv2d and linear parity CPU vs CUDA [gpu]") {
     test::check_parity(
         c.name,
         [&](const std::vector<Tensor>& v) {
-          return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), c.stride, c.pad,
-                             c.groups);
+          return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), c.stride, c.pad, c.groups);
         },
         in, 1e-4);
   }
@@ -231,8 +237,7 @@ TEST_CASE("conv2d and linear parity CPU vs CUDA [gpu]") {
        test::randn_cpu({32, 32, 3, 3}, 2, 0.1f).set_requires_grad()},
       1e-4);
   test::check_parity(
-      "linear",
-      [](const std::vector<Tensor>& v) { return ops::linear(v[0], v[1], v[2]); },
+      "linear", [](const std::vector<Tensor>& v) { return ops::linear(v[0], v[1], v[2]); },
       {golden("linear.x").tensor(true), golden("linear.w").tensor(true),
        golden("linear.b").tensor(true)},
       1e-4);

@@ -52,30 +52,39 @@ TEST_CASE("activations match PyTorch goldens (relu6, leaky_relu, tanh, sigmoid)"
 }
 
 TEST_CASE("bad input: losses name the op and both shapes") {
-  CHECK_THROWS_WITH_AS(ops::mse_loss(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})),
-                       doctest::Contains("[mse_loss] expected matching shapes, got (2, 3) and (3, 2)"), Error);
-  CHECK_THROWS_WITH_AS(ops::cross_entropy(Tensor::zeros({4, 10}), Tensor::from_i32({0, 1, 2}, {3})),
-                       doctest::Contains("[cross_entropy] expected labels (4) for logits (4, 10), got (3)"), Error);
-  CHECK_THROWS_WITH_AS(ops::cross_entropy(Tensor::zeros({2, 10}), Tensor::from_i32({0, 10}, {2})),
-                       doctest::Contains("[cross_entropy] expected labels in [0, 10), got 10 at row 1"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::mse_loss(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})),
+      doctest::Contains("[mse_loss] expected matching shapes, got (2, 3) and (3, 2)"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::cross_entropy(Tensor::zeros({4, 10}), Tensor::from_i32({0, 1, 2}, {3})),
+      doctest::Contains("[cross_entropy] expected labels (4) for logits (4, 10), got (3)"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::cross_entropy(Tensor::zeros({2, 10}), Tensor::from_i32({0, 10}, {2})),
+      doctest::Contains("[cross_entropy] expected labels in [0, 10), got 10 at row 1"), Error);
   CHECK_THROWS_WITH_AS(ops::cross_entropy(Tensor::zeros({2, 10}), Tensor::zeros({2})),
-                       doctest::Contains("[cross_entropy] expected labels i32, got f32(2) cpu"), Error);
-  CHECK_THROWS_WITH_AS(ops::cross_entropy(Tensor::zeros({2, 3, 4}), Tensor::from_i32({0, 1}, {2})),
-                       doctest::Contains("[cross_entropy] expected logits (N, K) with 2 dimensions, got (2, 3, 4)"), Error);
+                       doctest::Contains("[cross_entropy] expected labels i32, got f32(2) cpu"),
+                       Error);
+  CHECK_THROWS_WITH_AS(
+      ops::cross_entropy(Tensor::zeros({2, 3, 4}), Tensor::from_i32({0, 1}, {2})),
+      doctest::Contains("[cross_entropy] expected logits (N, K) with 2 dimensions, got (2, 3, 4)"),
+      Error);
   if (cuda_available()) {
     CHECK_THROWS_WITH_AS(ops::mse_loss(Tensor::zeros({2}), Tensor::zeros({2}, Device::CUDA)),
-                         doctest::Contains("[mse_loss] expected tensors on the same device"), Error);
+                         doctest::Contains("[mse_loss] expected tensors on the same device"),
+                         Error);
   }
 }
 
 TEST_CASE("loss parity CPU vs CUDA [gpu]") {
   GENIE_REQUIRE_GPU();
-  test::check_parity("mse_loss", [](const std::vector<Tensor>& t) { return ops::mse_loss(t[0], t[1]); },
-                     {test::randn_cpu({64, 3, 17, 17}, 1).set_requires_grad(),
-                      test::randn_cpu({64, 3, 17, 17}, 2).set_requires_grad()}, 1e-5);
+  test::check_parity(
+      "mse_loss", [](const std::vector<Tensor>& t) { return ops::mse_loss(t[0], t[1]); },
+      {test::randn_cpu({64, 3, 17, 17}, 1).set_requires_grad(),
+       test::randn_cpu({64, 3, 17, 17}, 2).set_requires_grad()},
+      1e-5);
   std::vector<int32_t> lab(128);
   for (size_t i = 0; i < lab.size(); ++i) lab[i] = int32_t((i * 7) % 10);
-  test::check_parity("cross_entropy", [](const std::vector<Tensor>& t) { return ops::cross_entropy(t[0], t[1]); },
-                     {test::randn_cpu({128, 10}, 3, 4.f).set_requires_grad(),
-                      Tensor::from_i32(lab, {128})}, 1e-5);
+  test::check_parity(
+      "cross_entropy", [](const std::vector<Tensor>& t) { return ops::cross_entropy(t[0], t[1]); },
+      {test::randn_cpu({128, 10}, 3, 4.f).set_requires_grad(), Tensor::from_i32(lab, {128})}, 1e-5);
 }

@@ -72,39 +72,54 @@ TEST_CASE("max pool: -inf padding and NaN propagate like PyTorch") {
 
 TEST_CASE("bad input: spatial ops name the op and the shapes") {
   Tensor x = Tensor::zeros({2, 3, 4, 5});
-  CHECK_THROWS_WITH_AS(ops::reflect_pad(x, 4),
-                       doctest::Contains("[reflect_pad] expected 0 <= pad < H and pad < W, got pad 4 for input (2, 3, 4, 5)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      ops::reflect_pad(x, 4),
+      doctest::Contains(
+          "[reflect_pad] expected 0 <= pad < H and pad < W, got pad 4 for input (2, 3, 4, 5)"),
+      Error);
   CHECK_THROWS_WITH_AS(ops::crop(x, 1, 1, 4, 2),
-                       doctest::Contains("[crop] expected a window inside the input, got window (y 1, x 1, h 4, w 2) for input (2, 3, 4, 5)"),
+                       doctest::Contains("[crop] expected a window inside the input, got window (y "
+                                         "1, x 1, h 4, w 2) for input (2, 3, 4, 5)"),
                        Error);
-  CHECK_THROWS_WITH_AS(ops::max_pool2d(x, 3, 2, 2),
-                       doctest::Contains("[max_pool2d] expected kernel >= 1, stride >= 1, 0 <= pad <= kernel/2"), Error);
-  CHECK_THROWS_WITH_AS(ops::max_pool2d(Tensor::zeros({1, 1, 2, 2}), 5, 1, 1),
-                       doctest::Contains("[max_pool2d] expected a 5x5 window to fit the padded input, got input (1, 1, 2, 2)"),
-                       Error);
-  CHECK_THROWS_WITH_AS(ops::upsample_nearest2x(Tensor::zeros({3, 4})),
-                       doctest::Contains("[upsample_nearest2x] expected input (N, C, H, W) with 4 dimensions, got (3, 4)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      ops::max_pool2d(x, 3, 2, 2),
+      doctest::Contains("[max_pool2d] expected kernel >= 1, stride >= 1, 0 <= pad <= kernel/2"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      ops::max_pool2d(Tensor::zeros({1, 1, 2, 2}), 5, 1, 1),
+      doctest::Contains(
+          "[max_pool2d] expected a 5x5 window to fit the padded input, got input (1, 1, 2, 2)"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      ops::upsample_nearest2x(Tensor::zeros({3, 4})),
+      doctest::Contains(
+          "[upsample_nearest2x] expected input (N, C, H, W) with 4 dimensions, got (3, 4)"),
+      Error);
   CHECK_THROWS_WITH_AS(ops::global_avg_pool(Tensor::zeros({2, 3, 4, 5}, Device::CPU, DType::U8)),
-                       doctest::Contains("[global_avg_pool] expected input (N, C, H, W) f32"), Error);
+                       doctest::Contains("[global_avg_pool] expected input (N, C, H, W) f32"),
+                       Error);
 }
 
 TEST_CASE("spatial ops parity CPU vs CUDA [gpu]") {
   GENIE_REQUIRE_GPU();
   for (const auto& c : cases()) {
-    test::check_parity(c.name, [&](const std::vector<Tensor>& v) { return c.f(v[0]); },
-                       {golden(key(c.name, "x")).tensor(true)}, 1e-6);
+    test::check_parity(
+        c.name, [&](const std::vector<Tensor>& v) { return c.f(v[0]); },
+        {golden(key(c.name, "x")).tensor(true)}, 1e-6);
   }
   // Larger planes (ResNet stem sizes) with ties in the max pool.
   Tensor big = test::randn_cpu({4, 8, 32, 32}, 3);
   float* p = big.data();
   for (int64_t i = 0; i < big.numel(); ++i) p[i] = std::round(p[i] * 2.f) / 2.f;
   big.set_requires_grad();
-  test::check_parity("max_pool2d 3/2/1 large", [](const std::vector<Tensor>& v) {
-    return ops::max_pool2d(v[0], 3, 2, 1);
-  }, {big}, 1e-6);
-  test::check_parity("upsample+reflect+crop+gap chain", [](const std::vector<Tensor>& v) {
-    return ops::global_avg_pool(ops::crop(ops::reflect_pad(ops::upsample_nearest2x(v[0]), 3), 2, 1, 60, 61));
-  }, {test::randn_cpu({4, 8, 32, 32}, 4).set_requires_grad()}, 1e-5);
+  test::check_parity(
+      "max_pool2d 3/2/1 large",
+      [](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], 3, 2, 1); }, {big}, 1e-6);
+  test::check_parity(
+      "upsample+reflect+crop+gap chain",
+      [](const std::vector<Tensor>& v) {
+        return ops::global_avg_pool(
+            ops::crop(ops::reflect_pad(ops::upsample_nearest2x(v[0]), 3), 2, 1, 60, 61));
+      },
+      {test::randn_cpu({4, 8, 32, 32}, 4).set_requires_grad()}, 1e-5);
 }

@@ -52,14 +52,18 @@ TEST_CASE("spatial_mean_std matches PyTorch (unbiased and biased, values and gra
 TEST_CASE("statistics gradients match finite differences; unused outputs cost nothing") {
   Tensor x = golden("chan_mean_var_unbiased.x").tensor(true);
   for (bool ub : {true, false}) {
-    CHECK(test::gradcheck([&](const std::vector<Tensor>& t) {
-            auto mv = ops::channel_mean_var(t[0], ub);
-            return ops::add(ops::square(mv.first), mv.second);
-          }, {x}, 1e-2) < 2e-3);
-    CHECK(test::gradcheck([&](const std::vector<Tensor>& t) {
-            auto ms = ops::spatial_mean_std(t[0], ub);
-            return ops::add(ops::mul_scalar(ms.first, 0.5f), ops::square(ms.second));
-          }, {x}, 1e-2) < 2e-3);
+    CHECK(test::gradcheck(
+              [&](const std::vector<Tensor>& t) {
+                auto mv = ops::channel_mean_var(t[0], ub);
+                return ops::add(ops::square(mv.first), mv.second);
+              },
+              {x}, 1e-2) < 2e-3);
+    CHECK(test::gradcheck(
+              [&](const std::vector<Tensor>& t) {
+                auto ms = ops::spatial_mean_std(t[0], ub);
+                return ops::add(ops::mul_scalar(ms.first, 0.5f), ops::square(ms.second));
+              },
+              {x}, 1e-2) < 2e-3);
   }
   // Only the variance used: the gradient is exactly 2 (x - mean) / (M - 1) per channel.
   Tensor x2 = golden("chan_mean_var_unbiased.x").tensor(true);
@@ -82,26 +86,37 @@ TEST_CASE("statistics gradients match finite differences; unused outputs cost no
 
 TEST_CASE("bad input: statistics name the op and the shape") {
   CHECK_THROWS_WITH_AS(ops::channel_mean_var(Tensor::zeros({1, 4, 1, 1}), true),
-                       doctest::Contains("[channel_mean_var] expected more than 1 values per channel (unbiased), got input (1, 4, 1, 1)"),
+                       doctest::Contains("[channel_mean_var] expected more than 1 values per "
+                                         "channel (unbiased), got input (1, 4, 1, 1)"),
                        Error);
-  CHECK_THROWS_WITH_AS(ops::channel_mean_var(Tensor::zeros({4}), false),
-                       doctest::Contains("[channel_mean_var] expected input (N, C, H, W) or (N, C), got (4)"), Error);
-  CHECK_THROWS_WITH_AS(ops::spatial_mean_std(Tensor::zeros({2, 3, 5}), false),
-                       doctest::Contains("[spatial_mean_std] expected input (N, C, H, W) with 4 dimensions, got (2, 3, 5)"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      ops::channel_mean_var(Tensor::zeros({4}), false),
+      doctest::Contains("[channel_mean_var] expected input (N, C, H, W) or (N, C), got (4)"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      ops::spatial_mean_std(Tensor::zeros({2, 3, 5}), false),
+      doctest::Contains(
+          "[spatial_mean_std] expected input (N, C, H, W) with 4 dimensions, got (2, 3, 5)"),
+      Error);
 }
 
 TEST_CASE("statistics parity CPU vs CUDA [gpu]") {
   GENIE_REQUIRE_GPU();
   Tensor x = test::randn_cpu({16, 24, 14, 14}, 8, 2.f).set_requires_grad();
   for (bool ub : {true, false}) {
-    test::check_parity("channel_mean_var", [ub](const std::vector<Tensor>& t) {
-      auto mv = ops::channel_mean_var(t[0], ub);
-      return ops::add(mv.first, mv.second);
-    }, {x}, 1e-5);
-    test::check_parity("spatial_mean_std", [ub](const std::vector<Tensor>& t) {
-      auto ms = ops::spatial_mean_std(t[0], ub);
-      return ops::add(ms.first, ms.second);
-    }, {x}, 1e-5);
+    test::check_parity(
+        "channel_mean_var",
+        [ub](const std::vector<Tensor>& t) {
+          auto mv = ops::channel_mean_var(t[0], ub);
+          return ops::add(mv.first, mv.second);
+        },
+        {x}, 1e-5);
+    test::check_parity(
+        "spatial_mean_std",
+        [ub](const std::vector<Tensor>& t) {
+          auto ms = ops::spatial_mean_std(t[0], ub);
+          return ops::add(ms.first, ms.second);
+        },
+        {x}, 1e-5);
   }
 }

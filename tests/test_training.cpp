@@ -48,7 +48,6 @@ Tensor init_param(const Shape& shape, int64_t layer, int64_t fan_in, Device dev)
   return t;
 }
 
-
 // Trains the net on `dev` and returns the loss of each of the 200 steps.
 std::vector<double> train_small_net(Device dev) {
   const int64_t N = 64;
@@ -75,7 +74,8 @@ std::vector<double> train_small_net(Device dev) {
   std::vector<double> losses;
   for (int step = 0; step < 200; ++step) {
     opt.zero_grad();
-    Tensor h = ops::relu(ops::batch_norm_train(ops::conv2d(images, c1, Tensor(), 1, 1), g1, b1, 1e-5f));
+    Tensor h =
+        ops::relu(ops::batch_norm_train(ops::conv2d(images, c1, Tensor(), 1, 1), g1, b1, 1e-5f));
     h = ops::relu(ops::batch_norm_train(ops::conv2d(h, c2, Tensor(), 2, 1), g2, b2, 1e-5f));
     Tensor loss = ops::cross_entropy(ops::linear(ops::global_avg_pool(h), fw, fb), labels);
     losses.push_back(loss.item());
