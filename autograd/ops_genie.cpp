@@ -3,6 +3,7 @@
 #include "autograd/ops_genie.h"
 
 #include "kernels/bnstat_loss.h"
+#include "kernels/swing.h"
 
 namespace genie::ops {
 
@@ -56,6 +57,27 @@ Tensor input_stat_loss(const Tensor& x) {
   Tensor zeros = Tensor::zeros({rows}, x.device());
   Tensor ones = Tensor::full({rows}, 1.f, x.device());
   return stat_loss("input_stat_loss", x, 1, rows, HW, zeros, ones, 1.f / float(B));
+}
+
+Tensor swing_shift(const Tensor& x, int dy, int dx) {
+  check_f32("swing_shift", x);
+  check_ndim("swing_shift", x, 4);
+  GENIE_CHECK(dy >= 0 && dy <= 2 && dx >= 0 && dx <= 2,
+              "[swing_shift] expected offsets (dy, dx) in {0,1,2}, got (", dy, ", ", dx, ")");
+  const int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
+  GENIE_CHECK(H >= 2 && W >= 2, "[swing_shift] expected an input of at least 2x2 (reflect padding "
+              "by 1), got ", shape_str(x.shape()));
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  k::swing_shift_fwd(x.device(), x.data(), NC, H, W, dy, dx, y.data(), nullptr);
+  if (needs_grad({&x})) {
+    record("swing_shift", y, [x, NC, H, W, dy, dx](const Tensor& g) {
+      if (!x.requires_grad()) return;
+      bool fresh;
+      Tensor& gx = grad_buffer(x, &fresh);
+      k::swing_shift_bwd(g.device(), g.data(), NC, H, W, dy, dx, gx.data(), !fresh, nullptr);
+    });
+  }
+  return y;
 }
 
 }  // namespace genie::ops

@@ -100,7 +100,7 @@ struct TeacherCtx {
         // Swing convolution: reflect-pad 1, crop the H×W window at (dy, dx), then the conv itself.
         const Tensor& a = in.at(0);
         const auto [dy, dx] = offsets[size_t(slot)];
-        Tensor shifted = ops::crop(ops::reflect_pad(a, 1), dy, dx, a.dim(2), a.dim(3));
+        Tensor shifted = ops::swing_shift(a, dy, dx);  // == crop(reflect_pad(a, 1), dy, dx, H, W)
         out = m.run_node(node, {shifted});
         return true;
       };

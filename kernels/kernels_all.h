@@ -13,3 +13,4 @@
 #include "kernels/reduce.h"
 #include "kernels/spatial.h"
 #include "kernels/stats.h"
+#include "kernels/swing.h"

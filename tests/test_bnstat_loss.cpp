@@ -1,6 +1,7 @@
 // Fused BN-statistics loss (kernels/bnstat_loss.h, ops::bn_stat_loss / ops::input_stat_loss):
 // analytic cases, a double-precision host reference, the unfused op composition, finite
-// differences, and CPU-vs-CUDA parity.
+// differences, and CPU-vs-CUDA parity. Swing shift (kernels/swing.h, ops::swing_shift) against
+// crop(reflect_pad) and finite differences.
 #include <cmath>
 
 #include "autograd/ops_genie.h"
@@ -206,7 +207,33 @@ TEST_CASE("bn_stat_loss rejects bad shapes") {
   CHECK_THROWS_AS(ops::input_stat_loss(Tensor::zeros({2, 3, 1, 1})), Error);
 }
 
-TEST_CASE("bn_stat_loss CPU vs CUDA parity") {
+TEST_CASE("swing_shift equals crop(reflect_pad(x, 1)) in value and gradient, all 9 offsets") {
+  for (auto shape : {Shape{2, 3, 5, 7}, Shape{1, 2, 2, 2}, Shape{1, 1, 3, 2}}) {
+    for (int dy = 0; dy < 3; ++dy)
+      for (int dx = 0; dx < 3; ++dx) {
+        INFO(shape_str(shape), " offset ", dy, ",", dx);
+        Tensor x = test::randn_cpu(shape, 51);
+        Tensor probe = test::randn_cpu(shape, 52);
+        x.set_requires_grad();
+        Tensor y = ops::swing_shift(x, dy, dx);
+        backward(ops::sum(ops::mul(y, probe)));
+        const auto g = x.grad().to_vector();
+        x.zero_grad();
+        Tensor yr = ops::crop(ops::reflect_pad(x, 1), dy, dx, shape[2], shape[3]);
+        backward(ops::sum(ops::mul(yr, probe)));
+        CHECK(y.to_vector() == yr.to_vector());  // a gather: bit-identical
+        CHECK(test::max_abs_diff(g, x.grad().to_vector()) < 1e-6);
+      }
+  }
+  Tensor x = test::randn_cpu({2, 2, 4, 3}, 53);
+  x.set_requires_grad();
+  CHECK(test::gradcheck([](const std::vector<Tensor>& v) { return ops::swing_shift(v[0], 2, 0); }, {x},
+                        1e-2, 48) < 2e-3);
+  CHECK_THROWS_WITH_AS(ops::swing_shift(x, 3, 0), doctest::Contains("[swing_shift] expected offsets"), Error);
+  CHECK_THROWS_AS(ops::swing_shift(Tensor::zeros({1, 1, 1, 4}), 1, 1), Error);
+}
+
+TEST_CASE("bn_stat_loss and swing_shift CPU vs CUDA parity") {
   GENIE_REQUIRE_GPU();
   for (auto shape : {Shape{128, 16, 28, 28}, Shape{7, 64, 7, 7}, Shape{1, 300, 5, 5}}) {
     INFO(shape_str(shape));
@@ -227,4 +254,17 @@ TEST_CASE("bn_stat_loss CPU vs CUDA parity") {
     Tensor li = ops::input_stat_loss(a.detach()), lic = ops::input_stat_loss(ac.detach());
     CHECK(lic.item() == doctest::Approx(li.item()).epsilon(1e-6));
   }
+  // Swing shift: a gather both ways, so CPU and CUDA agree exactly.
+  Tensor x = test::randn_cpu({3, 4, 9, 6}, 44), g = test::randn_cpu({3, 4, 9, 6}, 45);
+  for (int dy = 0; dy < 3; ++dy)
+    for (int dx = 0; dx < 3; ++dx) {
+      Tensor xs = x.clone(), xc = x.to(Device::CUDA);
+      xs.set_requires_grad();
+      xc.set_requires_grad();
+      Tensor ys = ops::swing_shift(xs, dy, dx), yc = ops::swing_shift(xc, dy, dx);
+      backward(ys, g);
+      backward(yc, g.to(Device::CUDA));
+      CHECK(yc.to_vector() == ys.to_vector());
+      CHECK(xc.grad().to_vector() == xs.grad().to_vector());
+    }
 }
