@@ -122,7 +122,7 @@ Tensor teacher_bn_loss(const models::Model& teacher, const Tensor& x,
 // ---- outputs (the CLI calls these) ----
 // images HDF5: dataset "images" (N, C, H, W) float32 in the normalized input space; root attributes
 // hold every setting (samples, batch, iters, lr_z, lr_g, seed, swing, mode, device, model
-// arch/shape/mean/std) and the final losses.
+// arch/shape/mean/std) and the final losses — no timings, so equal runs give byte-identical files.
 void write_distill_h5(const std::string& path, const DistillResult& r, const DistillConfig& cfg,
                       const models::Model& teacher);
 // report.json: {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s", …}

@@ -341,6 +341,12 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
     CHECK(j.contains(k));
   CHECK(j.at("bn_loss_noise").as_number() == doctest::Approx(r.bn_loss_noise));
 
+  // Deterministic output: a second identical run writes the same bytes.
+  auto r2 = engine::distill(teacher, cfg);
+  engine::write_distill_h5(dir + "/images2.h5", r2, cfg, teacher);
+  CHECK(io::read_text_file(dir + "/images.h5") == io::read_text_file(dir + "/images2.h5"));
+  std::remove((dir + "/images2.h5").c_str());
+
   // Everything in one folder, and the contact sheet: 5 tiles of 8x8 at scale 2 in a 3x2 grid.
   engine::write_distill_outputs(dir, r, cfg, teacher);
   io::Image8 sheet = io::read_image(dir + "/contact_sheet.png");
