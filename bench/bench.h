@@ -75,6 +75,8 @@ class Bench {
   explicit Bench(Options o) : opt(std::move(o)) {}
   Options opt;
   bool selected(const std::string& name) const;
+  // Whether any of "<group><suffix>" is selected.
+  bool selected_any(const std::string& group, std::initializer_list<const char*> suffixes) const;
   void add(Result r);
   // Case failed before timing (setup error or check failure).
   void fail(const std::string& name, const std::string& why);

@@ -382,86 +382,100 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
 }  // namespace
 
 void run_genie_d_cases(Bench& b) {
-  if (!b.selected("genie_d")) return;
   const Options& o = b.opt;
   const Device d = o.device;
   const bool gpu = d == Device::CUDA, q = o.quick;
   const int reps = reps_or(o, gpu ? 20 : 5), warm = gpu ? 3 : 1;
+  auto wanted = [&](const std::string& group) { return b.selected(group + "/iter"); };
+
+  // Case list first (names decide what runs; models are built only for selected cases).
+  const std::string main_case = "genie_d/resnet20_fmnist/B128";
+  const int64_t B18 = gpu ? 128 : 8;
+  const std::string r18_case = str("genie_d/resnet18/B", B18);
+  std::vector<int64_t> batches;
+  for (int64_t B : {32, 64, 128, 256})
+    if (!(q && B > 64)) batches.push_back(B);
+  const int64_t Bs = gpu ? 128 : 16;
+  std::vector<int64_t> sizes;
+  for (int64_t R : {28, 112, 224})
+    if (!(q && R > 28)) sizes.push_back(R);
+  auto batch_case = [](int64_t B) { return str("genie_d_scale/batch/resnet20_fmnist/B", B); };
+  auto size_case = [&](int64_t R) { return str("genie_d_scale/size/resnet20/R", R, "_B", Bs); };
+
+  bool need_teacher = wanted(main_case);
+  for (int64_t B : batches) need_teacher = need_teacher || wanted(batch_case(B));
   ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
   std::unique_ptr<Model> teacher;
-  try {
-    teacher = std::make_unique<Model>(load_teacher(o, d));
-  } catch (const std::exception& e) {
-    b.fail("genie_d/resnet20_fmnist/B128/iter", e.what());
-    return;
+  if (need_teacher) {
+    try {
+      teacher = std::make_unique<Model>(load_teacher(o, d));
+    } catch (const std::exception& e) {
+      b.fail(main_case + "/iter", e.what());
+    }
   }
   // The CPU target case: resnet20_fmnist at B = 128.
-  genie_d_case(b, "genie_d/resnet20_fmnist/B128", *teacher, fm, 128, warm, reps);
+  if (teacher && wanted(main_case)) genie_d_case(b, main_case, *teacher, fm, 128, warm, reps);
 
-  // ResNet-18, 224x224, random weights: B = 128 on the GPU; reduced batch on the CPU.
-  if (b.selected("genie_d/resnet18")) {
+  // ResNet-18, 224x224, random weights: B = 128 on the GPU; reduced batch on the CPU (not quick).
+  if (wanted(r18_case) && (gpu || !q)) {
     ModelSpec r18{"resnet18", "random", 3, 224, 1000};
-    const int64_t B = gpu ? 128 : 8;
-    if (!(q && !gpu)) {
-      Model m = random_model(r18, 18, d);
-      genie_d_case(b, str("genie_d/resnet18/B", B), m, r18, B, gpu ? 3 : 1, gpu ? reps : 2,
-                   gpu ? "" : "CPU: batch reduced from 128 to 8");
-    }
+    Model m = random_model(r18, 18, d);
+    genie_d_case(b, r18_case, m, r18, B18, gpu ? 3 : 1, gpu ? reps : 2,
+                 gpu ? "" : "CPU: batch reduced from 128 to 8");
   }
 
   // Cost growth with the batch (resnet20_fmnist, 28x28).
-  if (b.selected("genie_d_scale")) {
-    for (int64_t B : {32, 64, 128, 256}) {
-      if (q && B > 64) break;
-      genie_d_case(b, str("genie_d_scale/batch/resnet20_fmnist/B", B), *teacher, fm, B, warm,
-                   std::max(2, reps / (B >= 256 ? 2 : 1)));
-    }
-    // Cost growth with the image size (ResNet-20 architecture, 1 channel, random weights).
-    const int64_t Bs = gpu ? 128 : 16;
-    for (int64_t R : {28, 112, 224}) {
-      if (q && R > 28) break;
-      ModelSpec s{"resnet20", "random", 1, R, 10};
-      Model m = random_model(s, 20, d);
-      const bool big = !gpu && R >= 112;
-      genie_d_case(b, str("genie_d_scale/size/resnet20/R", R, "_B", Bs), m, s, Bs, big ? 1 : warm,
-                   big ? 2 : reps);
-    }
+  for (int64_t B : batches)
+    if (teacher && wanted(batch_case(B)))
+      genie_d_case(b, batch_case(B), *teacher, fm, B, warm, B >= 256 ? std::max(2, reps / 2) : reps);
+  // Cost growth with the image size (ResNet-20 architecture, 1 channel, random weights).
+  for (int64_t R : sizes) {
+    if (!wanted(size_case(R))) continue;
+    ModelSpec s{"resnet20", "random", 1, R, 10};
+    Model m = random_model(s, 20, d);
+    const bool big = !gpu && R >= 112;
+    genie_d_case(b, size_case(R), m, s, Bs, big ? 1 : warm, big ? 2 : reps,
+                 gpu ? "" : "CPU: batch 16");
   }
 }
 
 void run_genie_m_cases(Bench& b) {
-  if (!b.selected("genie_m")) return;
   const Options& o = b.opt;
   const Device d = o.device;
   const bool gpu = d == Device::CUDA;
   const int reps = reps_or(o, gpu ? 50 : 10), warm = gpu ? 5 : 2;
   const int64_t B = 32;
-  ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
-  try {
-    Model teacher = load_teacher(o, d);
-    genie_m_case(b, "genie_m/basic_block/resnet20_fmnist.layer1.0", teacher, fm, "layer1.0", B, warm, reps);
-    genie_m_case(b, "genie_m/basic_block/resnet20_fmnist.layer2.0", teacher, fm, "layer2.0", B, warm, reps);
-  } catch (const std::exception& e) {
-    b.fail("genie_m/basic_block/resnet20_fmnist.layer1.0/iter", e.what());
+  auto wanted = [&](const std::string& group) { return b.selected(group + "/iter"); };
+
+  const std::string l10 = "genie_m/basic_block/resnet20_fmnist.layer1.0",
+                    l20 = "genie_m/basic_block/resnet20_fmnist.layer2.0";
+  if (wanted(l10) || wanted(l20)) {
+    ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
+    try {
+      Model teacher = load_teacher(o, d);
+      if (wanted(l10)) genie_m_case(b, l10, teacher, fm, "layer1.0", B, warm, reps);
+      if (wanted(l20)) genie_m_case(b, l20, teacher, fm, "layer2.0", B, warm, reps);
+    } catch (const std::exception& e) {
+      b.fail(l10 + "/iter", e.what());
+    }
   }
   // ImageNet-size units with random weights: 224x224 on the GPU, 112x112 on the CPU.
   const int64_t R = gpu ? 224 : 112;
   const std::string rn = gpu ? "" : "CPU: 112x112 input instead of 224x224";
-  if (b.selected("genie_m/basic_block/resnet18")) {
-    ModelSpec s{"resnet18", "random", 3, R, 1000};
-    Model m = random_model(s, 18, d);
-    genie_m_case(b, str("genie_m/basic_block/resnet18.layer2.0_R", R), m, s, "layer2.0", B, warm, reps, rn);
-  }
-  if (b.selected("genie_m/bottleneck")) {
-    ModelSpec s{"resnet50", "random", 3, R, 1000};
-    Model m = random_model(s, 50, d);
-    genie_m_case(b, str("genie_m/bottleneck/resnet50.layer1.0_R", R), m, s, "layer1.0", B, warm, reps, rn);
-  }
-  if (b.selected("genie_m/inverted_residual")) {
-    ModelSpec s{"mobilenet_v2", "random", 3, R, 1000};
-    Model m = random_model(s, 2, d);
-    genie_m_case(b, str("genie_m/inverted_residual/mobilenet_v2.features.3_R", R), m, s, "features.3",
-                 B, warm, reps, rn);
+  struct MCase {
+    std::string group, arch, unit;
+    uint64_t seed;
+  };
+  const MCase cases[] = {
+      {str("genie_m/basic_block/resnet18.layer2.0_R", R), "resnet18", "layer2.0", 18},
+      {str("genie_m/bottleneck/resnet50.layer1.0_R", R), "resnet50", "layer1.0", 50},
+      {str("genie_m/inverted_residual/mobilenet_v2.features.3_R", R), "mobilenet_v2", "features.3", 2},
+  };
+  for (const auto& c : cases) {
+    if (!wanted(c.group)) continue;
+    ModelSpec s{c.arch, "random", 3, R, 1000};
+    Model m = random_model(s, c.seed, d);
+    genie_m_case(b, c.group, m, s, c.unit, B, warm, reps, rn);
   }
 }
 

@@ -62,6 +62,7 @@ Tensor u8_mask(const Shape& s, uint64_t seed, Device d) {
 void add_timed(Bench& b, const std::string& group, const std::string& variant, const Check& chk,
                const std::function<void()>& fn, double bytes, double flops, const Json& params,
                int warmup, int reps, const std::string& note = "") {
+  if (!b.selected(group + "/" + variant)) return;
   Result r;
   r.group = group;
   r.variant = variant;
@@ -94,7 +95,7 @@ void copy_case(Bench& b, int64_t n) {
 // ---------------------------------------------------------------- weight fake-quant
 void wquant_cases(Bench& b, bool hard, int64_t K, int64_t M) {
   const std::string g = hard ? "wquant_hard" : "wquant_soft";
-  if (!b.selected(g)) return;
+  if (!b.selected_any(g, {".fwd/fused", ".fwd/composed", ".bwd/fused", ".bwd/composed"})) return;
   const Device d = b.opt.device;
   const int bits = 4;
   const float qmax = float((1 << bits) - 1);
@@ -188,7 +189,7 @@ void wquant_cases(Bench& b, bool hard, int64_t K, int64_t M) {
 // ---------------------------------------------------------------- LSQ + QDrop
 void aquant_cases(Bench& b, const Shape& shape) {
   const std::string g = "aquant_qdrop";
-  if (!b.selected(g)) return;
+  if (!b.selected_any(g, {".fwd/fused", ".fwd/composed", ".bwd/fused", ".bwd/composed"})) return;
   const Device d = b.opt.device;
   const float qn = -8.f, qp = 7.f;  // 4-bit signed
   Tensor x = random_normal(shape, 21, d);
@@ -261,7 +262,7 @@ void aquant_cases(Bench& b, const Shape& shape) {
 // ---------------------------------------------------------------- BN-statistics loss
 void bnstat_cases(Bench& b, int64_t N, int64_t C, int64_t H, int64_t W) {
   const std::string g = "bnstat_loss";
-  if (!b.selected(g)) return;
+  if (!b.selected_any(g, {".fwd/fused", ".fwd/composed", ".bwd/fused", ".bwd/composed"})) return;
   const Device d = b.opt.device;
   const int64_t HW = H * W;
   const Shape shape{N, C, H, W};
@@ -417,7 +418,7 @@ double conv_check(const k::ConvShape& cs, const std::vector<float>& x, const std
 
 void conv_case(Bench& b, const std::string& family, const ConvCase& cc) {
   const std::string g = "conv/" + family + "/" + cc.name;
-  if (!b.selected(g)) return;
+  if (!b.selected_any(g, {"/fwd", "/bwd_data", "/bwd_filter"})) return;
   const Device d = b.opt.device;
   const k::ConvShape& cs = cc.cs;
   const Shape xs{cs.N, cs.C, cs.H, cs.W}, ws{cs.K, cs.C / cs.groups, cs.R, cs.S},

@@ -402,6 +402,27 @@ def genie_m_case(p, dev, model_path, warmup, reps):
     return {"median_ms": median(ms), "min_ms": min(ms), "reps": len(ms)}
 
 
+# ----------------------------------------------------------------------------- convolutions
+
+def conv_case(p, variant, dev, warmup, reps):
+    """One convolution kernel as PyTorch runs it (forward, or one half of the backward)."""
+    N, C, H, K, R = p["N"], p["C"], p["H"], p["K"], p["R"]
+    st, pad, g = p["stride"], p["pad"], p["groups"]
+    x = torch.randn(N, C, H, H, device=dev)
+    w = torch.randn(K, C // g, R, R, device=dev) * 0.1
+    y = F.conv2d(x, w, None, st, pad, 1, g)
+    dy = torch.randn_like(y)
+    if variant == "fwd":
+        fn = lambda: F.conv2d(x, w, None, st, pad, 1, g)
+    else:
+        mask = [variant == "bwd_data", variant == "bwd_filter", False]
+        fn = lambda: torch.ops.aten.convolution_backward(dy, x, w, None, [st, st], [pad, pad], [1, 1],
+                                                          False, [0, 0], g, mask)
+    with torch.no_grad():
+        ms = Clock(dev).time(fn, warmup, reps)
+    return {"median_ms": median(ms), "min_ms": min(ms), "reps": len(ms)}
+
+
 # ----------------------------------------------------------------------------- driver
 
 def target_for(group, device):
@@ -421,6 +442,7 @@ def main():
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for both (default: all cores)")
     ap.add_argument("--filter", default="", help="substring of case names (default: all iteration cases)")
+    ap.add_argument("--conv", action="store_true", help="also compare the convolution cases")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=0)
     ap.add_argument("--model", default=os.path.join(REPO, "models", "data", "resnet20_fmnist.h5"))
@@ -435,7 +457,8 @@ def main():
         with open(a.genie_json) as f:
             gdoc = json.load(f)
     else:
-        cmd = [a.bench, "--device", a.device, "--threads", str(threads), "--filter", a.filter or "genie_"]
+        filt = a.filter or ("genie_,conv/" if a.conv else "genie_")
+        cmd = [a.bench, "--device", a.device, "--threads", str(threads), "--filter", filt]
         if a.quick:
             cmd.append("--quick")
         if a.reps:
@@ -458,16 +481,19 @@ def main():
     rows = []
     for r in gdoc["results"]:
         g = r["group"]
-        if not (g.startswith("genie_d") or g.startswith("genie_m")) or not r.get("ok"):
+        is_conv = g.startswith("conv/") and (a.conv or a.filter)
+        if not (g.startswith("genie_d") or g.startswith("genie_m") or is_conv) or not r.get("ok"):
             continue
-        if a.filter and a.filter not in r["name"]:
+        if a.filter and not any(f and f in r["name"] for f in a.filter.split(",")):
             continue
         p = r["params"]
         reps = r.get("reps", 5)
         warm = 3 if dev.type == "cuda" else (1 if reps <= 2 else 2)
         print(f"pytorch: {r['name']} ...", file=sys.stderr, flush=True)
         try:
-            if g.startswith("genie_d"):
+            if is_conv:
+                pt = conv_case(p, r["variant"], dev, 2, reps)
+            elif g.startswith("genie_d"):
                 pt = genie_d_case(p, dev, a.model, warm, reps)
             else:
                 pt = genie_m_case(p, dev, a.model, warm, reps)
@@ -481,6 +507,9 @@ def main():
                "target": target_for(g, a.device), "params": p}
         if r.get("note"):
             row["note"] = r["note"]
+        row["genie_check"] = r.get("check", "")
+        if pt and "loss_first" in pt:  # sanity: same order of magnitude as genie's check line
+            row["pytorch_loss"] = [pt["loss_first"], pt["loss_last"]]
         if pt and "peak_mem_mb" in pt:
             row["pytorch_peak_mem_mb"] = pt["peak_mem_mb"]
         if "peak_mem_mb" in r:

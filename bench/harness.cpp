@@ -126,7 +126,22 @@ std::vector<double> IterClock::deltas_ms(int skip) {
 }
 
 bool Bench::selected(const std::string& name) const {
-  return opt.filter.empty() || name.find(opt.filter) != std::string::npos;
+  if (opt.filter.empty()) return true;
+  // Comma-separated alternatives: any substring match selects the case.
+  size_t pos = 0;
+  while (pos <= opt.filter.size()) {
+    const size_t comma = std::min(opt.filter.find(',', pos), opt.filter.size());
+    const std::string part = opt.filter.substr(pos, comma - pos);
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+bool Bench::selected_any(const std::string& group, std::initializer_list<const char*> suffixes) const {
+  for (const char* s : suffixes)
+    if (selected(group + s)) return true;
+  return false;
 }
 
 void Bench::add(Result r) {

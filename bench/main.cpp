@@ -2,7 +2,7 @@
 // convolutions, and whole Genie-D / Genie-M iterations. One JSON document on stdout (or --json
 // FILE as well), a human-readable table on stderr. See bench/README.md.
 //
-//   genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--quick] [--reps N]
+//   genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR[,SUBSTR…]] [--quick] [--reps N]
 //               [--json FILE] [--model resnet20_fmnist.h5] [--list]
 #include <cstdio>
 #include <cstring>
@@ -19,7 +19,7 @@ void usage() {
                "                   [--reps N] [--json FILE] [--model FILE] [--list]\n"
                "  --device   where to run (default cpu)\n"
                "  --threads  CPU threads (OpenMP; default: the library default)\n"
-               "  --filter   run only cases whose name contains SUBSTR\n"
+               "  --filter   run only cases whose name contains SUBSTR (comma-separated: any of them)\n"
                "  --quick    smaller sizes and fewer repetitions\n"
                "  --reps     timed repetitions per case (default: per case)\n"
                "  --json     also write the JSON document to FILE\n"
