@@ -126,6 +126,22 @@ WeightQuantizer WeightQuantizer::from_codes(const Tensor& codes, const Tensor& s
   return q;
 }
 
+WeightQuantizer WeightQuantizer::from_state(const Tensor& w_floor, const Tensor& v, const Tensor& step,
+                                            const Tensor& zero, int bits, bool hard) {
+  check_same_shape("weight_quantizer", w_floor, v);
+  GENIE_CHECK(w_floor.ndim() >= 1 && step.numel() == w_floor.dim(0) && zero.numel() == w_floor.dim(0),
+              "[weight_quantizer] expected ", w_floor.ndim() ? w_floor.dim(0) : 0,
+              " steps and zero points, got ", step.numel(), " and ", zero.numel());
+  WeightQuantizer q;
+  q.bits_ = bits;
+  q.hard_ = hard;
+  q.w_floor_ = w_floor.detach().clone();
+  q.v_ = v.detach().clone();
+  q.step_ = step.detach().clone();
+  q.zero_ = zero.detach().clone();
+  return q;
+}
+
 Tensor WeightQuantizer::forward() const {
   GENIE_CHECK(defined(), "[weight_quantizer] used before initialisation");
   return ops::fake_quant_weight(w_floor_, v_, step_, zero_, bits_, hard_);
@@ -148,6 +164,7 @@ Tensor WeightQuantizer::codes() const {
 }
 
 void WeightQuantizer::to(Device d) {
+  if (!defined()) return;
   const bool rv = v_.requires_grad(), rs = step_.requires_grad();
   w_floor_ = w_floor_.to(d);
   v_ = v_.to(d).detach();
@@ -187,6 +204,7 @@ Tensor ActQuantizer::forward_masked(const Tensor& x, const Tensor& mask) const {
 }
 
 void ActQuantizer::to(Device d) {
+  if (!step_.defined()) return;
   const bool rs = step_.requires_grad();
   step_ = step_.to(d).detach();
   if (rs) step_.set_requires_grad();

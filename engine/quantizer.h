@@ -28,6 +28,7 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi, const st
 class WeightQuantizer {
  public:
   WeightQuantizer() = default;
+  explicit WeightQuantizer(int bits) : bits_(bits) {}  // uninitialised, bit width only
   // Initialises from FP weights w (K, …): step/zero point per channel by the clip search,
   // W_floor = floor(w/s_init) fixed, V such that h(V) = w/s_init − W_floor. Same device as w.
   static WeightQuantizer from_weight(const Tensor& w, int bits);
@@ -35,6 +36,10 @@ class WeightQuantizer {
   // weight's shape): Ŵ = step·(code − zero) exactly (used when loading a quantized model).
   static WeightQuantizer from_codes(const Tensor& codes_f32, const Tensor& step, const Tensor& zero,
                                     int bits);
+
+  // A quantizer with the given state (W_floor, V of the weight's shape; step, zero (K)).
+  static WeightQuantizer from_state(const Tensor& w_floor, const Tensor& v, const Tensor& step,
+                                    const Tensor& zero, int bits, bool hard = false);
 
   // Ŵ: soft (h(V)) while training, [V ≥ 0] once hard. Differentiable w.r.t. step and V.
   Tensor forward() const;

@@ -164,5 +164,127 @@ def make_ops():
             write(f, k, t)
 
 
+# ---------------------------------------------------------------------------------------------
+# One reconstruction step of a BasicBlock (GENIE.md §2.5), with fixed weights, quantizer states and
+# QDrop masks. Model: conv1 (3->8) bn1 relu | layer1.0 BasicBlock 8->8 (identity shortcut) |
+# layer2.0 BasicBlock 8->16 stride 2 (downsample) | avgpool | fc 16->10. Both blocks are checked.
+
+import torch.nn.functional as F
+
+
+def bn_params(c):
+    return {"weight": 1 + 0.2 * torch.randn(c), "bias": 0.1 * torch.randn(c),
+            "running_mean": 0.1 * torch.randn(c), "running_var": 0.5 + torch.rand(c)}
+
+
+def bn_eval(x, p):
+    return F.batch_norm(x, p["running_mean"], p["running_var"], p["weight"], p["bias"], False, 0.0, 1e-5)
+
+
+def temp_decay(it, iters, warm=0.2, start=20.0, end=2.0):
+    sd = warm * iters
+    if it < sd:
+        return start
+    rel = (it - sd) / (iters - sd)
+    return end + (start - end) * max(0.0, 1 - rel)
+
+
+def make_block():
+    params = {}
+    params["conv1.weight"] = torch.randn(8, 3, 3, 3) * 0.3
+    for k, v in bn_params(8).items():
+        params["bn1." + k] = v
+    blocks = {"layer1.0": (8, 8, 1), "layer2.0": (8, 16, 2)}
+    for b, (cin, cout, st) in blocks.items():
+        params[b + ".conv1.weight"] = torch.randn(cout, cin, 3, 3) * (2.0 / (9 * cin)) ** 0.5
+        params[b + ".conv2.weight"] = torch.randn(cout, cout, 3, 3) * (2.0 / (9 * cout)) ** 0.5
+        for k, v in bn_params(cout).items():
+            params[b + ".bn1." + k] = v
+            params[b + ".bn2." + k] = bn_params(cout)[k]
+        if st != 1:
+            params[b + ".downsample.0.weight"] = torch.randn(cout, cin, 1, 1) * (2.0 / cin) ** 0.5
+            for k, v in bn_params(cout).items():
+                params[b + ".downsample.1." + k] = v
+    params["fc.weight"] = torch.randn(10, 16) * 0.25
+    params["fc.bias"] = 0.1 * torch.randn(10)
+
+    out = {("param." + k): v for k, v in params.items()}
+    iters, it = 100, 60
+    beta = temp_decay(it, iters)
+    out["iters"] = torch.tensor([iters])
+    out["it"] = torch.tensor([it])
+    out["beta"] = torch.tensor([beta])
+    N = 4
+    for b, (cin, cout, st) in blocks.items():
+        H = 8
+        x = torch.relu(torch.randn(N, cin, H, H))
+        xq = torch.relu(x + 0.05 * torch.randn(N, cin, H, H))
+        Ho = H // st
+        y = torch.relu(torch.randn(N, cout, Ho, Ho))
+        mix = torch.rand(N, cin, H, H) < 0.5
+        convs = ["conv1", "conv2"] + (["downsample.0"] if st != 1 else [])
+        wstate = {}
+        for c in convs:
+            w = params[f"{b}.{c}.weight"]
+            s0, z, wf, v0 = weight_init(w, 4)
+            v = (v0 + 0.5 * torch.randn_like(v0)).requires_grad_()
+            s = (s0.reshape(-1) * (1 + 0.05 * torch.randn(s0.numel()))).requires_grad_()
+            wstate[c] = (wf, v, s, z)
+            out[f"{b}.{c}.w_floor"], out[f"{b}.{c}.v"] = wf, v
+            out[f"{b}.{c}.s"], out[f"{b}.{c}.z"] = s, z
+        # activation quantizers: block input (shared by conv1 and the shortcut), conv2 input
+        in_bits = 8 if b == "layer1.0" else 4  # layer1.0.conv1 is the second layer (A8)
+        # steps small enough that some values clip: the step gradients then carry Qp terms and are not
+        # dominated by the cancelling round(t) - t terms (keeps the float32 comparison meaningful)
+        s_in = torch.tensor([0.01 if in_bits == 8 else 0.15], requires_grad=True)
+        s_mid = torch.tensor([0.15], requires_grad=True)
+        out[f"{b}.s_in"], out[f"{b}.s_mid"] = s_in, s_mid
+        out[f"{b}.in_bits"] = torch.tensor([in_bits])
+        q_in = (0, 2 ** in_bits - 1)
+        q_mid = (0, 15)
+        m_conv1 = torch.rand(N, cin, H, H) < 0.5
+        m_short = torch.rand(N, cin, H, H) < 0.5
+        m_conv2 = torch.rand(N, cout, Ho, Ho) < 0.5
+
+        def wq(c):
+            wf, v, s, z = wstate[c]
+            return weight_fq(wf, v, s, z, 4, False)
+
+        xm = torch.where(mix, xq, x)
+        a = act_fq(xm, s_in, *q_in, m_conv1)
+        h = F.conv2d(a, wq("conv1"), None, st, 1)
+        h = torch.relu(bn_eval(h, {k: params[f"{b}.bn1.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}))
+        h = act_fq(h, s_mid, *q_mid, m_conv2)
+        h = F.conv2d(h, wq("conv2"), None, 1, 1)
+        h = bn_eval(h, {k: params[f"{b}.bn2.{k}"] for k in ("weight", "bias", "running_mean", "running_var")})
+        if st != 1:
+            # downsample conv reads the block input through the shared quantizer (its own mask)
+            sc = act_fq(xm, s_in, *q_in, m_short)
+            sc = F.conv2d(sc, wq("downsample.0"), None, st, 0)
+            sc = bn_eval(sc, {k: params[f"{b}.downsample.1.{k}"] for k in ("weight", "bias", "running_mean", "running_var")})
+        else:
+            sc = act_fq(xm, s_in, *q_in, m_short)
+        o = torch.relu(h + sc)
+        rec = (o - y).pow(2).sum(1).mean()
+        reg = 0
+        for c in convs:
+            reg = reg + round_reg(wstate[c][1], beta)
+        total = rec + 1.0 * reg
+        total.backward()
+        out[f"{b}.x"], out[f"{b}.xq"], out[f"{b}.y"] = x, xq, y
+        out[f"{b}.mix"] = mix.to(torch.uint8)
+        out[f"{b}.m_conv1"], out[f"{b}.m_short"] = m_conv1.to(torch.uint8), m_short.to(torch.uint8)
+        out[f"{b}.m_conv2"] = m_conv2.to(torch.uint8)
+        out[f"{b}.rec"], out[f"{b}.reg"], out[f"{b}.total"] = rec.reshape(1), reg.reshape(1), total.reshape(1)
+        for c in convs:
+            out[f"{b}.{c}.ds"] = wstate[c][2].grad
+            out[f"{b}.{c}.dv"] = wstate[c][1].grad
+        out[f"{b}.ds_in"], out[f"{b}.ds_mid"] = s_in.grad, s_mid.grad
+    with h5py.File(os.path.join(HERE, "quant_block.h5"), "w") as f:
+        for k, t in out.items():
+            write(f, k, t)
+
+
 if __name__ == "__main__":
     make_ops()
+    make_block()

@@ -1,0 +1,308 @@
+// The quantized model: quantizer placement and bit conventions, the fake-quant forward hooks, and
+// the integer model file.
+#include "engine/qmodel.h"
+
+#include <algorithm>
+#include <set>
+
+#include "io/h5.h"
+
+namespace genie::quant {
+
+namespace {
+
+bool is_layer(const models::Node& n) { return n.op == "conv" || n.op == "linear"; }
+
+struct Layout {
+  std::vector<int> wq_node, wq_bits, aq_value, aq_bits;
+  std::vector<int> node_wq;
+  std::vector<std::vector<int>> node_aq;
+};
+
+// Where the quantizers go and their bit widths (GENIE.md §2.1; see qmodel.h).
+Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
+  GENIE_CHECK(cfg.wbits >= 2 && cfg.wbits <= 8 && cfg.abits >= 2 && cfg.abits <= 8,
+              "[qmodel] expected wbits and abits in 2..8, got W", cfg.wbits, "A", cfg.abits);
+  const models::Graph& g = m.graph();
+  Layout L;
+  L.node_wq.assign(size_t(g.size()), -1);
+  L.node_aq.resize(size_t(g.size()));
+  for (int i = 0; i < g.size(); ++i) L.node_aq[size_t(i)].assign(g.nodes[size_t(i)].inputs.size(), -1);
+  std::vector<int> layers;
+  for (int i = 0; i < g.size(); ++i)
+    if (is_layer(g.nodes[size_t(i)])) layers.push_back(i);
+  GENIE_CHECK(!layers.empty(), "[qmodel] expected at least one conv or linear layer");
+  std::map<int, int> value_aq;
+  auto want = [&](int value, int bits) {
+    auto it = value_aq.find(value);
+    if (it != value_aq.end()) {
+      int& b = L.aq_bits[size_t(it->second)];
+      b = std::max(b, bits);
+      return it->second;
+    }
+    L.aq_value.push_back(value);
+    L.aq_bits.push_back(bits);
+    const int idx = int(L.aq_value.size()) - 1;
+    value_aq[value] = idx;
+    return idx;
+  };
+  const size_t last = layers.size() - 1;
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int node = layers[li];
+    const bool edge = li == 0 || li == last;
+    L.node_wq[size_t(node)] = int(L.wq_node.size());
+    L.wq_node.push_back(node);
+    L.wq_bits.push_back(edge ? 8 : cfg.wbits);
+    if (li == 0) continue;  // the image is already 8-bit: the first layer's input stays FP
+    const int value = g.nodes[size_t(node)].inputs[0];
+    L.node_aq[size_t(node)][0] = want(value, (li == 1 || li == last) ? 8 : cfg.abits);
+  }
+  // Identity shortcuts: an add input that is its unit's input.
+  for (const auto& u : m.units())
+    for (int i = u.first; i <= u.last; ++i) {
+      const models::Node& n = g.nodes[size_t(i)];
+      if (n.op != "add" || u.input < 0) continue;
+      for (size_t k = 0; k < n.inputs.size(); ++k)
+        if (n.inputs[k] == u.input) L.node_aq[size_t(i)][k] = want(u.input, cfg.abits);
+    }
+  return L;
+}
+
+}  // namespace
+
+QModel::QModel(models::Model model, const QuantConfig& cfg) : model_(std::move(model)), cfg_(cfg) {
+  build_maps();
+  for (size_t i = 0; i < wq_node.size(); ++i)
+    wq[i] = WeightQuantizer::from_weight(model_.node_param(wq_node[i], "weight"), wq[i].bits());
+}
+
+void QModel::build_maps() {
+  Layout L = make_layout(model_, cfg_);
+  wq_node = L.wq_node;
+  aq_value = L.aq_value;
+  node_wq_ = L.node_wq;
+  node_aq_ = L.node_aq;
+  wq.clear();
+  aq.clear();
+  // Placeholders carrying the bit widths; the constructor or load() fills them in.
+  for (int b : L.wq_bits) wq.emplace_back(b);
+  for (int b : L.aq_bits) aq.emplace_back(b);
+}
+
+int QModel::node_wq(int node) const { return node_wq_.at(size_t(node)); }
+int QModel::node_aq(int node, int slot) const { return node_aq_.at(size_t(node)).at(size_t(slot)); }
+
+std::vector<int> QModel::wq_in(int first, int last) const {
+  std::vector<int> out;
+  for (int i = first; i <= last; ++i)
+    if (node_wq_[size_t(i)] >= 0) out.push_back(node_wq_[size_t(i)]);
+  return out;
+}
+
+std::vector<int> QModel::aq_in(int first, int last) const {
+  std::set<int> s;
+  for (int i = first; i <= last; ++i)
+    for (int a : node_aq_[size_t(i)])
+      if (a >= 0) s.insert(a);
+  return std::vector<int>(s.begin(), s.end());
+}
+
+void QModel::to(Device d) {
+  model_.to(d);
+  for (auto& q : wq) q.to(d);
+  for (auto& q : aq) q.to(d);
+}
+
+Tensor QModel::quantize_input(int node, int slot, const Tensor& x, const Run& run) {
+  const int a = node_aq_[size_t(node)][size_t(slot)];
+  ActQuantizer& q = aq[size_t(a)];
+  if (!q.initialized()) {
+    GENIE_CHECK(run.init_acts, "[qmodel] activation quantizer ", a, " (input of node ", node, ", ",
+                model_.node(node).name, ") is not initialised; reconstruct or load the model first");
+    NoGradGuard ng;
+    q.init(x.detach());
+  }
+  Tensor mask;
+  if (run.qdrop_mask)
+    mask = run.qdrop_mask(a, node, x);
+  else if (q.qdrop && run.gen)
+    mask = ops::bernoulli_mask(x.shape(), 0.5f, *run.gen, x.device());
+  return q.forward_masked(x, mask);
+}
+
+models::ForwardHooks QModel::hooks(const Run& run) {
+  models::ForwardHooks h;
+  h.override_node = [this, &run](int i, const std::vector<Tensor>& in, Tensor& out) {
+    const int w = node_wq_[size_t(i)];
+    const std::vector<int>& slots = node_aq_[size_t(i)];
+    const bool any_act = std::any_of(slots.begin(), slots.end(), [](int a) { return a >= 0; });
+    if (w < 0 && !any_act) return false;
+    std::vector<Tensor> x(in);
+    if (run.act_quant)
+      for (size_t k = 0; k < slots.size(); ++k)
+        if (slots[k] >= 0) x[k] = quantize_input(i, int(k), in[k], run);
+    const models::Node& n = model_.node(i);
+    if (n.op == "conv")
+      out = ops::conv2d(x[0], wq[size_t(w)].forward(), model_.node_param(i, "bias"), n.stride, n.pad,
+                        n.groups);
+    else if (n.op == "linear")
+      out = ops::linear(x[0], wq[size_t(w)].forward(), model_.node_param(i, "bias"));
+    else
+      out = model_.run_node(i, x);
+    return true;
+  };
+  return h;
+}
+
+Tensor QModel::forward(const Tensor& x) {
+  Run run;
+  models::ForwardHooks h = hooks(run);
+  return model_.forward(x, &h);
+}
+
+Tensor QModel::forward_range(int first, int last, const std::map<int, Tensor>& feeds, const Run& run) {
+  models::ForwardHooks h = hooks(run);
+  return model_.forward_range(first, last, feeds, &h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The integer model file
+
+void QModel::save(const std::string& path, const std::map<std::string, std::string>& string_attrs,
+                  const std::map<std::string, double>& number_attrs, bool checkpoint) const {
+  io::H5Writer w(path);
+  const models::ModelInfo& info = model_.info();
+  w.set_attr_string("format", "genie-qmodel-1");
+  w.set_attr_string("arch", info.arch);
+  w.set_attr_string("graph", model_.graph().to_json().dump());
+  w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
+  w.set_attr_f32_vec("input_mean", info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
+  w.set_attr_f32_vec("input_std", info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
+  w.set_attr_i64("num_classes", info.num_classes);
+  Json settings = Json::object();
+  settings.set("wbits", cfg_.wbits);
+  settings.set("abits", cfg_.abits);
+  settings.set("fold_bn", cfg_.fold_bn);
+  settings.set("first_layer", "W8, input not quantized");
+  settings.set("second_layer_input_bits", 8);
+  settings.set("last_layer", "W8A8");
+  settings.set("residual_shortcut_quantized", true);
+  w.set_attr_string("settings", settings.dump());
+  w.set_attr_i64("checkpoint", checkpoint ? 1 : 0);
+  std::set<std::string> weight_keys;
+  for (size_t i = 0; i < wq.size(); ++i) {
+    const WeightQuantizer& q = wq[i];
+    const std::string name = model_.node(wq_node[i]).name;
+    if (checkpoint && !q.hard()) continue;
+    GENIE_CHECK(q.hard(), "[qmodel] save: layer ", name,
+                " is not hard-rounded yet (finish the reconstruction first)");
+    if (!checkpoint) weight_keys.insert(name + ".weight");
+    const std::vector<float> c = q.codes().to_vector();
+    Tensor codes = Tensor::empty(q.w_floor().shape(), Device::CPU, DType::I8);
+    int8_t* cp = codes.data_as<int8_t>();
+    const int off = 1 << (q.bits() - 1);
+    for (size_t j = 0; j < c.size(); ++j) cp[j] = int8_t(int(c[j]) - off);
+    w.write(name + ".weight_codes", codes);
+    w.set_attr_i64("bits", q.bits(), name + ".weight_codes");
+    w.set_attr_i64("code_offset", off, name + ".weight_codes");
+    w.write(name + ".weight_step", q.step().detach());
+    w.write(name + ".weight_zero", q.zero());
+  }
+  for (size_t i = 0; i < aq.size(); ++i) {
+    const ActQuantizer& q = aq[i];
+    if (checkpoint && !q.initialized()) continue;
+    GENIE_CHECK(q.initialized(), "[qmodel] save: activation quantizer ", i, " is not initialised");
+    const std::string key = str("act.", i, ".step");
+    w.write(key, q.step().detach());
+    w.set_attr_i64("bits", q.bits(), key);
+    w.set_attr_i64("signed", q.is_signed() ? 1 : 0, key);
+    w.set_attr_i64("value", aq_value[i], key);
+  }
+  for (const auto& kv : model_.params())
+    if (!weight_keys.count(kv.first)) w.write("param." + kv.first, kv.second);
+  for (const auto& kv : string_attrs) w.set_attr_string(kv.first, kv.second);
+  for (const auto& kv : number_attrs) w.set_attr_f64(kv.first, kv.second);
+  w.commit();
+}
+
+QModel QModel::load(const std::string& path, Device device) {
+  io::H5Reader r(path);
+  GENIE_CHECK(r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1", "[qmodel] ", path,
+              ": expected a quantized model file (format genie-qmodel-1)");
+  models::Graph g = models::Graph::from_json(Json::parse(r.attr_string("graph"), path + ": graph"),
+                                             path + ": graph");
+  models::ModelInfo info;
+  info.arch = r.attr_string("arch");
+  const auto shp = r.attr_i64_vec("input_shape");
+  GENIE_CHECK(shp.size() == 3, "[qmodel] ", path, ": expected input_shape [C, H, W]");
+  info.C = shp[0], info.H = shp[1], info.W = shp[2];
+  info.mean = r.attr_f32_vec("input_mean");
+  info.std = r.attr_f32_vec("input_std");
+  info.num_classes = r.attr_i64("num_classes");
+  const Json settings = Json::parse(r.attr_string("settings"), path + ": settings");
+  QuantConfig cfg;
+  cfg.wbits = int(settings.at("wbits").as_int());
+  cfg.abits = int(settings.at("abits").as_int());
+  cfg.fold_bn = settings.at("fold_bn").as_bool();
+  // Parameters: the FP32 ones as stored, the layer weights dequantized from their codes.
+  std::map<std::string, Tensor> params;
+  for (const std::string& key : r.list_datasets())
+    if (key.rfind("param.", 0) == 0) params[key.substr(6)] = r.read_f32(key);
+  std::vector<std::pair<std::string, WeightQuantizer>> wqs;
+  for (int i = 0; i < g.size(); ++i) {
+    const models::Node& n = g.nodes[size_t(i)];
+    if (!is_layer(n)) continue;
+    const std::string cname = n.name + ".weight_codes";
+    if (!r.has(cname)) {  // checkpoint: not reconstructed yet; the FP32 weight is in the params
+      GENIE_CHECK(params.count(n.name + ".weight"), "[qmodel] ", path, ": layer ", n.name,
+                  " has neither integer codes nor an FP32 weight");
+      wqs.emplace_back(n.name, WeightQuantizer());
+      continue;
+    }
+    const int bits = int(r.attr_i64("bits", cname));
+    const int off = int(r.attr_i64("code_offset", cname));
+    Tensor codes = r.read_i8(cname);
+    std::vector<float> c(size_t(codes.numel()));
+    const int8_t* cp = codes.data_as<int8_t>();
+    for (size_t j = 0; j < c.size(); ++j) c[j] = float(int(cp[j]) + off);
+    WeightQuantizer q = WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()),
+                                                    r.read_f32(n.name + ".weight_step"),
+                                                    r.read_f32(n.name + ".weight_zero"), bits);
+    if (!params.count(n.name + ".weight")) {  // final files: the weight is its dequantized codes
+      NoGradGuard ng;
+      params[n.name + ".weight"] = q.forward();
+    }
+    wqs.emplace_back(n.name, q);
+  }
+  QModel qm;
+  qm.model_ = models::Model(std::move(g), info, std::move(params), path);
+  qm.cfg_ = cfg;
+  qm.build_maps();
+  GENIE_CHECK(wqs.size() == qm.wq.size(), "[qmodel] ", path, ": expected ", qm.wq.size(),
+              " quantized layers, got ", wqs.size());
+  for (size_t i = 0; i < wqs.size(); ++i) {
+    if (!wqs[i].second.defined()) {
+      qm.wq[i] = WeightQuantizer::from_weight(qm.model_.node_param(qm.wq_node[i], "weight"),
+                                              qm.wq[i].bits());
+      continue;
+    }
+    GENIE_CHECK(wqs[i].second.bits() == qm.wq[i].bits(), "[qmodel] ", path, ": layer ", wqs[i].first,
+                " expected ", qm.wq[i].bits(), " bits, got ", wqs[i].second.bits());
+    qm.wq[i] = wqs[i].second;
+  }
+  const bool checkpoint = r.has_attr("checkpoint") && r.attr_i64("checkpoint") != 0;
+  for (size_t i = 0; i < qm.aq.size(); ++i) {
+    const std::string key = str("act.", i, ".step");
+    if (checkpoint && !r.has(key)) continue;
+    GENIE_CHECK(r.has(key), "[qmodel] ", path, ": missing activation quantizer '", key, "'");
+    GENIE_CHECK(r.attr_i64("value", key) == qm.aq_value[i] && r.attr_i64("bits", key) == qm.aq[i].bits(),
+                "[qmodel] ", path, ": activation quantizer ", i, " expected value ", qm.aq_value[i],
+                " with ", qm.aq[i].bits(), " bits, got value ", r.attr_i64("value", key), " with ",
+                r.attr_i64("bits", key), " bits");
+    qm.aq[i].set_state(r.attr_i64("signed", key) != 0, r.read_f32(key).item(), Device::CPU);
+  }
+  qm.to(device);
+  return qm;
+}
+
+}  // namespace genie::quant

@@ -1,0 +1,83 @@
+// Genie-M block reconstruction (GENIE.md §2.4–2.5): units in network order; for each, the
+// teacher's input X and output Y and the partly quantized student's input X_q are collected over
+// the whole calibration set (kept on the host; batches are copied to the device per iteration),
+// the unit's activation quantizers are initialised on the first collection batch, and the unit's
+// weight steps, rounding logits and activation steps are optimised:
+//   x = mask ? X_q : X (p = 0.5);  loss = Σ_channels (unit(x) − Y)², averaged over batch and space
+//   + weight · Σ (1 − |2h(V) − 1|^β) once it ≥ warmup·iters (β linear 20 → 2 from warmup to the end)
+//   Adam (weight steps lr 1e-4, activation steps lr 4e-5, both cosine-annealed to 0) and
+//   Adam (rounding logits, lr 1e-3, constant); then hard rounding, QDrop off, frozen.
+// Iterations are numbered 1..iters as in the reference (the regulariser starts at it ≥ 0.2·iters).
+// Runs are deterministic for a seed on the CPU (Philox QDrop masks, seeded permutations, fixed-order
+// reductions); each unit's randomness depends only on (seed, unit index), so a resumed run matches.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/qmodel.h"
+
+namespace genie::quant {
+
+struct ReconOptions {
+  int64_t iters = 20000;        // per unit
+  int64_t batch = 32;           // optimisation batch (random permutations of the calibration set)
+  int64_t collect_batch = 32;   // batch of the collection passes (the act. init uses the first)
+  float round_weight = 1.f;
+  float lr_w_step = 1e-4f, lr_a_step = 4e-5f, lr_logits = 1e-3f;
+  float beta_start = 20.f, beta_end = 2.f;
+  double warmup = 0.2;          // fraction of iters before the regulariser starts (double, as in Python)
+  uint64_t seed = 0;
+  int start_unit = 0;           // resume: units before this are already reconstructed and hard
+  int64_t log_every = 100;      // progress callback period (iterations)
+};
+
+struct ReconProgress {
+  int unit = 0, units = 0;
+  std::string name;
+  int64_t iter = 0, iters = 0;
+  float loss = 0, rec = 0, reg = 0, beta = 0;
+  double it_per_s = 0, eta_s = 0;  // ETA of this unit
+};
+
+struct UnitReport {
+  std::string name, kind;
+  int first = 0, last = 0;
+  int64_t iters = 0;
+  double loss_before = 0;  // reconstruction loss over the calibration set (X_q input, hard, no QDrop)
+  double loss_after = 0;   //   … before and after the optimisation
+  double collect_s = 0, optimize_s = 0;
+};
+
+struct ReconCallbacks {
+  std::function<void(const ReconProgress&)> progress;
+  // After each unit is frozen: checkpoint here (QModel::save) and resume with start_unit.
+  std::function<void(int unit, const UnitReport&, QModel&)> unit_done;
+};
+
+// The reconstruction units of GENIE.md §2.4: the model's blocks, and every Conv2d/Linear outside
+// blocks on its own — just that layer (the reference reconstructs the bare nn.Conv2d/nn.Linear,
+// so its target is the layer's output before any BN/activation that follows it).
+std::vector<models::Unit> recon_units(const models::Model& m);
+
+// β at iteration `it` (1-based): beta_start until warmup·iters, then linear down to beta_end.
+float round_beta(int64_t it, const ReconOptions& opt);
+bool round_reg_on(int64_t it, const ReconOptions& opt);
+
+// The objective of one iteration on a batch (on the model's device): input mixing by `mix_mask`
+// (u8, 1 = take X_q; undefined = X_q everywhere), the unit forward under `run`, the channel-summed
+// squared error, and the regulariser when active at `it`.
+struct Objective {
+  Tensor total, rec, reg;  // scalars; reg undefined while inactive
+  float beta = 0;
+};
+Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
+                         const Tensor& y, const Tensor& mix_mask, const QModel::Run& run,
+                         int64_t it, const ReconOptions& opt);
+
+// Reconstructs every unit from opt.start_unit on; calib (N, C, H, W) on the host. Returns one
+// report per reconstructed unit.
+std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const ReconOptions& opt,
+                                    const ReconCallbacks& cb = {});
+
+}  // namespace genie::quant
