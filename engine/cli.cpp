@@ -1,0 +1,500 @@
+// genie_run's command line: subcommands, flags, config files, progress display, summary.
+#include "engine/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "engine/checkpoint.h"
+#include "engine/qmodel.h"
+#include "engine/report.h"
+#include "io/atomic.h"
+#include "io/datasets.h"
+#include "io/h5.h"
+#include "io/model_file.h"
+
+namespace genie::cli {
+
+using engine::InputError;
+using engine::PipelineConfig;
+
+namespace {
+
+// Flags of quantize / distill beyond the settings.
+const std::vector<std::string> kExtraValueFlags = {"config", "resume"};
+const std::vector<std::string> kExtraSwitches = {"help", "version"};
+// Settings that only quantize takes.
+const std::set<std::string> kQuantizeOnly = {"calib",    "eval",     "eval-limit", "wbits",
+                                             "abits",    "recon-iters", "recon-batch", "lr-wstep",
+                                             "lr-astep", "lr-round", "round-weight", "fold-bn"};
+
+struct FlagHelp {
+  const char* name;
+  const char* arg;
+  const char* text;
+};
+const FlagHelp kHelp[] = {
+    {"model", "FILE", "FP32 teacher (HDF5 weights, see README)"},
+    {"out", "DIR", "output directory (created; quantized.h5, images.h5, contact_sheet.png, report.json)"},
+    {"config", "FILE", "JSON object of settings by flag name; flags given here override it"},
+    {"resume", "DIR", "continue the interrupted run in DIR (its --out) from its checkpoint"},
+    {"calib", "SRC", "calibration data: genie (Genie-D, default) | noise | real:PATH | FILE.h5"},
+    {"eval", "SRC", "evaluate FP32 and quantized: fashion-mnist | DIR (image folder) | FILE.h5"},
+    {"eval-limit", "N", "evaluate only the first N images"},
+    {"samples", "N", "calibration images S (default 1024)"},
+    {"batch", "N", "Genie-D images per batch B (default 128)"},
+    {"distill-iters", "N", "Genie-D iterations per batch (default 4000)"},
+    {"distill-lr-z", "LR", "Genie-D Adam learning rate of the latents (default 0.1)"},
+    {"distill-lr-g", "LR", "Genie-D Adam learning rate of the generator (default 0.01)"},
+    {"distill-mode", "M", "genie | latents_only | generator_only (default genie)"},
+    {"no-swing", "", "Genie-D without swing convolution"},
+    {"wbits", "N", "weight bits 2..8 (default 4; first and last layer: 8)"},
+    {"abits", "N", "activation bits 2..8 (default 4; second and last layer inputs: 8)"},
+    {"recon-iters", "N", "Genie-M iterations per reconstruction unit (default 20000)"},
+    {"recon-batch", "N", "Genie-M batch (default 32)"},
+    {"lr-wstep", "LR", "Genie-M learning rate of the weight steps (default 1e-4)"},
+    {"lr-astep", "LR", "Genie-M learning rate of the activation steps (default 4e-5)"},
+    {"lr-round", "LR", "Genie-M learning rate of the rounding logits (default 1e-3)"},
+    {"round-weight", "W", "weight of the rounding regulariser (default 1.0)"},
+    {"fold-bn", "", "fold BatchNorm into the convolutions before quantizing"},
+    {"device", "D", "cpu | cuda | auto (default auto)"},
+    {"threads", "N", "CPU threads (default: all)"},
+    {"seed", "N", "random seed (default 0)"},
+    {"quiet", "", "no progress and no summary"},
+    {"help", "", "this text"},
+    {"version", "", "the version"},
+};
+
+std::string usage() {
+  std::string s =
+      "usage: genie_run [quantize] --model FILE --out DIR [flags]   Genie-D + Genie-M quantization\n"
+      "       genie_run distill --model FILE --out DIR [flags]      Genie-D synthetic data only\n"
+      "       genie_run eval --model FILE --eval SRC [--device D] [--threads N] [--batch N] [--limit N]\n"
+      "                                                         top-1/top-5 of an FP32 or quantized file\n"
+      "       genie_run info --model FILE [--json]              architecture, units, bits\n"
+      "flags of quantize (distill takes the Genie-D and run flags):\n";
+  char buf[256];
+  for (const auto& h : kHelp) {
+    const std::string left = std::string("--") + h.name + (h.arg[0] ? std::string(" ") + h.arg : "");
+    std::snprintf(buf, sizeof buf, "  %-22s %s\n", left.c_str(), h.text);
+    s += buf;
+  }
+  s += "exit codes: 0 success, 2 bad input (nothing written), 1 failure while running\n";
+  return s;
+}
+
+std::string version_string() {
+  return str("genie_run ", engine::genie_version(), " (CUDA backend ", cuda_built() ? "built" : "not built",
+             ")");
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> split_flags(const std::vector<std::string>& args,
+                                                              const std::vector<std::string>& with_value,
+                                                              const std::vector<std::string>& switches,
+                                                              const std::string& command) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set<std::string> seen;
+  auto known = [](const std::vector<std::string>& v, const std::string& n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 3 || a.rfind("--", 0) != 0)
+      throw InputError(str(command, ": unexpected argument '", a, "' (flags are --name value)"));
+    std::string name = a.substr(2), value;
+    const size_t eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (known(switches, name)) {
+      if (inline_value) throw InputError(str(command, ": --", name, " takes no value"));
+      value = "1";
+    } else if (known(with_value, name)) {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) throw InputError(str(command, ": --", name, " expects a value"));
+        value = args[++i];
+      }
+    } else {
+      std::vector<std::string> all(with_value);
+      all.insert(all.end(), switches.begin(), switches.end());
+      const auto near = models::closest_keys(name, all, 1);
+      throw InputError(str(command, ": unknown flag '--", name, "'",
+                           near.empty() ? "" : str(" (did you mean --", near[0], "?)"),
+                           "; see genie_run --help"));
+    }
+    if (!seen.insert(name).second) throw InputError(str(command, ": --", name, " given twice"));
+    out.emplace_back(name, value);
+  }
+  return out;
+}
+
+Parsed parse(const std::string& command, const std::vector<std::string>& args) {
+  std::vector<std::string> vals = kExtraValueFlags, sws = kExtraSwitches;
+  for (const auto& n : engine::value_setting_names())
+    if (command == "quantize" || !kQuantizeOnly.count(n)) vals.push_back(n);
+  for (const auto& n : engine::switch_setting_names())
+    if (command == "quantize" || !kQuantizeOnly.count(n)) sws.push_back(n);
+  const auto flags = split_flags(args, vals, sws, command);
+  Parsed p;
+  p.command = command;
+  std::map<std::string, std::string> given(flags.begin(), flags.end());
+  if (given.count("help")) p.help = true;
+  if (given.count("version")) p.version = true;
+  if (p.help || p.version) return p;
+  PipelineConfig& cfg = p.cfg;
+  // 1. a resumed run's own settings (so `--resume DIR` alone continues it as it was started)
+  if (given.count("resume")) {
+    const std::string dir = given.at("resume");
+    if (dir.empty()) throw InputError("--resume expects a directory, got ''");
+    const Json st = engine::Checkpoint::read_state(dir);
+    Json base = Json::object();
+    if (const Json* s = st.find("settings"); s && s->is_object())
+      for (const auto& [k, v] : s->as_object())
+        if (k != "quiet" && k != "threads" && k != "out") base.set(k, v);
+    engine::apply_config_json(cfg, base, "--resume " + dir + " (checkpoint settings)");
+    cfg.out = dir;
+    cfg.resume = dir;
+  }
+  // 2. the config file
+  if (given.count("config")) {
+    const std::string path = given.at("config");
+    Json j;
+    try {
+      j = Json::parse(io::read_text_file(path), path);
+    } catch (const Error& e) {
+      throw InputError(str("--config ", path, ": ", e.what()));
+    }
+    engine::apply_config_json(cfg, j, "--config " + path);
+  }
+  // 3. the flags
+  for (const auto& [name, value] : flags)
+    if (name != "config" && name != "resume") engine::apply_setting(cfg, name, value);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+void ProgressView::line(const std::string& s) {
+  if (quiet_) return;
+  if (tty_ && bar_shown_) err_ << "\r\033[K";
+  bar_shown_ = false;
+  err_ << s << "\n" << std::flush;
+}
+
+void ProgressView::bar(const std::string& phase, int64_t step, int64_t steps, const std::string& detail,
+                       double eta) {
+  if (quiet_) return;
+  if (!tty_) {
+    err_ << detail << "\n" << std::flush;
+    return;
+  }
+  const double t = now_s();
+  if (step < steps && last_draw_ >= 0 && t - last_draw_ < 0.1) return;
+  last_draw_ = t;
+  const int width = 24;
+  const double frac = steps > 0 ? std::min(1.0, double(step) / double(steps)) : 0.0;
+  const int fill = int(frac * width + 0.5);
+  std::string b = "\r\033[K[" + phase + "] [" + std::string(size_t(fill), '#') +
+                  std::string(size_t(width - fill), '.') + "] ";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%3d%% ", int(frac * 100 + 0.5));
+  b += buf + detail;
+  if (eta >= 0) b += "  ETA " + engine::format_duration(eta);
+  err_ << b << std::flush;
+  bar_shown_ = true;
+}
+
+void ProgressView::operator()(const engine::PipelineEvent& e) {
+  using K = engine::PipelineEvent;
+  char buf[512];
+  switch (e.kind) {
+    case K::Message: line(e.text); break;
+    case K::PhaseBegin:
+      if (e.phase == "eval_fp32" || e.phase == "eval_quant")
+        line(str("[", e.phase, "] evaluating ", e.steps, " images"));
+      break;
+    case K::PhaseEnd:
+      line(str("[", e.phase, "] done in ", engine::format_duration(e.seconds)));
+      break;
+    case K::DistillStep: {
+      const auto& p = e.distill;
+      if (tty_) {
+        std::snprintf(buf, sizeof buf, "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  %.1f it/s",
+                      (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
+                      (long long)p.iters, double(p.bn_loss), double(p.input_loss), p.iters_per_s);
+        bar("distill", e.step, e.steps, buf, e.eta_s);
+      } else {
+        bar("distill", e.step, e.steps, engine::format_distill_progress(p), e.eta_s);
+      }
+      break;
+    }
+    case K::UnitStep: {
+      std::snprintf(buf, sizeof buf, "unit %lld/%lld %s it %lld/%lld  loss %.4g", (long long)(e.unit + 1),
+                    (long long)e.units, e.text.c_str(), (long long)e.iter, (long long)e.iters, e.loss);
+      if (tty_) {
+        bar("reconstruct", e.step, e.steps, buf, e.eta_s);
+      } else {
+        bar("reconstruct", e.step, e.steps,
+            str("[reconstruct] ", buf, e.eta_s >= 0 ? "  ETA " + engine::format_duration(e.eta_s) : ""),
+            e.eta_s);
+      }
+      break;
+    }
+    case K::UnitEnd:
+      std::snprintf(buf, sizeof buf, "[reconstruct] unit %lld/%lld %-14s loss %.5g -> %.5g  (%s)",
+                    (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), e.loss_before,
+                    e.loss_after, engine::format_duration(e.seconds).c_str());
+      line(buf);
+      break;
+    case K::UnitBegin: break;
+  }
+}
+
+void ProgressView::finish() {
+  if (tty_ && bar_shown_ && !quiet_) err_ << "\r\033[K" << std::flush;
+  bar_shown_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subcommands
+
+namespace {
+
+int64_t int_flag(const std::map<std::string, std::string>& f, const std::string& k, int64_t def, int64_t lo) {
+  auto it = f.find(k);
+  if (it == f.end()) return def;
+  char* end = nullptr;
+  const long long x = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || x < lo)
+    throw InputError(str("--", k, " expects an integer >= ", lo, ", got '", it->second, "'"));
+  return x;
+}
+
+Device device_flag(const std::map<std::string, std::string>& f) {
+  const std::string d = f.count("device") ? f.at("device") : "auto";
+  if (d != "cpu" && d != "cuda" && d != "auto")
+    throw InputError(str("--device expects cpu, cuda or auto, got '", d, "'"));
+  if (d == "cuda" && !cuda_available()) throw InputError(str("--device cuda: ", cuda_device_string()));
+  return parse_device(d);
+}
+
+std::string required(const std::map<std::string, std::string>& f, const std::string& k,
+                     const std::string& cmd, const std::string& what) {
+  auto it = f.find(k);
+  if (it == f.end() || it->second.empty())
+    throw InputError(str(cmd, ": missing required flag --", k, " ", what));
+  return it->second;
+}
+
+int cmd_eval(const std::vector<std::string>& args, std::ostream& out) {
+  const auto fl = split_flags(args, {"model", "eval", "device", "threads", "batch", "limit"}, {"help"}, "eval");
+  const std::map<std::string, std::string> f(fl.begin(), fl.end());
+  if (f.count("help")) {
+    out << usage();
+    return 0;
+  }
+  const std::string path = required(f, "model", "eval", "FILE");
+  const std::string source = required(f, "eval", "eval", "fashion-mnist|DIR|FILE.h5");
+  const Device dev = device_flag(f);
+  const int64_t threads = int_flag(f, "threads", 0, 0);
+  const int64_t batch = int_flag(f, "batch", 256, 1);
+  const int64_t limit = int_flag(f, "limit", -1, 1);
+  if (threads > 0) set_cpu_threads(int(threads));
+  const engine::FileEval fe = engine::evaluate_file(path, source, limit, dev, int(batch));
+  Json j = engine::to_json(fe.result);
+  j.set("quantized", fe.quantized);
+  if (fe.quantized) j.set("bits", fe.bits);
+  out << j.dump() << std::endl;
+  return 0;
+}
+
+int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
+  const auto fl = split_flags(args, {"model"}, {"json", "help"}, "info");
+  const std::map<std::string, std::string> f(fl.begin(), fl.end());
+  if (f.count("help")) {
+    out << usage();
+    return 0;
+  }
+  const std::string path = required(f, "model", "info", "FILE");
+  const bool quantized = engine::is_quantized_file(path);
+  quant::QModel qm;
+  models::Model m;
+  try {
+    if (quantized) {
+      qm = quant::QModel::load(path, Device::CPU);
+      m = qm.model();
+    } else {
+      m = io::load_model(path);
+    }
+  } catch (const Error& e) {
+    throw InputError(str("--model ", path, ": ", e.what()));
+  }
+  const models::ModelInfo& info = m.info();
+  const models::Graph& g = m.graph();
+  Json j = Json::object();
+  j.set("arch", info.arch);
+  j.set("quantized", quantized);
+  j.set("input_shape", Json::array_of(std::vector<int64_t>{info.C, info.H, info.W}));
+  j.set("input_mean", Json::array_of(info.mean));
+  j.set("input_std", Json::array_of(info.std));
+  j.set("num_classes", info.num_classes);
+  j.set("params", m.num_params());
+  j.set("nodes", int64_t(g.size()));
+  Json bns = Json::array();
+  for (int i : m.bn_nodes()) bns.push_back(g.nodes[size_t(i)].name);
+  j.set("bn_layers", std::move(bns));
+  Json strided = Json::array();
+  for (int i : m.strided_convs()) strided.push_back(g.nodes[size_t(i)].name);
+  j.set("strided_convs", std::move(strided));
+  Json units = Json::array();
+  for (const auto& u : m.units()) {
+    Json uj = Json::object();
+    uj.set("name", u.name);
+    uj.set("kind", u.kind);
+    uj.set("first", u.first);
+    uj.set("last", u.last);
+    uj.set("input", u.input);
+    units.push_back(std::move(uj));
+  }
+  j.set("units", std::move(units));
+  Json layers = Json::array();
+  if (quantized) {
+    j.set("bits", str("W", qm.config().wbits, "A", qm.config().abits));
+    j.set("fold_bn", qm.config().fold_bn);
+    for (size_t i = 0; i < qm.wq.size(); ++i) {
+      Json l = Json::object();
+      const int node = qm.wq_node[i];
+      l.set("name", g.nodes[size_t(node)].name);
+      l.set("wbits", qm.wq[i].bits());
+      const int a = qm.node_aq(node, 0);
+      l.set("abits", a >= 0 ? Json(qm.aq[size_t(a)].bits()) : Json());
+      layers.push_back(std::move(l));
+    }
+    j.set("layers", layers);
+  }
+  if (f.count("json")) {
+    out << j.dump() << std::endl;
+    return 0;
+  }
+  char buf[512];
+  auto p = [&](const std::string& s) { out << s << "\n"; };
+  p(str("arch          ", info.arch, quantized ? " (quantized " + j.at("bits").as_string() +
+                                                       (qm.config().fold_bn ? ", BN folded)" : ")")
+                                                 : std::string()));
+  p(str("input         ", info.C, " x ", info.H, " x ", info.W, ", mean ", j.at("input_mean").dump(),
+        ", std ", j.at("input_std").dump()));
+  p(str("classes       ", info.num_classes));
+  p(str("parameters    ", m.num_params()));
+  p(str("graph nodes   ", g.size()));
+  p(str("BN layers     ", m.bn_nodes().size()));
+  for (int i : m.bn_nodes()) {
+    std::snprintf(buf, sizeof buf, "  %-40s %lld channels", g.nodes[size_t(i)].name.c_str(),
+                  (long long)g.nodes[size_t(i)].out_ch);
+    p(buf);
+  }
+  p(str("strided convs ", m.strided_convs().size()));
+  for (int i : m.strided_convs()) {
+    std::snprintf(buf, sizeof buf, "  %-40s stride %lld", g.nodes[size_t(i)].name.c_str(),
+                  (long long)g.nodes[size_t(i)].stride);
+    p(buf);
+  }
+  p(str("units         ", m.units().size()));
+  for (const auto& u : m.units()) {
+    std::snprintf(buf, sizeof buf, "  %-40s %-18s nodes %d-%d, input %s", u.name.c_str(), u.kind.c_str(),
+                  u.first, u.last, u.input < 0 ? "image" : ("node " + std::to_string(u.input)).c_str());
+    p(buf);
+  }
+  if (quantized) {
+    p(str("quantized layers ", qm.wq.size()));
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const Json& l = layers[i];
+      std::snprintf(buf, sizeof buf, "  %-40s W%lld  input %s", l.at("name").as_string().c_str(),
+                    (long long)l.at("wbits").as_int(),
+                    l.at("abits").is_null() ? "FP" : ("A" + std::to_string(l.at("abits").as_int())).c_str());
+      p(buf);
+    }
+  }
+  return 0;
+}
+
+int cmd_pipeline(const std::string& command, const std::vector<std::string>& args, std::ostream& out,
+                 std::ostream& err, bool tty) {
+  const Parsed ps = parse(command, args);
+  if (ps.help) {
+    out << usage();
+    return 0;
+  }
+  if (ps.version) {
+    out << version_string() << "\n";
+    return 0;
+  }
+  ProgressView view(err, tty, ps.cfg.quiet);
+  auto listen = [&](const engine::PipelineEvent& e) { view(e); };
+  engine::PipelineResult r;
+  try {
+    r = command == "distill" ? engine::run_distill(ps.cfg, listen) : engine::run_quantize(ps.cfg, listen);
+  } catch (...) {
+    view.finish();
+    throw;
+  }
+  view.finish();
+  if (!ps.cfg.quiet) out << engine::summary_table(r.report) << std::flush;
+  return 0;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err, bool err_is_tty) {
+  if (argv.empty()) {
+    err << usage();
+    return 2;
+  }
+  std::string cmd = argv[0];
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    out << usage();
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    out << version_string() << "\n";
+    return 0;
+  }
+  if (cmd.rfind("--", 0) == 0) {  // the default subcommand
+    cmd = "quantize";
+    args = argv;
+  }
+  try {
+    if (cmd == "quantize" || cmd == "distill") return cmd_pipeline(cmd, args, out, err, err_is_tty);
+    if (cmd == "eval") return cmd_eval(args, out);
+    if (cmd == "info") return cmd_info(args, out);
+    err << "genie_run: unknown command '" << cmd << "' (quantize, distill, eval, info)\n" << usage();
+    return 2;
+  } catch (const InputError& e) {
+    err << "genie_run: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "genie_run: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return run(args, std::cout, std::cerr, ::isatty(STDERR_FILENO) != 0);
+}
+
+}  // namespace genie::cli

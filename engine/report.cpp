@@ -1,0 +1,193 @@
+// report.json and the end-of-run summary table.
+#include "engine/report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "io/atomic.h"
+
+#ifndef GENIE_VERSION
+#define GENIE_VERSION "0.1.0"  // normally set by engine/CMakeLists.txt from the project version
+#endif
+
+namespace genie::engine {
+
+const char* genie_version() { return GENIE_VERSION; }
+
+namespace {
+
+Json model_json(const PipelineConfig& c, const models::Model& m, const std::string& fingerprint) {
+  Json j = Json::object();
+  j.set("path", c.model);
+  j.set("arch", m.info().arch);
+  j.set("params", m.num_params());
+  j.set("input_shape", Json::array_of(std::vector<int64_t>{m.info().C, m.info().H, m.info().W}));
+  j.set("num_classes", m.info().num_classes);
+  j.set("fingerprint", fingerprint);
+  return j;
+}
+
+Json distill_json(const DistillResult& d) {
+  Json j = Json::object();
+  j.set("bn_loss_final", d.bn_loss_final);
+  j.set("input_loss_final", d.input_loss_final);
+  j.set("bn_loss_noise", d.bn_loss_noise);
+  j.set("iters_per_s", d.iters_per_s);
+  Json bs = Json::array();
+  for (const auto& b : d.batches) {
+    Json o = Json::object();
+    o.set("index", b.index);
+    o.set("count", b.count);
+    o.set("bn_loss", b.bn_loss);
+    o.set("input_loss", b.input_loss);
+    o.set("bn_loss_noise", b.bn_loss_noise);
+    o.set("time_s", b.time_s);
+    bs.push_back(std::move(o));
+  }
+  j.set("batches", std::move(bs));
+  return j;
+}
+
+}  // namespace
+
+Json quantize_report(const PipelineConfig& c, const models::Model& teacher,
+                     const std::string& fingerprint, const PipelineResult& r) {
+  Json j = Json::object();
+  j.set("genie_version", genie_version());
+  j.set("command", "quantize");
+  j.set("bits", str("W", c.wbits, "A", c.abits));
+  if (r.evaluated) {
+    j.set("fp32_top1", r.fp32.top1);
+    j.set("fp32_top5", r.fp32.top5);
+    j.set("quant_top1", r.quant.top1);
+    j.set("quant_top5", r.quant.top5);
+    Json e = Json::object();
+    e.set("source", c.eval);
+    e.set("n", r.quant.n);
+    j.set("eval", std::move(e));
+  }
+  j.set("timings_s", r.timings);
+  j.set("settings", settings_json(c));
+  j.set("model", model_json(c, teacher, fingerprint));
+  Json units = Json::array();
+  for (const auto& u : r.units) {
+    Json o = Json::object();
+    o.set("name", u.name);
+    o.set("kind", u.kind);
+    o.set("loss_before", u.loss_before);
+    o.set("loss_after", u.loss_after);
+    o.set("time_s", u.time_s);
+    units.push_back(std::move(o));
+  }
+  j.set("units", std::move(units));
+  if (c.calib == "genie") j.set("distill", distill_json(r.distill));
+  Json files = Json::object();
+  files.set("quantized_model", r.quant_model_path);
+  if (!r.synthetic_path.empty()) files.set("synthetic_set", r.synthetic_path);
+  if (!r.contact_sheet_path.empty()) files.set("contact_sheet", r.contact_sheet_path);
+  files.set("report", r.report_path);
+  j.set("files", std::move(files));
+  j.set("resumed", r.resumed);
+  return j;
+}
+
+Json distill_report(const PipelineConfig& c, const models::Model& teacher,
+                    const std::string& fingerprint, const PipelineResult& r) {
+  Json j = Json::object();
+  j.set("genie_version", genie_version());
+  j.set("command", "distill");
+  // Genie-D's own report fields (issue 4) at the top level.
+  j.set("bn_loss_final", r.distill.bn_loss_final);
+  j.set("input_loss_final", r.distill.input_loss_final);
+  j.set("bn_loss_noise", r.distill.bn_loss_noise);
+  j.set("iters_per_s", r.distill.iters_per_s);
+  j.set("time_s", r.timings.get_number("distill", 0.0));
+  j.set("timings_s", r.timings);
+  j.set("settings", settings_json(c));
+  j.set("model", model_json(c, teacher, fingerprint));
+  j.set("distill", distill_json(r.distill));
+  Json files = Json::object();
+  files.set("synthetic_set", r.synthetic_path);
+  files.set("contact_sheet", r.contact_sheet_path);
+  files.set("report", r.report_path);
+  j.set("files", std::move(files));
+  j.set("resumed", r.resumed);
+  return j;
+}
+
+void write_report(const std::string& path, const Json& report) {
+  io::write_file_atomic(path, report.dump(2) + "\n");
+}
+
+std::string format_duration(double s) {
+  if (!(s >= 0)) return "?";
+  char buf[64];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", int(s) / 3600, (int(s) / 60) % 60, int(s) % 60);
+  }
+  return buf;
+}
+
+std::string summary_table(const Json& rep) {
+  std::string out;
+  char buf[512];
+  auto row = [&](const std::string& a, const std::string& b) {
+    std::snprintf(buf, sizeof buf, "  %-22s %s\n", a.c_str(), b.c_str());
+    out += buf;
+  };
+  const std::string rule = "  " + std::string(60, '-') + "\n";
+  out += rule;
+  const bool quant = rep.get_string("command", "") == "quantize";
+  row("summary", quant ? rep.get_string("bits", "") + " (" + rep.at("model").get_string("arch", "") + ")"
+                       : "Genie-D (" + rep.at("model").get_string("arch", "") + ")");
+  out += rule;
+  static const std::pair<const char*, const char*> phases[] = {
+      {"load", "load + validate"},   {"distill", "Genie-D synthesis"},
+      {"write_synthetic", "write synthetic set"}, {"reconstruct", "Genie-M reconstruction"},
+      {"write_model", "write quantized model"},   {"eval_fp32", "evaluate FP32"},
+      {"eval_quant", "evaluate quantized"},       {"write", "write outputs"},
+      {"total", "total wall time"}};
+  const Json& t = rep.at("timings_s");
+  for (const auto& [key, label] : phases)
+    if (t.contains(key)) row(label, format_duration(t.at(key).as_number()));
+  if (rep.contains("distill")) {
+    const Json& d = rep.at("distill");
+    std::snprintf(buf, sizeof buf, "%.4g (noise images: %.4g)", d.get_number("bn_loss_final", 0),
+                  d.get_number("bn_loss_noise", 0));
+    row("Genie-D BN loss", buf);
+  }
+  if (rep.contains("units") && rep.at("units").size() > 0) {
+    const Json& us = rep.at("units");
+    double before = 0, after = 0;
+    for (size_t i = 0; i < us.size(); ++i) {
+      before += us[i].get_number("loss_before", 0);
+      after += us[i].get_number("loss_after", 0);
+    }
+    std::snprintf(buf, sizeof buf, "%zu units, summed loss %.4g -> %.4g", us.size(), before, after);
+    row("reconstruction", buf);
+  }
+  if (rep.contains("quant_top1")) {
+    out += rule;
+    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)", 100 * rep.at("fp32_top1").as_number(),
+                  100 * rep.at("fp32_top5").as_number());
+    row("FP32 top-1", buf);
+    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)", 100 * rep.at("quant_top1").as_number(),
+                  100 * rep.at("quant_top5").as_number());
+    row(rep.get_string("bits", "quantized") + " top-1", buf);
+    std::snprintf(buf, sizeof buf, "%+.2f pp on %lld images",
+                  100 * (rep.at("quant_top1").as_number() - rep.at("fp32_top1").as_number()),
+                  static_cast<long long>(rep.at("eval").get_int("n", 0)));
+    row("difference", buf);
+  }
+  out += rule;
+  if (rep.contains("files"))
+    for (const auto& [k, v] : rep.at("files").as_object()) row(k, v.as_string());
+  out += rule;
+  return out;
+}
+
+}  // namespace genie::engine

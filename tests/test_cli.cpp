@@ -1,0 +1,242 @@
+// genie_run's command line, run as a child process: every bad-input case exits with code 2, names
+// the flag or file and writes nothing; config files and flag overrides; report.json's fields; the
+// quantized file re-evaluated by `genie_run eval` gives the run's own accuracy.
+#include <cmath>
+
+#include "engine/cli.h"
+#include "models/json.h"
+#include "test_cli.h"
+#include "test_util.h"
+
+using namespace genie;
+using genie::test::ProcResult;
+using genie::test::run_genie;
+using genie::test::TempDir;
+
+namespace {
+
+const std::string kModel = test::source_path("tests/data/vgg_small.h5");
+
+// Tiny settings: the 7-unit VGG fixture, 16 images, 20 + 20 iterations, one thread.
+std::vector<std::string> tiny(const std::string& out, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"quantize", "--model", kModel, "--out", out, "--samples", "16", "--batch",
+                                "8", "--distill-iters", "20", "--recon-iters", "20", "--recon-batch", "8",
+                                "--device", "cpu", "--threads", "1", "--quiet"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes nothing") {
+  TempDir tmp;
+  const std::string out = tmp / "out";  // never created by any case below
+  const std::string not_h5 = tmp / "not_a_model.h5";
+  test::write_file(not_h5, "this is not HDF5\n");
+  const std::string a_file = tmp / "plain_file";
+  test::write_file(a_file, "x");
+  const std::string bad_cfg = tmp / "bad.json";
+  test::write_file(bad_cfg, R"({"samples": 16, "wbitz": 4})");
+  const std::string broken_cfg = tmp / "broken.json";
+  test::write_file(broken_cfg, R"({"samples": )");
+  const std::string missing = tmp / "missing.h5";
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;  // must appear in stderr
+  };
+  const std::vector<Case> cases = {
+      {{"--bogus", "1"}, "--bogus"},
+      {{"--wbits", "9"}, "--wbits"},
+      {{"--wbits", "1"}, "--wbits"},
+      {{"--abits", "0"}, "--abits"},
+      {{"--abits", "four"}, "--abits"},
+      {{"--samples", "0"}, "--samples"},
+      {{"--batch", "-3"}, "--batch"},
+      {{"--distill-iters", "0"}, "--distill-iters"},
+      {{"--recon-iters", "0"}, "--recon-iters"},
+      {{"--distill-lr-z", "-0.1"}, "--distill-lr-z"},
+      {{"--distill-lr-g", "0"}, "--distill-lr-g"},
+      {{"--lr-wstep", "-1e-4"}, "--lr-wstep"},
+      {{"--lr-astep", "-1"}, "--lr-astep"},
+      {{"--lr-round", "nan"}, "--lr-round"},
+      {{"--round-weight", "-1"}, "--round-weight"},
+      {{"--device", "tpu"}, "--device"},
+      {{"--distill-mode", "magic"}, "--distill-mode"},
+      {{"--calib", "real:" + missing}, missing},
+      {{"--calib", "whatever"}, "--calib"},
+      {{"--eval", missing}, missing},
+      {{"--config", bad_cfg}, "wbitz"},
+      {{"--config", broken_cfg}, broken_cfg},
+      {{"--config", missing}, missing},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"quantize", "--model", kModel, "--out", out};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const ProcResult r = run_genie(args);
+    INFO("args: ", c.args[0], " ", c.args.size() > 1 ? c.args[1] : "", "\nstderr: ", r.err);
+    CHECK(r.rc == 2);
+    CHECK(contains(r.err, c.expect));
+    CHECK_FALSE(test::path_exists(out));
+  }
+  // The model file itself.
+  for (const std::string& m : {missing, not_h5}) {
+    const ProcResult r = run_genie({"quantize", "--model", m, "--out", out});
+    INFO("model ", m, "\nstderr: ", r.err);
+    CHECK(r.rc == 2);
+    CHECK(contains(r.err, m));
+    CHECK_FALSE(test::path_exists(out));
+  }
+  {
+    const ProcResult r = run_genie({"quantize", "--out", out});
+    CHECK(r.rc == 2);
+    CHECK(contains(r.err, "--model"));
+  }
+  // Unwritable --out: an existing file, and a path below a file.
+  for (const std::string& o : {a_file, a_file + "/sub/dir"}) {
+    const ProcResult r = run_genie({"quantize", "--model", kModel, "--out", o});
+    INFO("out ", o, "\nstderr: ", r.err);
+    CHECK(r.rc == 2);
+    CHECK(contains(r.err, "--out"));
+    CHECK(contains(r.err, o));
+    CHECK(test::read_file(a_file) == "x");
+  }
+  // Subcommands validate too.
+  {
+    const ProcResult r = run_genie({"distill", "--model", kModel, "--out", out, "--wbits", "4"});
+    CHECK(r.rc == 2);
+    CHECK(contains(r.err, "--wbits"));  // not a distill flag
+    const ProcResult e = run_genie({"eval", "--model", missing, "--eval", "fashion-mnist"});
+    CHECK(e.rc == 2);
+    CHECK(contains(e.err, missing));
+    const ProcResult i = run_genie({"info", "--model", not_h5});
+    CHECK(i.rc == 2);
+    CHECK(contains(i.err, not_h5));
+    const ProcResult u = run_genie({"frobnicate"});
+    CHECK(u.rc == 2);
+    CHECK(contains(u.err, "frobnicate"));
+  }
+  CHECK_FALSE(test::path_exists(out));
+}
+
+TEST_CASE("genie_run: --help and --version") {
+  const ProcResult h = run_genie({"--help"});
+  CHECK(h.rc == 0);
+  for (const char* flag : {"--model", "--out", "--wbits", "--abits", "--samples", "--batch", "--distill-iters",
+                           "--recon-iters", "--calib", "--eval", "--device", "--seed", "--threads", "--config",
+                           "--resume", "--quiet", "--fold-bn", "--round-weight", "--lr-round"})
+    CHECK_MESSAGE(contains(h.out, flag), flag);
+  const ProcResult v = run_genie({"--version"});
+  CHECK(v.rc == 0);
+  CHECK(contains(v.out, "genie_run 0."));
+}
+
+TEST_CASE("genie_run: config file settings, overridden by flags") {
+  TempDir tmp;
+  const std::string cfg = tmp / "cfg.json";
+  test::write_file(cfg, R"({"samples": 24, "wbits": 3, "fold_bn": true, "seed": 7, "calib": "noise",
+                            "distill-lr-z": 0.05, "eval": "fashion-mnist"})");
+  const cli::Parsed p = cli::parse("quantize", {"--config", cfg, "--wbits", "5", "--model", "m.h5", "--out",
+                                                "o", "--seed=9"});
+  CHECK(p.cfg.samples == 24);           // from the file
+  CHECK(p.cfg.wbits == 5);              // flag overrides the file
+  CHECK(p.cfg.seed == 9);               // --name=value form overrides too
+  CHECK(p.cfg.fold_bn);                 // switch from the file ('_' accepted for '-')
+  CHECK(p.cfg.calib == "noise");
+  CHECK(p.cfg.distill_lr_z == doctest::Approx(0.05));
+  CHECK(p.cfg.abits == 4);              // default
+  CHECK(p.cfg.recon_iters == 20000);    // default
+  CHECK(p.cfg.eval == "fashion-mnist");
+  CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--wbits", "4", "--wbits", "5"}), doctest::Contains("twice"),
+                       engine::InputError);
+  CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--fold-bn=1"}), doctest::Contains("--fold-bn"),
+                       engine::InputError);
+  CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--wbit", "4"}), doctest::Contains("--wbits"),
+                       engine::InputError);  // the suggestion
+
+  // End to end: the file's settings and the overriding flags reach report.json.
+  const std::string out = tmp / "run";
+  test::write_file(cfg, R"({"samples": 8, "batch": 8, "wbits": 3, "abits": 3, "distill-iters": 2,
+                            "recon-iters": 3, "recon-batch": 4, "calib": "noise", "seed": 11})");
+  const ProcResult r = run_genie({"--model", kModel, "--out", out, "--config", cfg, "--abits", "6",
+                                  "--threads", "1", "--quiet", "--device", "cpu"});
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  const Json rep = Json::parse(test::read_file(out + "/report.json"), "report.json");
+  const Json& s = rep.at("settings");
+  CHECK(s.at("wbits").as_int() == 3);
+  CHECK(s.at("abits").as_int() == 6);
+  CHECK(s.at("samples").as_int() == 8);
+  CHECK(s.at("seed").as_int() == 11);
+  CHECK(s.at("calib").as_string() == "noise");
+  CHECK(rep.at("bits").as_string() == "W3A6");
+  CHECK_FALSE(test::path_exists(out + "/images.h5"));  // no synthetic set for noise calibration
+  const ProcResult info = run_genie({"info", "--model", out + "/quantized.h5", "--json"});
+  REQUIRE(info.rc == 0);
+  const Json ij = Json::parse(info.out, "info");
+  CHECK(ij.at("quantized").as_bool());
+  CHECK(ij.at("bits").as_string() == "W3A6");
+}
+
+TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quantized file") {
+  TempDir tmp;
+  const std::string eval_set = tmp / "eval.h5";
+  test::write_self_labeled_set(kModel, eval_set, 64, 5);
+  const std::string out = tmp / "run";
+  const ProcResult r = run_genie(tiny(out, {"--eval", eval_set, "--seed", "2"}));
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  for (const char* f : {"quantized.h5", "images.h5", "contact_sheet.png", "report.json"})
+    CHECK_MESSAGE(test::path_exists(out + "/" + f), f);
+  CHECK_FALSE(test::path_exists(out + "/checkpoint"));  // removed once finished
+
+  const Json rep = Json::parse(test::read_file(out + "/report.json"), "report.json");
+  // FP32 labels are the model's own predictions: exactly 1.
+  CHECK(rep.at("fp32_top1").as_number() == 1.0);
+  const double q1 = rep.at("quant_top1").as_number();
+  CHECK(q1 >= 0.0);
+  CHECK(q1 <= 1.0);
+  CHECK(rep.at("eval").at("n").as_int() == 64);
+  const Json& t = rep.at("timings_s");
+  for (const char* k : {"load", "distill", "reconstruct", "eval_fp32", "eval_quant", "total"}) {
+    INFO(k);
+    REQUIRE(t.contains(k));
+    CHECK(t.at(k).as_number() >= 0.0);
+  }
+  CHECK(t.at("total").as_number() >= t.at("distill").as_number() + t.at("reconstruct").as_number());
+  const Json& s = rep.at("settings");
+  CHECK(s.at("samples").as_int() == 16);
+  CHECK(s.at("distill-iters").as_int() == 20);
+  CHECK(s.at("recon-iters").as_int() == 20);
+  CHECK(s.at("wbits").as_int() == 4);
+  CHECK(s.at("abits").as_int() == 4);
+  CHECK(s.at("seed").as_int() == 2);
+  const Json& units = rep.at("units");
+  REQUIRE(units.size() == 7);  // features.0, features.3, features.7, res, head.0, classifier.1, .4
+  CHECK(units[0].at("name").as_string() == "features.0");
+  CHECK(units[3].at("name").as_string() == "res");
+  for (size_t i = 0; i < units.size(); ++i) {
+    const double b = units[i].at("loss_before").as_number(), a = units[i].at("loss_after").as_number();
+    CHECK(std::isfinite(b));
+    CHECK(std::isfinite(a));
+    CHECK(b >= 0.0);
+    CHECK(a >= 0.0);
+  }
+  const Json& d = rep.at("distill");
+  CHECK(d.at("batches").size() == 2);
+  CHECK(d.at("bn_loss_final").as_number() > 0.0);
+
+  // `genie_run eval` on the files: one JSON line with the run's own accuracies.
+  const ProcResult eq = run_genie({"eval", "--model", out + "/quantized.h5", "--eval", eval_set, "--threads", "1"});
+  INFO(eq.err);
+  REQUIRE(eq.rc == 0);
+  const Json ej = Json::parse(eq.out, "eval output");
+  CHECK(ej.at("top1").as_number() == q1);
+  CHECK(ej.at("top5").as_number() == rep.at("quant_top5").as_number());
+  CHECK(ej.at("quantized").as_bool());
+  const ProcResult ef = run_genie({"eval", "--model", kModel, "--eval", eval_set, "--threads", "1"});
+  REQUIRE(ef.rc == 0);
+  CHECK(Json::parse(ef.out, "eval output").at("top1").as_number() == 1.0);
+}
