@@ -7,3 +7,11 @@ BUILD=${BUILD:-build}
 cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${GENIE_CMAKE_ARGS:-}
 cmake --build "$BUILD" -j "$(nproc)"
 "$BUILD/tests/genie_tests"
+# The library as a consumer sees it: install into $BUILD/install, then configure, build and run
+# examples/embed against that installed package (a tiny W4A4 quantization of the bundled teacher).
+PREFIX="$(cd "$BUILD" && pwd)/install"
+cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
+cmake -G Ninja -S examples/embed -B "$BUILD/embed" -DCMAKE_PREFIX_PATH="$PREFIX"
+cmake --build "$BUILD/embed"
+rm -rf "$BUILD/embed/out"
+"$BUILD/embed/genie_embed" "$PREFIX/share/genie/resnet20_fmnist.h5" "$BUILD/embed/out" 300
