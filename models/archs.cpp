@@ -144,6 +144,7 @@ Graph resnet20(const ModelInfo& info, float eps) {
     }
   }
   x = B.act(x, "avgpool", "avgpool");
+  x = B.act(x, "flatten");
   B.linear(x, "fc", 64, info.num_classes);
   return B.g;
 }

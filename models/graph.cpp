@@ -180,10 +180,10 @@ Json Graph::to_json() const {
     if (n.op == "conv") j.set("groups", n.groups);
     if (n.op == "conv" || n.op == "linear") j.set("bias", n.has_bias);
     if (n.op == "bn") {
-      j.set("eps", double(n.eps));
+      j.set("eps", n.eps);
       if (!n.affine) j.set("affine", false);
     }
-    if (n.op == "leaky_relu") j.set("slope", double(n.slope));
+    if (n.op == "leaky_relu") j.set("slope", n.slope);
     if (!n.block.empty()) {
       j.set("block", n.block);
       j.set("block_kind", n.block_kind);

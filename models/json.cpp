@@ -9,6 +9,19 @@
 
 namespace genie {
 
+Json::Json(float v) : type_(Type::Number), num_(double(v)) {
+  if (!std::isfinite(v)) return;
+  char buf[32];
+  for (int prec = 1; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
+    const double d = std::strtod(buf, nullptr);
+    if (float(d) == v) {
+      num_ = d;
+      return;
+    }
+  }
+}
+
 Json Json::object() {
   Json j;
   j.type_ = Type::Object;

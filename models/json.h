@@ -27,7 +27,8 @@ class Json {
   Json(int64_t v) : type_(Type::Number), num_(double(v)) {}
   Json(size_t v) : type_(Type::Number), num_(double(v)) {}
   Json(double v) : type_(Type::Number), num_(v) {}
-  Json(float v) : type_(Type::Number), num_(double(v)) {}
+  // A float is stored as the shortest decimal that reads back to it (0.4f dumps as 0.4).
+  Json(float v);
   Json(const char* s) : type_(Type::String), str_(s) {}
   Json(std::string s) : type_(Type::String), str_(std::move(s)) {}
   Json(Array a) : type_(Type::Array), arr_(std::move(a)) {}

@@ -89,9 +89,11 @@ void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
   }
 
   for (const auto& s : specs) {
-    const std::vector<float> v = params.at(s.key).to_vector();
+    const Tensor& t = params.at(s.key);
+    std::vector<float> host;  // only for tensors off the CPU
+    const float* v = t.device() == Device::CPU ? t.data() : (host = t.to_vector()).data();
     const bool is_var = ends_with(s.key, ".running_var");
-    for (size_t i = 0; i < v.size(); ++i) {
+    for (size_t i = 0; i < size_t(t.numel()); ++i) {
       GENIE_CHECK(std::isfinite(v[i]), "[model] ", where, ": tensor '", s.key,
                   "' expected finite values, got ", v[i], " at flat index ", i);
       GENIE_CHECK(!is_var || v[i] >= 0.f, "[model] ", where, ": tensor '", s.key,

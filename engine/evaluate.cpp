@@ -1,0 +1,84 @@
+// Batched top-1 / top-5 evaluation.
+#include "engine/evaluate.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "autograd/tape.h"
+
+namespace genie::engine {
+
+EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch, Device device) {
+  GENIE_CHECK(batch > 0, "[evaluate] expected batch > 0, got ", batch);
+  GENIE_CHECK(data.images.defined() && data.images.ndim() == 4, "[evaluate] expected images (N, C, H, W), got ",
+              data.images.defined() ? data.images.describe() : std::string("none"));
+  GENIE_CHECK(data.labels.defined() && data.labels.dtype() == DType::I32 &&
+                  data.labels.ndim() == 1 && data.labels.dim(0) == data.images.dim(0),
+              "[evaluate] expected ", data.images.dim(0), " int32 labels, got ",
+              data.labels.defined() ? data.labels.describe() : std::string("none"));
+  NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor images = data.images.to(Device::CPU);
+  const std::vector<int32_t> labels = data.labels.to_i32();
+  const int64_t N = images.dim(0);
+  const Shape& s = images.shape();
+  const int64_t per = s[1] * s[2] * s[3];
+  int64_t hit1 = 0, hit5 = 0;
+  for (int64_t b0 = 0; b0 < N; b0 += batch) {
+    const int64_t B = std::min<int64_t>(batch, N - b0);
+    Tensor x = Tensor::empty({B, s[1], s[2], s[3]});
+    std::memcpy(x.data(), images.data() + b0 * per, size_t(B * per) * sizeof(float));
+    const Tensor logits = fwd(x.to(device));
+    GENIE_CHECK(logits.defined() && logits.ndim() == 2 && logits.dim(0) == B, "[evaluate] expected logits (",
+                B, ", classes), got ", logits.defined() ? logits.describe() : std::string("none"));
+    const int64_t K = logits.dim(1);
+    const std::vector<float> l = logits.to_vector();
+    for (int64_t i = 0; i < B; ++i) {
+      const int32_t y = labels[size_t(b0 + i)];
+      GENIE_CHECK(y >= 0 && y < K, "[evaluate] label ", y, " of image ", b0 + i,
+                  " is outside the model's ", K, " classes");
+      const float* row = l.data() + i * K;
+      const float ly = row[y];
+      int64_t rank = 0;  // classes ranked before the label
+      for (int64_t j = 0; j < K; ++j) rank += (row[j] > ly) || (row[j] == ly && j < y);
+      hit1 += rank < 1;
+      hit5 += rank < std::min<int64_t>(5, K);
+    }
+  }
+  EvalResult r;
+  r.n = N;
+  r.top1 = N ? double(hit1) / double(N) : 0.0;
+  r.top5 = N ? double(hit5) / double(N) : 0.0;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+EvalResult evaluate(const models::Model& model, const io::LabeledImages& data, int batch,
+                    Device device) {
+  if (model.device() == device)
+    return evaluate([&](const Tensor& x) { return model.forward(x); }, data, batch, device);
+  models::Model m = model;  // parameters are handles: moving the copy leaves `model` untouched
+  m.to(device);
+  return evaluate([&](const Tensor& x) { return m.forward(x); }, data, batch, device);
+}
+
+io::InputSpec input_spec(const models::ModelInfo& info) {
+  io::InputSpec s;
+  s.channels = info.C;
+  s.height = info.H;
+  s.width = info.W;
+  s.mean = info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean;
+  s.std = info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std;
+  return s;
+}
+
+Json to_json(const EvalResult& r) {
+  Json j = Json::object();
+  j.set("top1", r.top1);
+  j.set("top5", r.top5);
+  j.set("n", r.n);
+  j.set("seconds", r.seconds);
+  return j;
+}
+
+}  // namespace genie::engine

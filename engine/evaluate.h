@@ -1,0 +1,37 @@
+// Classification accuracy (top-1 / top-5) of a model — or of any forward function, so quantized
+// models reuse it — over a labeled image set, in batches, without autograd.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "io/datasets.h"
+#include "models/json.h"
+#include "models/model.h"
+
+namespace genie::engine {
+
+struct EvalResult {
+  double top1 = 0, top5 = 0;  // fractions in [0, 1]
+  int64_t n = 0;              // images evaluated
+  double seconds = 0;         // wall time of the whole evaluation (transfers included)
+};
+
+// Maps a batch (B, C, H, W) on the evaluation device to logits (B, classes) on that device.
+using ForwardFn = std::function<Tensor(const Tensor&)>;
+
+// Runs `fwd` over `data` in batches of `batch` images moved to `device`. Top-k counts a label as
+// hit when fewer than k classes score higher (equal scores: the lower class index ranks first, as
+// torch.topk); k is capped at the number of classes. Labels are checked against the logit width.
+EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch = 256,
+                    Device device = Device::CPU);
+// The model's own forward (a copy of the model is moved to `device` when it lives elsewhere).
+EvalResult evaluate(const models::Model& model, const io::LabeledImages& data, int batch = 256,
+                    Device device = Device::CPU);
+
+// The model's input description for the dataset readers.
+io::InputSpec input_spec(const models::ModelInfo& info);
+
+// {"top1": …, "top5": …, "n": …, "seconds": …}
+Json to_json(const EvalResult& r);
+
+}  // namespace genie::engine

@@ -1,0 +1,109 @@
+// Model weight files over io::H5Reader / H5Writer (format in model_file.h).
+#include "io/model_file.h"
+
+#include <cmath>
+
+#include "io/h5.h"
+#include "models/archs.h"
+
+namespace genie::io {
+
+using models::Graph;
+using models::Model;
+using models::ModelInfo;
+
+static bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+models::Model load_model(const std::string& path) {
+  H5Reader r(path);
+  const std::string where = path;
+  ModelInfo info;
+  GENIE_CHECK(r.has_attr("input_shape"), "[load_model] ", where,
+              ": missing root attribute 'input_shape' ([C, H, W])");
+  const std::vector<int64_t> shape = r.attr_i64_vec("input_shape");
+  GENIE_CHECK(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0, "[load_model] ",
+              where, ": attribute 'input_shape' expected 3 positive values [C, H, W], got ",
+              shape_str(shape));
+  info.C = shape[0];
+  info.H = shape[1];
+  info.W = shape[2];
+  info.mean = r.has_attr("input_mean") ? r.attr_f32_vec("input_mean")
+                                       : std::vector<float>(size_t(info.C), 0.f);
+  info.std = r.has_attr("input_std") ? r.attr_f32_vec("input_std")
+                                     : std::vector<float>(size_t(info.C), 1.f);
+  GENIE_CHECK(int64_t(info.mean.size()) == info.C && int64_t(info.std.size()) == info.C,
+              "[load_model] ", where, ": attributes input_mean/input_std expected ", info.C,
+              " values each (input_shape C), got ", info.mean.size(), " and ", info.std.size());
+  info.num_classes = r.has_attr("num_classes") ? r.attr_i64("num_classes") : 0;
+  GENIE_CHECK(info.num_classes >= 0, "[load_model] ", where,
+              ": attribute 'num_classes' expected >= 1, got ", info.num_classes);
+  const bool has_graph = r.has_attr("graph");
+  info.arch = r.has_attr("arch") ? r.attr_string("arch") : (has_graph ? "graph" : "");
+  GENIE_CHECK(!info.arch.empty(), "[load_model] ", where,
+              ": missing root attribute 'arch' (and no 'graph' description)");
+  float eps = 1e-5f;
+  if (r.has_attr("bn_eps")) {
+    eps = float(r.attr_f64("bn_eps"));
+    GENIE_CHECK(std::isfinite(eps) && eps > 0.f, "[load_model] ", where,
+                ": attribute 'bn_eps' expected > 0, got ", eps);
+  }
+
+  Graph g;
+  if (has_graph) {
+    g = Graph::from_json(Json::parse(r.attr_string("graph"), where + ": attribute 'graph'"),
+                         where + ": attribute 'graph'");
+  } else {
+    GENIE_CHECK(info.num_classes > 0, "[load_model] ", where,
+                ": missing root attribute 'num_classes' (needed by built-in arch '", info.arch, "')");
+    try {
+      g = models::make_arch(info.arch, info, eps);
+    } catch (const Error& e) {
+      throw Error(str("[load_model] ", where, ": ", e.what()));
+    }
+  }
+  if (info.num_classes == 0) {
+    const auto shapes = g.infer_shapes({1, info.C, info.H, info.W});
+    const Shape& out = shapes[size_t(g.output_node())];
+    GENIE_CHECK(out.size() == 2, "[load_model] ", where,
+                ": expected the graph output to be (N, classes), got ", shape_str(out));
+    info.num_classes = out[1];
+  }
+
+  std::map<std::string, Tensor> params;
+  for (const std::string& key : r.list_datasets()) {
+    if (ends_with(key, "num_batches_tracked")) continue;
+    params[key] = r.read_f32(key);
+  }
+  return Model(std::move(g), std::move(info), std::move(params), where);
+}
+
+void save_model(const models::Model& model, const std::string& path, const SaveOptions& opts) {
+  const ModelInfo& info = model.info();
+  H5Writer w(path);
+  for (const auto& kv : model.params()) w.write(kv.first, kv.second.to(Device::CPU));
+  w.set_attr_string("arch", info.arch);
+  w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
+  w.set_attr_f32_vec("input_mean", info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
+  w.set_attr_f32_vec("input_std", info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
+  w.set_attr_i64("num_classes", info.num_classes);
+  // bn_eps: only when every BN shares one eps different from the default (otherwise the graph
+  // carries per-layer values).
+  bool uniform = true;
+  float eps = -1.f;
+  for (int i : model.bn_nodes()) {
+    const float e = model.node(i).eps;
+    if (eps < 0.f) eps = e;
+    uniform = uniform && e == eps;
+  }
+  const bool builtin = models::is_known_arch(info.arch);
+  const bool graph = opts.write_graph || !builtin || !uniform;
+  if (uniform && eps > 0.f && eps != 1e-5f) w.set_attr_f64("bn_eps", double(eps));
+  if (graph) w.set_attr_string("graph", model.graph().to_json().dump());
+  for (const auto& kv : opts.string_attrs) w.set_attr_string(kv.first, kv.second);
+  for (const auto& kv : opts.number_attrs) w.set_attr_f64(kv.first, kv.second);
+  w.commit();
+}
+
+}  // namespace genie::io
