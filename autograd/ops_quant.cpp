@@ -94,6 +94,13 @@ Tensor fake_quant_act(const Tensor& x, const Tensor& step, float qn, float qp,
   return y;
 }
 
+Tensor qdrop_mask(const Shape& s, Generator& g, Device d) {
+  Tensor m = Tensor::empty(s, d, DType::U8);
+  k::qdrop_mask(d, g.seed, g.offset, m.data_as<uint8_t>(), m.numel(), nullptr);
+  g.offset += k::qdrop_counters(m.numel());
+  return m;
+}
+
 Tensor rounding_reg(const Tensor& v, float beta) {
   check_f32("rounding_reg", v);
   const Device d = v.device();

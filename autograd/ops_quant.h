@@ -18,6 +18,10 @@ Tensor fake_quant_weight(const Tensor& w_floor, const Tensor& v, const Tensor& s
 Tensor fake_quant_act(const Tensor& x, const Tensor& step, float qn, float qp,
                       const Tensor& qdrop_mask = Tensor());
 
+// QDrop mask (u8 of shape s): independent fair coin flips, 1 = quantize / take X_q. Uses one
+// Philox bit per element (kernels/quant.h); advances the generator.
+Tensor qdrop_mask(const Shape& s, Generator& g, Device d = Device::CPU);
+
 // AdaRound's rounding regulariser Σ 1 − |2h(v) − 1|^β (a scalar), differentiable w.r.t. v.
 Tensor rounding_reg(const Tensor& v, float beta);
 

@@ -126,7 +126,7 @@ Tensor QModel::quantize_input(int node, int slot, const Tensor& x, const Run& ru
   if (run.qdrop_mask)
     mask = run.qdrop_mask(a, node, x);
   else if (q.qdrop && run.gen)
-    mask = ops::bernoulli_mask(x.shape(), 0.5f, *run.gen, x.device());
+    mask = ops::qdrop_mask(x.shape(), *run.gen, x.device());
   return q.forward_masked(x, mask);
 }
 

@@ -194,7 +194,7 @@ void ActQuantizer::set_state(bool is_signed, float step, Device d) {
 }
 
 Tensor ActQuantizer::forward(const Tensor& x, ops::Generator* gen) const {
-  if (qdrop && gen) return forward_masked(x, ops::bernoulli_mask(x.shape(), 0.5f, *gen, x.device()));
+  if (qdrop && gen) return forward_masked(x, ops::qdrop_mask(x.shape(), *gen, x.device()));
   return forward_masked(x, Tensor());
 }
 

@@ -225,7 +225,7 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
       pos += bs;
       Tensor xb = gather_rows(c.x, idx, bs, d), xqb = gather_rows(c.xq, idx, bs, d);
       Tensor yb = gather_rows(c.y, idx, bs, d);
-      Tensor mix = ops::bernoulli_mask(xb.shape(), 0.5f, gen, d);
+      Tensor mix = ops::qdrop_mask(xb.shape(), gen, d);
       Objective o = unit_objective(qm, u, xb, xqb, yb, mix, train, it, opt);
       opt_w.lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
       opt_a.lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);

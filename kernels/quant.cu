@@ -110,6 +110,17 @@ __global__ void round_reg_partial_kernel(const float* __restrict__ v, int64_t n,
   if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
+struct QDropWordBody {  // one thread per 32-element word
+  QDropWordF f;
+  uint8_t* mask;
+  int64_t n;
+  __device__ void operator()(int64_t w) const {
+    const uint32_t bits = f(w);
+    const int64_t b = w * 32, e = min(n, b + 32);
+    for (int64_t i = b; i < e; ++i) mask[i] = uint8_t((bits >> (i - b)) & 1u);
+  }
+};
+
 struct RoundRegBwdBody {
   const float* v;
   RoundRegF f;
@@ -177,6 +188,10 @@ void aquant_bwd_cuda(const float* dy, const float* x, const float* step, const u
     finish_sum_kernel<<<1, kThreads, 0, st>>>(part.as<double>(), chunks, dstep, acc);
     GENIE_LAUNCH_CHECK();
   }
+}
+
+void qdrop_mask_cuda(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s) {
+  cuda::cuda_for((n + 31) / 32, cuda::resolve(s), QDropWordBody{QDropWordF{seed, offset}, mask, n});
 }
 
 void round_reg_fwd_cuda(const float* v, int64_t n, float beta, float* out, Stream s) {

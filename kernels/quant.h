@@ -46,6 +46,12 @@ GENIE_DECLARE_KERNEL(aquant_bwd,
                       Stream s),
                      (dy, x, step, code, qn, qp, n, dx, dstep, accumulate, s))
 
+// QDrop mask: mask[i] = bit (i mod 128) of Philox block (seed, offset + i/128) — a fair coin per
+// element (P(1) = 0.5 exactly). Consumes qdrop_counters(n) counters.
+GENIE_DECLARE_KERNEL(qdrop_mask, (uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s),
+                     (seed, offset, mask, n, s))
+inline uint64_t qdrop_counters(int64_t n) { return (uint64_t(n) + 127) / 128; }
+
 // out[0] = Σ_i 1 − |2h(v_i) − 1|^β
 GENIE_DECLARE_KERNEL(round_reg_fwd, (const float* v, int64_t n, float beta, float* out, Stream s),
                      (v, n, beta, out, s))

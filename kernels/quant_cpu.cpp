@@ -86,6 +86,16 @@ void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const ui
   }
 }
 
+void qdrop_mask_cpu(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream) {
+  const QDropWordF f{seed, offset};
+  const int64_t words = (n + 31) / 32;
+  cpu_for(words, [&](int64_t w) {
+    const uint32_t bits = f(w);
+    const int64_t b = w * 32, e = std::min(n, b + 32);
+    for (int64_t i = b; i < e; ++i) mask[i] = uint8_t((bits >> (i - b)) & 1u);
+  });
+}
+
 void round_reg_fwd_cpu(const float* v, int64_t n, float beta, float* out, Stream) {
   const RoundRegF f{beta};
   out[0] = float(chunked_sum(n, [&](int64_t i) { return f.fwd(v[i]); }));

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/common.h"
+#include "kernels/functors.h"  // Philox4x32
 
 namespace genie::k {
 
@@ -143,6 +144,19 @@ struct ClipErrF {
   }
   GENIE_HD static float err(float x, float delta, float z, float qmax) {
     return powf(fabsf(x - quantize(x, delta, z, qmax)), 2.4f);
+  }
+};
+
+// ---- QDrop masks: fair coin flips, one Philox bit each ----
+// Element i is bit (i mod 128) of the Philox-4x32-10 block with counter offset + i/128 (key =
+// seed): 128 masks per block instead of one uniform per element, so the masks cost next to
+// nothing; the same bits on CPU and CUDA. 1 = quantize (QDrop) / take X_q (input mixing).
+constexpr int64_t kQDropBitsPerCounter = 128;
+struct QDropWordF {  // the 32 mask bits of word w (elements 32w … 32w+31)
+  uint64_t seed, offset;
+  GENIE_HD uint32_t operator()(int64_t w) const {
+    const Philox4x32 r(seed, offset + uint64_t(w) / 4);
+    return r.c[w & 3];
   }
 };
 

@@ -3,6 +3,7 @@
 // hand-computed values for rounding ties and inclusive clamp boundaries; finite differences where
 // the op is smooth; thread-count independence; CPU-vs-CUDA parity (skipped without a GPU).
 #include <cmath>
+#include <cstring>
 
 #include "engine/quantizer.h"
 #include "io/h5.h"
@@ -166,6 +167,33 @@ TEST_CASE("quant: weight codes and from_codes reproduce the hard weights exactly
   for (float c : q.codes().to_vector()) CHECK((c >= 0.f && c <= 7.f && c == std::floor(c)));
 }
 
+TEST_CASE("quant: QDrop masks are fair Philox bits, reproducible, and advance the generator") {
+  ops::Generator g(123);
+  Tensor m = ops::qdrop_mask({1000, 100}, g);
+  CHECK(g.offset == (100000 + 127) / 128);
+  const uint8_t* p = m.data_as<uint8_t>();
+  int64_t ones = 0, same_as_next = 0, bad = 0;
+  for (int64_t i = 0; i < m.numel(); ++i) {
+    bad += p[i] > 1;
+    ones += p[i];
+    if (i + 1 < m.numel()) same_as_next += p[i] == p[i + 1];
+  }
+  CHECK(bad == 0);
+  CHECK(std::abs(double(ones) / 1e5 - 0.5) < 0.01);          // 6 sigma ≈ 0.0095
+  CHECK(std::abs(double(same_as_next) / 1e5 - 0.5) < 0.01);  // no lag-1 correlation
+  // Element i is bit i%128 of Philox block (seed, offset + i/128).
+  for (int64_t i : {0, 1, 31, 32, 127, 128, 99999}) {
+    k::Philox4x32 r(123, uint64_t(i) / 128);
+    const int b = int(i % 128);
+    CHECK(int(p[i]) == int((r.c[b / 32] >> (b % 32)) & 1u));
+  }
+  Tensor m2 = ops::qdrop_mask({1000, 100}, g);  // next draw differs
+  CHECK(std::memcmp(m2.data_as<uint8_t>(), p, 100000) != 0);
+  ops::Generator g2(123);
+  Tensor m3 = ops::qdrop_mask({1000, 100}, g2);  // same seed, same bits
+  CHECK(std::memcmp(m3.data_as<uint8_t>(), p, 100000) == 0);
+}
+
 TEST_CASE("quant: step-gradient reductions do not depend on the thread count") {
   Tensor x = test::randn_cpu({200000}, 3, 2.f), dy = test::randn_cpu({200000}, 4);
   Tensor s = Tensor::from_vector({0.1f}, {1});
@@ -214,6 +242,11 @@ TEST_CASE("quant: CPU and CUDA kernels agree (GPU)") {
     ys.push_back(y.to(C));
     dxs.push_back(xd.grad().to(C));
     dss.push_back(s.grad().to(C));
+  }
+  for (uint64_t seed : {1, 2}) {
+    ops::Generator gc(seed), gd(seed);
+    Tensor mc = ops::qdrop_mask({7, 1001}, gc), md = ops::qdrop_mask({7, 1001}, gd, D).to(C);
+    CHECK(std::memcmp(mc.data_as<uint8_t>(), md.data_as<uint8_t>(), 7007) == 0);
   }
   CHECK(rel(ys[0], ys[1]) == 0.0);
   CHECK(rel(dxs[0], dxs[1]) == 0.0);

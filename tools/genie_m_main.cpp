@@ -3,7 +3,7 @@
 // that it evaluates to exactly the same accuracy. Prints one JSON line with accuracies and the
 // wall time of every phase.
 //
-//   genie_m --model models/data/resnet20_fmnist.h5 --wbits 4 --abits 4 --calib real --n 256 \
+//   genie_m --model models/data/resnet20_fmnist.h5 --wbits 4 --abits 4 --calib real --n 256
 //           --iters 2000 [--fold-bn] [--seed 0] [--out q.h5] [--eval-limit 10000] [--threads 2]
 // --calib: real (random training images, seeded), noise (N(0,1) in the normalized input space),
 //          or an HDF5 file of images (e.g. Genie-D output; dataset `images`).
