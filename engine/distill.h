@@ -77,7 +77,10 @@ struct DistillBatch {
 
 struct DistillResult {
   Tensor images;  // (S, C, H, W) float32 on the CPU, normalized input space
-  // Means over batches, weighted by batch size.
+  // Means over batches, weighted by batch size. bn_loss_final / input_loss_final: L_bn / L_in of
+  // each batch's last forward (the returned images, under that iteration's swing offsets);
+  // bn_loss_noise: L_bn of N(0,1) images of the same shape through the same hooks (swing as
+  // configured) — the yardstick a successful run beats by a wide margin.
   float bn_loss_final = 0, input_loss_final = 0, bn_loss_noise = 0;
   double time_s = 0;       // wall time of the batches computed by this call
   double iters_per_s = 0;  // iterations computed by this call / time_s
