@@ -112,11 +112,14 @@ std::unique_ptr<ConvPlan> make_plan(const ConvShape& cs) {
 
 std::mutex g_plans_mu;
 
+// The cache lives as long as the process and is never destroyed (like the cuDNN handle, see
+// device.cu): descriptors must not be torn down after cuDNN's own exit-time cleanup.
 ConvPlan& plan_for(const ConvShape& cs) {
-  static std::unordered_map<ConvShape, std::unique_ptr<ConvPlan>, ConvShapeHash> plans;
+  using Plans = std::unordered_map<ConvShape, std::unique_ptr<ConvPlan>, ConvShapeHash>;
+  static Plans* plans = new Plans();
   std::lock_guard<std::mutex> lk(g_plans_mu);
-  auto it = plans.find(cs);
-  if (it == plans.end()) it = plans.emplace(cs, make_plan(cs)).first;
+  auto it = plans->find(cs);
+  if (it == plans->end()) it = plans->emplace(cs, make_plan(cs)).first;
   return *it->second;
 }
 

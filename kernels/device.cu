@@ -195,33 +195,49 @@ CachingAllocator& allocator() {
   return *a;
 }
 
-// ---- engine stream and library handles (RAII; destructors ignore errors, never throw) ----
-struct Context {
-  std::mutex mu;
-  cudaStream_t stream = nullptr;
-  cublasHandle_t cublas = nullptr;
-  cudnnHandle_t cudnn = nullptr;
-  Context() = default;
-  Context(const Context&) = delete;
-  Context& operator=(const Context&) = delete;
-  ~Context() {
-    if (cudnn) (void)cudnnDestroy(cudnn);
-    if (cublas) (void)cublasDestroy(cublas);
-    if (stream) (void)cudaStreamDestroy(stream);
+// ---- engine stream and library handles ----
+// RAII owners (destructors ignore errors and never throw). The process-wide Context holding them
+// is deliberately never destroyed: cuBLAS/cuDNN (and the cuDNN sub-libraries they load lazily)
+// register their own exit-time teardown after our objects are built, so destroying handles from a
+// static destructor would run against already-dismantled library state. The driver reclaims the
+// stream and handles when the process exits.
+struct StreamOwner {
+  cudaStream_t s = nullptr;
+  ~StreamOwner() {
+    if (s) (void)cudaStreamDestroy(s);
+  }
+};
+struct CublasOwner {
+  cublasHandle_t h = nullptr;
+  ~CublasOwner() {
+    if (h) (void)cublasDestroy(h);
+  }
+};
+struct CudnnOwner {
+  cudnnHandle_t h = nullptr;
+  ~CudnnOwner() {
+    if (h) (void)cudnnDestroy(h);
   }
 };
 
+struct Context {
+  std::mutex mu;
+  StreamOwner stream;
+  CublasOwner cublas;
+  CudnnOwner cudnn;
+};
+
 Context& context() {
-  static Context c;
-  return c;
+  static Context* c = new Context();
+  return *c;
 }
 
 cudaStream_t engine_stream() {
   require("cuda_stream");
   Context& c = context();
   std::lock_guard<std::mutex> lk(c.mu);
-  if (!c.stream) GENIE_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
-  return c.stream;
+  if (!c.stream.s) GENIE_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream.s, cudaStreamNonBlocking));
+  return c.stream.s;
 }
 
 }  // namespace
@@ -281,12 +297,16 @@ std::string device_string() {
   GENIE_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   (void)cudaDriverGetVersion(&drv);
   (void)cudaRuntimeGetVersion(&rt);
-  int cublas_ver = 0;
-  (void)cublasGetVersion(cuda::cublas(engine_stream()), &cublas_ver);
+  int cb[3] = {0, 0, 0};  // cuBLAS version without creating a handle
+  (void)cublasGetProperty(MAJOR_VERSION, &cb[0]);
+  (void)cublasGetProperty(MINOR_VERSION, &cb[1]);
+  (void)cublasGetProperty(PATCH_LEVEL, &cb[2]);
+  const size_t cudnn_ver = cudnnGetVersion();  // e.g. 91900 = 9.19.0
   return str(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount, " SMs, ",
              (prop.totalGlobalMem >> 20), " MiB; driver ", drv / 1000, ".", (drv % 1000) / 10,
-             ", runtime ", rt / 1000, ".", (rt % 1000) / 10, ", cuDNN ", cudnnGetVersion(),
-             ", cuBLAS ", cublas_ver, ")");
+             ", runtime ", rt / 1000, ".", (rt % 1000) / 10, ", cuDNN ", cudnn_ver / 10000, ".",
+             (cudnn_ver % 10000) / 100, ".", cudnn_ver % 100, ", cuBLAS ", cb[0], ".", cb[1], ".",
+             cb[2], ")");
 }
 
 CudaMemStats mem_stats() { return probe().ok ? allocator().stats() : CudaMemStats{}; }
@@ -307,28 +327,32 @@ cublasHandle_t cublas(cudaStream_t s) {
   auto& c = cuda_rt::context();
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (!c.cublas) {
+    if (!c.cublas.h) {
       cuda_rt::require("cublas");
-      GENIE_CUBLAS_CHECK(cublasCreate(&c.cublas));
+      cublasHandle_t h = nullptr;
+      GENIE_CUBLAS_CHECK(cublasCreate(&h));
+      c.cublas.h = h;
       // FP32 stays FP32: no TF32 tensor-core math, so results track the CPU (OpenBLAS) path.
-      GENIE_CUBLAS_CHECK(cublasSetMathMode(c.cublas, CUBLAS_DEFAULT_MATH));
+      GENIE_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     }
   }
-  GENIE_CUBLAS_CHECK(cublasSetStream(c.cublas, s));
-  return c.cublas;
+  GENIE_CUBLAS_CHECK(cublasSetStream(c.cublas.h, s));
+  return c.cublas.h;
 }
 
 cudnnHandle_t cudnn(cudaStream_t s) {
   auto& c = cuda_rt::context();
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (!c.cudnn) {
+    if (!c.cudnn.h) {
       cuda_rt::require("cudnn");
-      GENIE_CUDNN_CHECK(cudnnCreate(&c.cudnn));
+      cudnnHandle_t h = nullptr;
+      GENIE_CUDNN_CHECK(cudnnCreate(&h));
+      c.cudnn.h = h;
     }
   }
-  GENIE_CUDNN_CHECK(cudnnSetStream(c.cudnn, s));
-  return c.cudnn;
+  GENIE_CUDNN_CHECK(cudnnSetStream(c.cudnn.h, s));
+  return c.cudnn.h;
 }
 
 Scratch::Scratch(size_t bytes) : bytes_(bytes) {
