@@ -243,8 +243,9 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
       break;
     }
     case K::UnitStep: {
-      std::snprintf(buf, sizeof buf, "unit %lld/%lld %s it %lld/%lld  loss %.4g", (long long)(e.unit + 1),
-                    (long long)e.units, e.text.c_str(), (long long)e.iter, (long long)e.iters, e.loss);
+      std::snprintf(buf, sizeof buf, "unit %lld/%lld %s it %lld/%lld  rec %.4g  reg %.4g",
+                    (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), (long long)e.iter,
+                    (long long)e.iters, e.rec, e.reg);
       if (tty_) {
         bar("reconstruct", e.step, e.steps, buf, e.eta_s);
       } else {

@@ -490,7 +490,9 @@ DistillResult run_genie_d(const Prepared& p, Checkpoint& ck, const PipelineListe
   const int64_t nb = (dc.samples + dc.batch - 1) / dc.batch;
   const DistillResume resume = ck.distill_resume({dc.samples, info.C, info.H, info.W});
   emit_phase(listen, PipelineEvent::PhaseBegin, "distill", nb * dc.iters);
-  if (resume.next_batch > 0)
+  if (resume.next_batch >= nb)
+    emit_message(listen, str("Genie-D: all ", nb, " batches are in the checkpoint"));
+  else if (resume.next_batch > 0)
     emit_message(listen, str("resuming Genie-D after ", resume.next_batch, " of ", nb, " batches"));
   const auto t0 = std::chrono::steady_clock::now();
   auto progress = [&](const DistillProgress& dp) {
@@ -614,7 +616,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   res.resumed = p->resume;
   res.timings.set("load", p->load_s);
   emit_message(listen, str("model ", c.model, " (", p->model.info().arch, ", ", p->model.num_params(),
-                           " parameters) → ", bits_name(c), ", calibration: ", c.calib, ", ", c.samples,
+                           " parameters) -> ", bits_name(c), ", calibration: ", c.calib, ", ", c.samples,
                            " images, device ", device_name(dev)));
 
   // ---- calibration set ----
@@ -682,6 +684,8 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
     e.iter = rp.iter;
     e.iters = rp.iters;
     e.loss = rp.loss;
+    e.rec = rp.rec;
+    e.reg = rp.reg;
     e.step = int64_t(rp.unit) * rp.iters + rp.iter;
     e.steps = int64_t(rp.units) * rp.iters;
     // ETA of the whole phase: this unit's rest plus the later units at the current rate.

@@ -100,7 +100,8 @@ struct PipelineEvent {
   DistillProgress distill;
   // UnitStep / UnitEnd details.
   int64_t unit = 0, units = 0, iter = 0, iters = 0;
-  double loss = 0, loss_before = 0, loss_after = 0;
+  double loss = 0, rec = 0, reg = 0;  // UnitStep: total = reconstruction + weight · regulariser
+  double loss_before = 0, loss_after = 0;
 };
 using PipelineListener = std::function<void(const PipelineEvent&)>;
 
