@@ -29,9 +29,10 @@ namespace {
 const std::vector<std::string> kExtraValueFlags = {"config", "resume"};
 const std::vector<std::string> kExtraSwitches = {"help", "version"};
 // Settings that only quantize takes.
-const std::set<std::string> kQuantizeOnly = {"calib",    "eval",     "eval-limit", "wbits",
-                                             "abits",    "recon-iters", "recon-batch", "lr-wstep",
-                                             "lr-astep", "lr-round", "round-weight", "fold-bn"};
+const std::set<std::string> kQuantizeOnly = {
+    "calib",       "eval",     "eval-limit", "wbits",    "abits",        "first-bits", "last-bits",
+    "recon-iters", "recon-batch", "lr-wstep", "lr-astep", "round-weight", "qdrop-p",    "lr-round",
+    "fold-bn"};
 
 struct FlagHelp {
   const char* name;
@@ -53,14 +54,17 @@ const FlagHelp kHelp[] = {
     {"distill-lr-g", "LR", "Genie-D Adam learning rate of the generator (default 0.01)"},
     {"distill-mode", "M", "genie | latents_only | generator_only (default genie)"},
     {"no-swing", "", "Genie-D without swing convolution"},
-    {"wbits", "N", "weight bits 2..8 (default 4; first and last layer: 8)"},
+    {"wbits", "N", "weight bits 2..8 (default 4; first and last layer: --first-bits/--last-bits)"},
     {"abits", "N", "activation bits 2..8 (default 4; second and last layer inputs: 8)"},
+    {"first-bits", "N", "first layer's weights and the second layer's input, 2..8 (default 8)"},
+    {"last-bits", "N", "last layer's weights and input, 2..8 (default 8)"},
     {"recon-iters", "N", "Genie-M iterations per reconstruction unit (default 20000)"},
     {"recon-batch", "N", "Genie-M batch (default 32)"},
     {"lr-wstep", "LR", "Genie-M learning rate of the weight steps (default 1e-4)"},
     {"lr-astep", "LR", "Genie-M learning rate of the activation steps (default 4e-5)"},
     {"lr-round", "LR", "Genie-M learning rate of the rounding logits (default 1e-3)"},
     {"round-weight", "W", "weight of the rounding regulariser (default 1.0)"},
+    {"qdrop-p", "P", "QDrop: probability that an activation keeps its FP value, 0..1 (default 0.5)"},
     {"fold-bn", "", "fold BatchNorm into the convolutions before quantizing"},
     {"device", "D", "cpu | cuda | auto (default auto)"},
     {"threads", "N", "CPU threads (default: all)"},

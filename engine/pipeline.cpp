@@ -135,12 +135,15 @@ const std::vector<Setting>& settings_table() {
       GENIE_SWITCH_SETTING("no-swing", !c.swing, c.swing = !on, true),
       GENIE_INT_SETTING("wbits", wbits, true, 2, 8),
       GENIE_INT_SETTING("abits", abits, true, 2, 8),
+      GENIE_INT_SETTING("first-bits", first_bits, true, 2, 8),
+      GENIE_INT_SETTING("last-bits", last_bits, true, 2, 8),
       GENIE_INT_SETTING("recon-iters", recon_iters, true, 1, INT64_MAX),
       GENIE_INT_SETTING("recon-batch", recon_batch, true, 1, INT64_MAX),
       GENIE_FLOAT_SETTING("lr-wstep", lr_wstep, true, 0.0, true, HUGE_VAL),
       GENIE_FLOAT_SETTING("lr-astep", lr_astep, true, 0.0, true, HUGE_VAL),
       GENIE_FLOAT_SETTING("lr-round", lr_round, true, 0.0, true, HUGE_VAL),
       GENIE_FLOAT_SETTING("round-weight", round_weight, true, 0.0, false, HUGE_VAL),
+      GENIE_FLOAT_SETTING("qdrop-p", qdrop_p, true, 0.0, false, 1.0),
       GENIE_SWITCH_SETTING("fold-bn", c.fold_bn, c.fold_bn = on, true),
       Setting{"device", Kind::String, true,
               [](PipelineConfig& c, const std::string& v, const std::string& s) {
@@ -430,6 +433,8 @@ std::shared_ptr<Prepared> prepare_quantize(const PipelineConfig& cfg) {
     quant::QuantConfig qc;
     qc.wbits = c.wbits;
     qc.abits = c.abits;
+    qc.first_bits = c.first_bits;
+    qc.last_bits = c.last_bits;
     qc.fold_bn = c.fold_bn;
     quant::QModel probe(c.fold_bn ? quant::fold_bn(p->model) : p->model, qc);
   } catch (const Error& e) {
@@ -647,6 +652,8 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   quant::QuantConfig qc;
   qc.wbits = c.wbits;
   qc.abits = c.abits;
+  qc.first_bits = c.first_bits;
+  qc.last_bits = c.last_bits;
   qc.fold_bn = c.fold_bn;
   quant::QModel qm(c.fold_bn ? quant::fold_bn(p->model) : p->model, qc);
   const std::vector<models::Unit> units = quant::recon_units(qm.model());
@@ -662,6 +669,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   ro.iters = c.recon_iters;
   ro.batch = c.recon_batch;
   ro.round_weight = float(c.round_weight);
+  ro.qdrop_p = float(c.qdrop_p);
   ro.lr_w_step = float(c.lr_wstep);
   ro.lr_a_step = float(c.lr_astep);
   ro.lr_logits = float(c.lr_round);

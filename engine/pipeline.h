@@ -53,12 +53,14 @@ struct PipelineConfig {
   bool swing = true;             // --no-swing turns swing convolution off
   // ---- Genie-M (GENIE.md §2) ----
   int wbits = 4, abits = 4;        // --wbits, --abits: 2..8
+  int first_bits = 8;              // --first-bits: first layer's weights, second layer's input
+  int last_bits = 8;               // --last-bits: last layer's weights and input
   int64_t recon_iters = 20000;     // --recon-iters per unit
   int64_t recon_batch = 32;        // --recon-batch
   double lr_wstep = 1e-4;          // --lr-wstep: weight steps
   double lr_astep = 4e-5;          // --lr-astep: activation steps
   double lr_round = 1e-3;          // --lr-round: rounding logits
-  double qdrop_p = 0.5;            // --qdrop-p: probability of keeping the FP value
+  double qdrop_p = 0.5;            // --qdrop-p: QDrop probability of keeping the FP value (0..1)
   double round_weight = 1.0;       // --round-weight: rounding regulariser weight
   bool fold_bn = false;            // --fold-bn
   // ---- run ----

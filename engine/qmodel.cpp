@@ -23,6 +23,8 @@ struct Layout {
 Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
   GENIE_CHECK(cfg.wbits >= 2 && cfg.wbits <= 8 && cfg.abits >= 2 && cfg.abits <= 8,
               "[qmodel] expected wbits and abits in 2..8, got W", cfg.wbits, "A", cfg.abits);
+  GENIE_CHECK(cfg.first_bits >= 2 && cfg.first_bits <= 8 && cfg.last_bits >= 2 && cfg.last_bits <= 8,
+              "[qmodel] expected first/last-layer bits in 2..8, got ", cfg.first_bits, "/", cfg.last_bits);
   const models::Graph& g = m.graph();
   Layout L;
   L.node_wq.assign(size_t(g.size()), -1);
@@ -52,10 +54,11 @@ Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
     const bool edge = li == 0 || li == last;
     L.node_wq[size_t(node)] = int(L.wq_node.size());
     L.wq_node.push_back(node);
-    L.wq_bits.push_back(edge ? 8 : cfg.wbits);
+    L.wq_bits.push_back(edge ? (li == 0 ? cfg.first_bits : cfg.last_bits) : cfg.wbits);
     if (li == 0) continue;  // the image is already 8-bit: the first layer's input stays FP
     const int value = g.nodes[size_t(node)].inputs[0];
-    L.node_aq[size_t(node)][0] = want(value, (li == 1 || li == last) ? 8 : cfg.abits);
+    L.node_aq[size_t(node)][0] =
+        want(value, li == last ? cfg.last_bits : li == 1 ? cfg.first_bits : cfg.abits);
   }
   // Identity shortcuts: an add input that is its unit's input.
   for (const auto& u : m.units())
@@ -126,7 +129,8 @@ Tensor QModel::quantize_input(int node, int slot, const Tensor& x, const Run& ru
   if (run.qdrop_mask)
     mask = run.qdrop_mask(a, node, x);
   else if (q.qdrop && run.gen)
-    mask = ops::qdrop_mask(x.shape(), *run.gen, x.device());
+    mask = run.qdrop_p == 0.5f ? ops::qdrop_mask(x.shape(), *run.gen, x.device())
+                               : ops::bernoulli_mask(x.shape(), 1.f - run.qdrop_p, *run.gen, x.device());
   return q.forward_masked(x, mask);
 }
 
@@ -183,9 +187,11 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
   settings.set("wbits", cfg_.wbits);
   settings.set("abits", cfg_.abits);
   settings.set("fold_bn", cfg_.fold_bn);
-  settings.set("first_layer", "W8, input not quantized");
-  settings.set("second_layer_input_bits", 8);
-  settings.set("last_layer", "W8A8");
+  settings.set("first_layer", str("W", cfg_.first_bits, ", input not quantized"));
+  settings.set("second_layer_input_bits", cfg_.first_bits);
+  settings.set("last_layer", str("W", cfg_.last_bits, "A", cfg_.last_bits));
+  settings.set("first_bits", cfg_.first_bits);
+  settings.set("last_bits", cfg_.last_bits);
   settings.set("residual_shortcut_quantized", true);
   w.set_attr_string("settings", settings.dump());
   w.set_attr_i64("checkpoint", checkpoint ? 1 : 0);
@@ -243,6 +249,8 @@ QModel QModel::load(const std::string& path, Device device) {
   QuantConfig cfg;
   cfg.wbits = int(settings.at("wbits").as_int());
   cfg.abits = int(settings.at("abits").as_int());
+  cfg.first_bits = int(settings.get_int("first_bits", 8));
+  cfg.last_bits = int(settings.get_int("last_bits", 8));
   cfg.fold_bn = settings.at("fold_bn").as_bool();
   // Parameters: the FP32 ones as stored, the layer weights dequantized from their codes.
   std::map<std::string, Tensor> params;

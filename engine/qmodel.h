@@ -28,6 +28,9 @@ namespace genie::quant {
 struct QuantConfig {
   int wbits = 4, abits = 4;
   bool fold_bn = false;  // recorded in the file; the model given to QModel is already folded
+  // The entry and exit of the network (GENIE.md §2.1 defaults 8): first_bits for the first
+  // layer's weights and the second layer's input, last_bits for the last layer's weights and input.
+  int first_bits = 8, last_bits = 8;
 };
 
 class QModel {
@@ -59,6 +62,7 @@ class QModel {
     bool act_quant = true;            // apply activation quantizers
     bool init_acts = false;           // initialise uninitialised quantizers on what reaches them
     ops::Generator* gen = nullptr;    // QDrop masks for quantizers with qdrop on
+    float qdrop_p = 0.5f;             // QDrop: probability that an element keeps its FP value
     // Optional injected QDrop mask for (activation quantizer, consuming node, its input): return
     // an undefined tensor to quantize everything. Overrides `gen` (used by tests/goldens).
     std::function<Tensor(int aq, int node, const Tensor& x)> qdrop_mask;

@@ -194,6 +194,7 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
       QModel::Run init;
       init.init_acts = true;
       init.gen = &gen;
+      init.qdrop_p = opt.qdrop_p;
       Tensor xb = slice_rows(c.xq, 0, std::min(N, opt.collect_batch)).to(d);
       qm.forward_range(u.first, u.last, {{u.input, xb}}, init);
     }
@@ -213,6 +214,7 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     Adam opt_w(ws, opt.lr_w_step), opt_a(as, opt.lr_a_step), opt_v(vs, opt.lr_logits);
     QModel::Run train;
     train.gen = &gen;
+    train.qdrop_p = opt.qdrop_p;
     std::vector<int64_t> perm(static_cast<size_t>(N));
     int64_t pos = N;  // forces a fresh permutation first
     for (int64_t it = 1; it <= opt.iters; ++it) {
@@ -225,7 +227,8 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
       pos += bs;
       Tensor xb = gather_rows(c.x, idx, bs, d), xqb = gather_rows(c.xq, idx, bs, d);
       Tensor yb = gather_rows(c.y, idx, bs, d);
-      Tensor mix = ops::qdrop_mask(xb.shape(), gen, d);
+      Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), gen, d)
+                                       : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, gen, d);
       Objective o = unit_objective(qm, u, xb, xqb, yb, mix, train, it, opt);
       opt_w.lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
       opt_a.lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);

@@ -24,6 +24,7 @@ struct ReconOptions {
   int64_t batch = 32;           // optimisation batch (random permutations of the calibration set)
   int64_t collect_batch = 32;   // batch of the collection passes (the act. init uses the first)
   float round_weight = 1.f;
+  float qdrop_p = 0.5f;         // QDrop: probability that an element keeps its FP value (0: none)
   float lr_w_step = 1e-4f, lr_a_step = 4e-5f, lr_logits = 1e-3f;
   float beta_start = 20.f, beta_end = 2.f;
   double warmup = 0.2;          // fraction of iters before the regulariser starts (double, as in Python)

@@ -53,6 +53,10 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
       {{"--wbits", "1"}, "--wbits"},
       {{"--abits", "0"}, "--abits"},
       {{"--abits", "four"}, "--abits"},
+      {{"--first-bits", "9"}, "--first-bits"},
+      {{"--last-bits", "1"}, "--last-bits"},
+      {{"--qdrop-p", "1.5"}, "--qdrop-p"},
+      {{"--qdrop-p", "-0.1"}, "--qdrop-p"},
       {{"--samples", "0"}, "--samples"},
       {{"--batch", "-3"}, "--batch"},
       {{"--distill-iters", "0"}, "--distill-iters"},
@@ -161,6 +165,7 @@ TEST_CASE("genie_run: config file settings, overridden by flags") {
   test::write_file(cfg, R"({"samples": 8, "batch": 8, "wbits": 3, "abits": 3, "distill-iters": 2,
                             "recon-iters": 3, "recon-batch": 4, "calib": "noise", "seed": 11})");
   const ProcResult r = run_genie({"--model", kModel, "--out", out, "--config", cfg, "--abits", "6",
+                                  "--first-bits", "7", "--last-bits", "5", "--qdrop-p", "0.25",
                                   "--threads", "1", "--quiet", "--device", "cpu"});
   INFO(r.err);
   REQUIRE(r.rc == 0);
@@ -178,6 +183,18 @@ TEST_CASE("genie_run: config file settings, overridden by flags") {
   const Json ij = Json::parse(info.out, "info");
   CHECK(ij.at("quantized").as_bool());
   CHECK(ij.at("bits").as_string() == "W3A6");
+  CHECK(s.at("qdrop-p").as_number() == 0.25);
+  // Bit widths per layer: first layer W7 with an FP input, second layer's input A7, last layer W5A5.
+  const Json& layers = ij.at("layers");
+  REQUIRE(layers.size() == 8);  // 6 convs + 2 linears of the VGG fixture
+  CHECK(layers[0].at("wbits").as_int() == 7);
+  CHECK(layers[0].at("abits").is_null());
+  CHECK(layers[1].at("wbits").as_int() == 3);
+  CHECK(layers[1].at("abits").as_int() == 7);
+  CHECK(layers[2].at("abits").as_int() == 6);
+  CHECK(layers[6].at("wbits").as_int() == 3);
+  CHECK(layers[7].at("wbits").as_int() == 5);
+  CHECK(layers[7].at("abits").as_int() == 5);
 }
 
 TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quantized file") {
