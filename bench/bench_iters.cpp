@@ -1,19 +1,24 @@
 // Iteration cases of genie_bench: one Genie-D iteration (the engine's own distill() loop, timed
 // per iteration from its progress callback) and one Genie-M iteration per reconstruction-unit kind
-// (input mixing, quantized unit forward with QDrop, reconstruction + rounding loss, backward, both
-// Adam updates), plus the cost growth of Genie-D with batch and image size. Every case records in
+// (the body of quant::reconstruct()'s loop on the engine's QModel: batch gather, input mixing,
+// quantized unit forward with QDrop, reconstruction + rounding loss, backward, both Adam updates),
+// plus the cost growth of Genie-D with batch and image size. Every case records in
 // "params" what bench/compare_pytorch.py needs to run the same computation in PyTorch.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <numeric>
+#include <random>
 
 #include "autograd/ops.h"
 #include "autograd/ops_quant.h"
 #include "autograd/optim.h"
 #include "bench/bench.h"
 #include "engine/distill.h"
-#include "engine/quantizer.h"
+#include "engine/qmodel.h"
+#include "engine/reconstruct.h"
 #include "io/model_file.h"
 #include "models/archs.h"
 
@@ -153,168 +158,178 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
 
 // ---------------------------------------------------------------- Genie-M
 
-// One reconstruction unit with Genie-M's quantizers, trained as GENIE.md §2.5 says (the
-// benchmark's own composition of the public pieces: Model::forward_unit with an override hook,
-// quant::WeightQuantizer / ActQuantizer, ops::rounding_reg, two Adam optimizers).
-//   * every conv/linear of the unit: weight quantizer (wbits) and an input-activation quantizer
-//     keyed by the producing node, so consumers of one tensor share it (block input → conv1 and
-//     the downsample path); the identity branch of an add reading the unit input uses it too;
-//   * QDrop: each quantizer draws a fresh keep-mask per forward; input mixing x = m ? X_q : X.
-class QuantUnit {
- public:
-  QuantUnit(const Model& m, const models::Unit& u, int wbits, int abits, Device d)
-      : m_(m), u_(u), rng_(1234) {
-    for (int i = u.first; i <= u.last; ++i) {
-      const auto& n = m.node(i);
-      if (n.op != "conv" && n.op != "linear") continue;
-      quant::WeightQuantizer wq = quant::WeightQuantizer::from_weight(m.node_param(i, "weight"), wbits);
-      wq.step().set_requires_grad();
-      wq.logits().set_requires_grad();
-      wq_.emplace(i, std::move(wq));
-      aq_.emplace(n.inputs.at(0), quant::ActQuantizer(abits));
+// A model holding just one reconstruction unit of `m`, so that QModel's clip-search
+// initialisation and quantizer layout cover the unit's weights only (the whole ResNet-50 would
+// take a minute on the CPU): a 1x1 identity "stem" conv in front (it takes QModel's first-layer
+// convention: 8-bit weights, unquantized input), the unit's nodes with their original names and
+// parameters, and global pooling + a linear head behind (the classifier convention, W8A8).
+// Within the unit, every conv/linear gets the standard wbits/abits, its first conv an 8-bit input
+// (the second-layer convention) — bit widths do not change the cost of an iteration.
+Model unit_model(const Model& m, const models::Unit& u, const Shape& xs, uint64_t seed) {
+  models::Graph g;
+  const int64_t C = xs[1];
+  models::Node stem;
+  stem.op = "conv";
+  stem.name = "bench_stem";
+  stem.inputs = {-1};
+  stem.in_ch = stem.out_ch = C;
+  stem.kernel = 1;
+  g.add(stem);
+  for (int i = u.first; i <= u.last; ++i) {
+    models::Node n = m.node(i);
+    for (int& j : n.inputs) {
+      GENIE_CHECK(j == u.input || j >= u.first, "[bench] unit ", u.name, " node ", i,
+                  " reads node ", j, " from outside the unit");
+      j = j == u.input ? 0 : j - u.first + 1;
     }
-    hooks_.override_node = [this](int node, const std::vector<Tensor>& in, Tensor& out) {
-      return override(node, in, out);
-    };
-    (void)d;
+    g.add(n);
   }
+  const auto shapes = m.node_shapes(xs[0]);
+  const int64_t C_out = shapes.at(size_t(u.last)).at(1);
+  models::Node pool;
+  pool.op = "avgpool";
+  g.add(pool);
+  models::Node head;
+  head.op = "linear";
+  head.name = "bench_head";
+  head.in_ch = C_out;
+  head.out_ch = 10;
+  head.has_bias = true;
+  g.add(head);
 
-  // Calibration forward (no grad): initialises the activation quantizers from this batch.
-  void calibrate(const Tensor& x) {
-    NoGradGuard ng;
-    calibrating_ = true;
-    forward(x);
-    calibrating_ = false;
-    for (auto& [p, aq] : aq_) {
-      aq.step().set_requires_grad();
-      aq.qdrop = true;
-    }
-  }
+  std::map<std::string, Tensor> params;
+  std::vector<float> eye(size_t(C * C), 0.f);
+  for (int64_t c = 0; c < C; ++c) eye[size_t(c * C + c)] = 1.f;
+  params["bench_stem.weight"] = Tensor::from_vector(eye, {C, C, 1, 1});
+  params["bench_head.weight"] = random_normal({10, C_out}, seed, Device::CPU, 0.f, 0.1f);
+  params["bench_head.bias"] = Tensor::zeros({10});
+  for (const auto& ps : g.param_specs())
+    if (!params.count(ps.key)) params[ps.key] = m.param(ps.key).to(Device::CPU);
+  models::ModelInfo info;
+  info.arch = "graph";
+  info.C = C;
+  info.H = xs[2];
+  info.W = xs[3];
+  info.mean.assign(size_t(C), 0.f);
+  info.std.assign(size_t(C), 1.f);
+  info.num_classes = 10;
+  Model sub(std::move(g), info, std::move(params), "bench unit " + u.name);
+  sub.to(m.device());
+  return sub;
+}
 
-  Tensor forward(const Tensor& x) {
-    cache_.clear();
-    Tensor y = m_.forward_unit(u_, x, &hooks_);
-    cache_.clear();
-    return y;
-  }
-
-  std::vector<Tensor> weight_steps() {
-    std::vector<Tensor> v;
-    for (auto& [i, wq] : wq_) v.push_back(wq.step());
-    return v;
-  }
-  std::vector<Tensor> act_steps() {
-    std::vector<Tensor> v;
-    for (auto& [i, aq] : aq_) v.push_back(aq.step());
-    return v;
-  }
-  std::vector<Tensor> logits() {
-    std::vector<Tensor> v;
-    for (auto& [i, wq] : wq_) v.push_back(wq.logits());
-    return v;
-  }
-  int64_t num_weights() const {
-    int64_t n = 0;
-    for (auto& [i, wq] : wq_) n += wq.logits().numel();
-    return n;
-  }
-  size_t num_act_quantizers() const { return aq_.size(); }
-  ops::Generator& rng() { return rng_; }
-
- private:
-  Tensor quantized(int producer, const Tensor& a) {
-    auto it = cache_.find(producer);
-    if (it != cache_.end()) return it->second;
-    auto& aq = aq_.at(producer);
-    if (calibrating_ && !aq.initialized()) aq.init(a);
-    Tensor y = aq.forward(a, &rng_);
-    cache_.emplace(producer, y);
-    return y;
-  }
-
-  bool override(int node, const std::vector<Tensor>& in, Tensor& out) {
-    const auto& n = m_.node(node);
-    if (n.op == "conv" || n.op == "linear") {
-      const Tensor xq = quantized(n.inputs.at(0), in.at(0));
-      const Tensor w = wq_.at(node).forward();
-      out = n.op == "conv" ? ops::conv2d(xq, w, m_.node_param(node, "bias"), n.stride, n.pad, n.groups)
-                           : ops::linear(xq, w, m_.node_param(node, "bias"));
-      return true;
-    }
-    if (n.op == "add") {
-      bool any = false;
-      Tensor a = in.at(0), c = in.at(1);
-      if (n.inputs[0] == u_.input && aq_.count(u_.input)) a = quantized(u_.input, a), any = true;
-      if (n.inputs[1] == u_.input && aq_.count(u_.input)) c = quantized(u_.input, c), any = true;
-      if (!any) return false;
-      out = ops::add(a, c);
-      return true;
-    }
-    return false;
-  }
-
-  const Model& m_;
-  models::Unit u_;
-  ops::Generator rng_;
-  std::map<int, quant::WeightQuantizer> wq_;
-  std::map<int, quant::ActQuantizer> aq_;
-  std::map<int, Tensor> cache_;
-  models::ForwardHooks hooks_;
-  bool calibrating_ = false;
-};
-
-const models::Unit* find_unit(const Model& m, const std::string& name) {
-  for (const auto& u : m.units())
+const models::Unit* find_unit(const std::vector<models::Unit>& units, const std::string& name) {
+  for (const auto& u : units)
     if (u.name == name) return &u;
   return nullptr;
 }
 
-// Everything one Genie-M iteration touches, built identically on any device (Philox draws give
-// the same numbers on the CPU and CUDA, so a CPU copy reproduces a device run).
+// Rows idx of a host tensor, on device d (what the reconstruction loop does per iteration: the
+// collected X / X_q / Y live on the host).
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx, Device d) {
+  Shape s = t.shape();
+  s[0] = int64_t(idx.size());
+  Tensor out = Tensor::empty(s);
+  const int64_t r = t.numel() / t.dim(0);
+  for (size_t i = 0; i < idx.size(); ++i)
+    std::memcpy(out.data() + int64_t(i) * r, t.data() + idx[i] * r, size_t(r) * sizeof(float));
+  return out.to(d);
+}
+
+// One Genie-M unit being reconstructed with the engine's own pieces (engine/qmodel.h,
+// engine/reconstruct.h): QModel quantizers, activation-quantizer initialisation on the first
+// batch, and per iteration exactly the body of quant::reconstruct()'s loop — gather a batch of
+// X / X_q / Y from the host cache, QDrop mixing mask, unit_objective (quantized unit forward with
+// QDrop, Σ_channels squared error, rounding regulariser), backward, both Adam updates with the
+// cosine schedule. The cache holds `cache` random samples of the unit's input shape (X ≥ 0 like a
+// post-ReLU tensor, X_q = X + noise, Y = the FP unit on X).
 struct MState {
-  static constexpr int kWBits = 4, kABits = 4;
   static constexpr int64_t kIters = 20000, kIterNow = 10000;  // halfway: rounding loss on
   Shape xs;
-  Tensor X, Xq, Y;
-  float C_out = 1, beta = 0;
-  std::unique_ptr<QuantUnit> qu;
+  Tensor X, Xq, Y;  // host (cache, …)
+  std::unique_ptr<quant::QModel> qm;
+  models::Unit unit;
+  quant::ReconOptions opt;
+  quant::QModel::Run train;
+  ops::Generator gen{99};
+  std::mt19937_64 perm_rng{7};
+  std::vector<int64_t> perm;
+  int64_t pos = 0;
   std::unique_ptr<Adam> opt_w, opt_a, opt_v;
-  std::vector<Tensor> vs;
+  Device dev;
 
-  MState(const Model& model, const models::Unit& u, const ModelSpec& spec, int64_t B, Device d) {
-    // β annealed linearly 20 → 2 between 20 % and 100 % of the iterations (GENIE.md §2.5).
-    beta = float(20.0 - (double(kIterNow) / double(kIters) - 0.2) / 0.8 * 18.0);
-    const auto shapes = model.node_shapes(B);
-    xs = u.input < 0 ? Shape{B, spec.C, spec.R, spec.R} : shapes.at(size_t(u.input));
-    // Unit data: X non-negative (post-ReLU), X_q a perturbed copy, Y the FP unit output on X.
-    X = ops::relu(random_normal(xs, 501, d));
-    Xq = ops::relu(ops::add(X, random_normal(xs, 502, d, 0.f, 0.05f)));
+  MState(const Model& model, const std::string& unit_name, const ModelSpec& spec, int64_t B,
+         int64_t cache, bool extract, Device d)
+      : dev(d) {
+    const std::vector<models::Unit> units0 = quant::recon_units(model);
+    const models::Unit* u0 = find_unit(units0, unit_name);
+    GENIE_CHECK(u0, "[bench] no unit '", unit_name, "' in ", spec.arch);
+    const auto shapes = model.node_shapes(cache);
+    xs = u0->input < 0 ? Shape{cache, spec.C, spec.R, spec.R} : shapes.at(size_t(u0->input));
+    Model m = extract ? unit_model(model, *u0, xs, 7) : model;
+    const std::vector<models::Unit> units = quant::recon_units(m);
+    const models::Unit* u = find_unit(units, unit_name);
+    GENIE_CHECK(u, "[bench] unit '", unit_name, "' lost in extraction");
+    unit = *u;
+    X = ops::relu(random_normal(xs, 501, Device::CPU));
+    Xq = ops::relu(ops::add(X, random_normal(xs, 502, Device::CPU, 0.f, 0.05f)));
     {
       NoGradGuard ng;
-      Y = model.forward_unit(u, X);
+      Y = m.forward_range(unit.first, unit.last, {{unit.input, X.to(d)}}).to(Device::CPU);
     }
-    C_out = float(Y.dim(1));
-    qu = std::make_unique<QuantUnit>(model, u, kWBits, kABits, d);
-    qu->calibrate(X);
-    opt_w = std::make_unique<Adam>(qu->weight_steps(), 1e-4f);
-    opt_a = std::make_unique<Adam>(qu->act_steps(), 4e-5f);
-    opt_v = std::make_unique<Adam>(qu->logits(), 1e-3f);
-    vs = qu->logits();
+    qm = std::make_unique<quant::QModel>(m, quant::QuantConfig{});
+    opt.iters = kIters;
+    opt.batch = B;
+    const auto wids = qm->wq_in(unit.first, unit.last), aids = qm->aq_in(unit.first, unit.last);
+    for (int w : wids) qm->wq[size_t(w)].set_hard(false);
+    for (int a : aids) qm->aq[size_t(a)].qdrop = true;
+    {
+      NoGradGuard ng;
+      quant::QModel::Run init;
+      init.init_acts = true;
+      init.gen = &gen;
+      std::vector<int64_t> first(static_cast<size_t>(B));
+      std::iota(first.begin(), first.end(), int64_t(0));
+      qm->forward_range(unit.first, unit.last, {{unit.input, gather_rows(Xq, first, d)}}, init);
+    }
+    std::vector<Tensor> ws, as, vs;
+    for (int w : wids) {
+      ws.push_back(qm->wq[size_t(w)].step().set_requires_grad(true));
+      vs.push_back(qm->wq[size_t(w)].logits().set_requires_grad(true));
+    }
+    for (int a : aids) as.push_back(qm->aq[size_t(a)].step().set_requires_grad(true));
+    opt_w = std::make_unique<Adam>(ws, opt.lr_w_step);
+    opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
+    opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
+    train.gen = &gen;
+    perm.resize(size_t(cache));
+    pos = cache;
   }
 
-  // One iteration: input mixing, quantized forward, loss, backward, both Adam updates (the
-  // steps' optimizer with its cosine schedule — as two Adam objects, one per lr group — and the
-  // rounding logits' optimizer). Returns the loss when asked (a host sync).
+  int64_t num_weights() const {
+    int64_t n = 0;
+    for (int w : qm->wq_in(unit.first, unit.last)) n += qm->wq[size_t(w)].logits().numel();
+    return n;
+  }
+  size_t num_act_quantizers() const { return qm->aq_in(unit.first, unit.last).size(); }
+
+  // One iteration (it is 1-based, as in reconstruct()); returns the loss when asked (a sync).
   float step(int64_t it, bool want_loss) {
-    Tensor mix = ops::bernoulli_mask(xs, 0.5f, qu->rng(), X.device());
-    Tensor x = ops::select(mix, Xq, X);
-    Tensor out = qu->forward(x);
-    Tensor loss = ops::mul_scalar(ops::mse_loss(out, Y), C_out);  // Σ_channels, mean over N·spatial
-    for (const Tensor& v : vs) loss = ops::add(loss, ops::rounding_reg(v, beta));
-    backward(loss);
-    const float lv = want_loss ? loss.item() : 0.f;
-    opt_w->lr = cosine_lr(1e-4f, it, kIters);
-    opt_a->lr = cosine_lr(4e-5f, it, kIters);
+    const int64_t N = X.dim(0), bs = opt.batch;
+    if (pos + bs > N) {
+      std::iota(perm.begin(), perm.end(), int64_t(0));
+      std::shuffle(perm.begin(), perm.end(), perm_rng);
+      pos = 0;
+    }
+    const std::vector<int64_t> idx(perm.begin() + pos, perm.begin() + pos + bs);
+    pos += bs;
+    Tensor xb = gather_rows(X, idx, dev), xqb = gather_rows(Xq, idx, dev), yb = gather_rows(Y, idx, dev);
+    Tensor mix = ops::qdrop_mask(xb.shape(), gen, dev);
+    quant::Objective o = quant::unit_objective(*qm, unit, xb, xqb, yb, mix, train, it, opt);
+    opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
+    opt_a->lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);
+    const float lv = want_loss ? o.total.item() : 0.f;
+    backward(o.total);
     opt_w->step();
     opt_a->step();
     opt_v->step();
@@ -338,30 +353,34 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
   r.params = model_params(spec);
   r.params.set("unit", unit_name);
   r.params.set("batch", B);
+  const int64_t cache = 4 * B;
+  // Whole-model QModel for small teachers (exact bit conventions); the unit alone otherwise.
+  const bool extract = model.num_params() > 2000000;
   try {
-    const models::Unit* u = find_unit(model, unit_name);
-    GENIE_CHECK(u, "[bench] no unit '", unit_name, "' in ", spec.arch);
-    MState st(model, *u, spec, B, d);
-    r.params.set("kind", u->kind);
-    r.params.set("wbits", MState::kWBits);
-    r.params.set("abits", MState::kABits);
-    r.params.set("beta", st.beta);
-    r.params.set("iter", MState::kIterNow);
+    MState st(model, unit_name, spec, B, cache, extract, d);
+    const int64_t it0 = MState::kIterNow;
+    r.params.set("kind", st.unit.kind);
+    r.params.set("wbits", st.qm->config().wbits);
+    r.params.set("abits", st.qm->config().abits);
+    r.params.set("beta", quant::round_beta(it0, st.opt));
+    r.params.set("iter", it0);
     r.params.set("iters", MState::kIters);
+    r.params.set("cache", cache);
     r.params.set("unit_input", shape_str(st.xs));
     r.params.set("unit_output", shape_str(st.Y.shape()));
-    r.params.set("quantized_weights", st.qu->num_weights());
-    r.params.set("act_quantizers", int64_t(st.qu->num_act_quantizers()));
-    // Check before timing: the loss of the first two iterations is finite; on a device, both
-    // match the same iterations composed on the CPU (the reference).
-    const float l0 = st.step(MState::kIterNow, true), l1 = st.step(MState::kIterNow + 1, true);
+    r.params.set("quantized_weights", st.num_weights());
+    r.params.set("act_quantizers", int64_t(st.num_act_quantizers()));
+    r.params.set("unit_extracted", extract);
+    // Check before timing: the loss of two iterations is finite; on a device, both match the
+    // same two iterations on the CPU (the reference: same quantizers, same Philox masks).
+    const float l0 = st.step(it0, true), l1 = st.step(it0 + 1, true);
     r.failed = !std::isfinite(l0) || !std::isfinite(l1);
     r.check = str(r.failed ? "FAIL" : "ok", " (loss ", l0, ", ", l1);
     if (!r.failed && d != Device::CPU) {
       Model cpu = model;
       cpu.to(Device::CPU);
-      MState ref(cpu, *u, spec, B, Device::CPU);
-      const float r0 = ref.step(MState::kIterNow, true), r1 = ref.step(MState::kIterNow + 1, true);
+      MState ref(cpu, unit_name, spec, B, cache, extract, Device::CPU);
+      const float r0 = ref.step(it0, true), r1 = ref.step(it0 + 1, true);
       const double e = std::max(std::fabs(double(l0 - r0)) / (std::fabs(double(r0)) + 1e-30),
                                 std::fabs(double(l1 - r1)) / (std::fabs(double(r1)) + 1e-30));
       r.failed = !(e < 1e-3);
@@ -369,7 +388,7 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
     }
     r.check += ")";
     if (!r.failed) {
-      int64_t it = MState::kIterNow + 2;
+      int64_t it = it0 + 2;
       r.t = time_fn(b.opt, [&] { st.step(it++, false); }, warmup, reps);
     }
   } catch (const std::exception& e) {

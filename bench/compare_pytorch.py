@@ -13,8 +13,9 @@ size, unit, bits, beta), so both sides compute the same thing:
            on every strided conv; L = sum_l (|mu^_l - mu_l|^2 + |sigma^_l - sigma_l|^2) / C_l
            + sum_{n,c} (m_nc^2 + (1 - s_nc)^2) / B; backward; Adam(z, 0.1) and Adam(G, 0.01);
            ReduceLROnPlateau on z's lr, StepLR(100, 0.95) on G's.
-  Genie-M  x = where(rand < 0.5, X_q, X); unit forward with AdaRound + learned-step weights and
-           LSQ + QDrop activations (shared input quantizer for conv1 / shortcut); loss
+  Genie-M  a batch of 32 gathered from the cached X / X_q / Y (randperm, as the reference);
+           x = where(rand < 0.5, X_q, X); unit forward with AdaRound + learned-step weights and
+           LSQ + QDrop activations (one quantizer per tensor, applied per consumer); loss
            sum_channels (out - Y)^2 averaged over batch and positions + rounding loss (beta);
            backward; Adam(weight steps 1e-4, act steps 4e-5, cosine) and Adam(logits 1e-3).
 
@@ -314,12 +315,15 @@ class QConv(nn.Module):
 
 
 class QUnit(nn.Module):
-    """A quantized residual block; one input quantizer shared by conv1 / shortcut / identity."""
+    """A quantized residual block. One activation quantizer per tensor (the block input's is shared
+    by conv1, the downsample conv and the identity shortcut), applied by each consumer separately,
+    so each draws its own QDrop mask — as the reference and genie's QModel do."""
 
     def __init__(self, block, kind, bits_w, bits_a, X):
         super().__init__()
         self.kind = kind
         self.block = block
+        self.bits_a = bits_a
         convs = [(n, m) for n, m in block.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         self.q = nn.ModuleDict({n.replace(".", "_"): QConv(m, bits_w) for n, m in convs})
         with torch.no_grad():  # calibration pass: activation quantizers from this batch
@@ -330,7 +334,8 @@ class QUnit(nn.Module):
 
     def act(self, name, x):
         if self.calib:
-            self.aq[name] = ActQuant(4, x)
+            if name not in self.aq:
+                self.aq[name] = ActQuant(self.bits_a, x)
             return x
         return self.aq[name](x)
 
@@ -339,28 +344,28 @@ class QUnit(nn.Module):
 
     def forward(self, x):
         b = self.block
-        xq = self.act("in", x)
-        if self.kind == "basic_block":
-            out = b.relu(b.bn1(self.conv("conv1", xq)))
-            out = b.bn2(self.conv("conv2", self.act("a2", out)))
-            idt = xq if b.downsample is None else b.downsample[1](self.conv("downsample.0", xq))
-            return b.relu(out + idt)
-        if self.kind == "bottleneck":
-            out = b.relu(b.bn1(self.conv("conv1", xq)))
-            out = b.relu(b.bn2(self.conv("conv2", self.act("a2", out))))
-            out = b.bn3(self.conv("conv3", self.act("a3", out)))
-            idt = xq if b.downsample is None else b.downsample[1](self.conv("downsample.0", xq))
+        if self.kind in ("basic_block", "bottleneck"):
+            out = b.relu(b.bn1(self.conv("conv1", self.act("in", x))))
+            if self.kind == "basic_block":
+                out = b.bn2(self.conv("conv2", self.act("a2", out)))
+            else:
+                out = b.relu(b.bn2(self.conv("conv2", self.act("a2", out))))
+                out = b.bn3(self.conv("conv3", self.act("a3", out)))
+            if b.downsample is None:
+                idt = self.act("in", x)
+            else:
+                idt = b.downsample[1](self.conv("downsample.0", self.act("in", x)))
             return b.relu(out + idt)
         if self.kind == "inverted_residual":
             # torchvision: conv = [expand (Conv, BN, ReLU6)]?, dw (Conv, BN, ReLU6), Conv, BN
             layers = list(b.conv)
             names = [n for n, m in b.named_modules() if isinstance(m, nn.Conv2d)]  # "conv.0.0", …
-            out = xq
+            out = x
             for i, layer in enumerate(layers[:-2]):
-                inp = out if i == 0 else self.act(f"a{i}", out)
+                inp = self.act("in" if i == 0 else f"a{i}", out)
                 out = layer[2](layer[1](self.conv(names[i], inp)))
             out = layers[-1](self.conv(names[-1], self.act("proj", out)))
-            return out + xq if b.use_res_connect else out
+            return out + self.act("in", x) if b.use_res_connect else out
         raise ValueError(f"unsupported unit kind {self.kind}")
 
     def round_loss(self, beta):
@@ -371,13 +376,14 @@ def genie_m_case(p, dev, model_path, warmup, reps):
     model = build_model(p, model_path).to(dev)
     block = model.get_submodule(p["unit"])
     B = p["batch"]
-    shape = [int(s) for s in p["unit_input"].strip("()").split(",")]
+    shape = [int(s) for s in p["unit_input"].strip("()").split(",")]  # (cache, C, H, W)
     torch.manual_seed(0)
+    # The cached unit data, on the device as in the reference (keep_gpu=True).
     X = torch.relu(torch.randn(shape, device=dev))
     Xq = torch.relu(X + 0.05 * torch.randn(shape, device=dev))
     with torch.no_grad():
         Y = block(X)
-    qu = QUnit(block, p["kind"], p["wbits"], p["abits"], X).to(dev)
+    qu = QUnit(block, p["kind"], p["wbits"], p["abits"], Xq[:B]).to(dev)
     w_steps = [m.wq.delta for m in qu.q.values()]
     a_steps = [m.step for m in qu.aq.values()]
     alphas = [m.wq.alpha for m in qu.q.values()]
@@ -385,13 +391,16 @@ def genie_m_case(p, dev, model_path, warmup, reps):
     opt_w = torch.optim.Adam([{"params": w_steps, "lr": 1e-4}, {"params": a_steps, "lr": 4e-5}])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_w, T_max=iters, eta_min=0)
     opt_v = torch.optim.Adam(alphas, lr=1e-3)
+    N = X.shape[0]
 
     def it():
+        idx = torch.randperm(N)[:B]
+        x, xq, y = X[idx], Xq[idx], Y[idx]
         opt_w.zero_grad()
         opt_v.zero_grad()
-        x = torch.where(torch.rand_like(X) < 0.5, Xq, X)
+        x = torch.where(torch.rand_like(x) < 0.5, xq, x)
         out = qu(x)
-        rec = (out - Y).abs().pow(2).sum(1).mean()
+        rec = (out - y).abs().pow(2).sum(1).mean()
         loss = rec + qu.round_loss(beta)
         loss.backward()
         opt_w.step()
