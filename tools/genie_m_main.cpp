@@ -6,17 +6,20 @@
 //   genie_m --model models/data/resnet20_fmnist.h5 --wbits 4 --abits 4 --calib real --n 256
 //           --iters 2000 [--fold-bn] [--seed 0] [--out q.h5] [--eval-limit 10000] [--threads 2]
 // --calib: real (random training images, seeded), noise (N(0,1) in the normalized input space),
-//          or an HDF5 file of images (e.g. Genie-D output; dataset `images`).
+//          genie-d:FILE (Genie-D images: read FILE when it exists, else synthesise --n images with
+//          --distill-iters iterations per batch of 128 and write FILE), or an HDF5 file of images.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 
+#include "engine/distill.h"
 #include "engine/evaluate.h"
 #include "engine/fold_bn.h"
 #include "engine/qmodel.h"
 #include "engine/reconstruct.h"
+#include "io/atomic.h"
 #include "io/datasets.h"
 #include "io/model_file.h"
 
@@ -29,7 +32,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 struct Args {
   std::string model = "models/data/resnet20_fmnist.h5", calib = "real", out, device = "cpu";
   int wbits = 4, abits = 4, threads = 0;
-  int64_t n = 256, iters = 2000, eval_limit = -1, batch = 32;
+  int64_t n = 256, iters = 2000, eval_limit = -1, batch = 32, distill_iters = 500;
   uint64_t seed = 0;
   bool fold_bn = false, eval_fp = false;
 };
@@ -52,6 +55,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--n") a.n = std::stoll(val());
     else if (k == "--iters") a.iters = std::stoll(val());
     else if (k == "--batch") a.batch = std::stoll(val());
+    else if (k == "--distill-iters") a.distill_iters = std::stoll(val());
     else if (k == "--eval-limit") a.eval_limit = std::stoll(val());
     else if (k == "--seed") a.seed = std::stoull(val());
     else if (k == "--fold-bn") a.fold_bn = true;
@@ -79,8 +83,27 @@ Tensor calibration(const Args& a, const models::Model& m, const io::InputSpec& s
     ops::Generator g(a.seed + 777);
     return ops::randn({a.n, m.info().C, m.info().H, m.info().W}, g);
   }
-  io::LabeledImages d = io::load_h5_images(a.calib, spec, a.n, false);
-  GENIE_CHECK(d.size() == a.n, "[genie_m] ", a.calib, ": expected ", a.n, " images, got ", d.size());
+  std::string path = a.calib;
+  if (path.rfind("genie-d:", 0) == 0) {
+    path = path.substr(8);
+    if (!io::file_exists(path)) {
+      engine::DistillConfig dc;
+      dc.samples = a.n;
+      dc.batch = 128;
+      dc.iters = a.distill_iters;
+      dc.seed = a.seed;
+      dc.device = m.device();
+      const engine::DistillResult r = engine::distill(m, dc, [](const engine::DistillProgress& p) {
+        if (p.iter == p.iters || p.iter % 100 == 0)
+          std::fprintf(stderr, "%s\n", engine::format_distill_progress(p).c_str());
+      });
+      engine::write_distill_h5(path, r, dc, m);
+      std::fprintf(stderr, "[genie_m] Genie-D: %lld images in %.1fs (bn loss %.4f, noise %.4f)\n",
+                   (long long)a.n, r.time_s, r.bn_loss_final, r.bn_loss_noise);
+    }
+  }
+  io::LabeledImages d = io::load_h5_images(path, spec, a.n, false);
+  GENIE_CHECK(d.size() == a.n, "[genie_m] ", path, ": expected ", a.n, " images, got ", d.size());
   return d.images;
 }
 }  // namespace
