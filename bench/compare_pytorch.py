@@ -96,8 +96,12 @@ def build_model(p, model_path):
     arch, weights = p["arch"], p["weights"]
     if arch == "resnet20":
         m = ResNet20(p["channels"], p["classes"])
-        if weights == "resnet20_fmnist":
+        try:
             import h5py
+        except ImportError:  # timings do not depend on the values; say so in the row
+            h5py = None
+            p["pytorch_weights"] = "random (no h5py here)"
+        if weights == "resnet20_fmnist" and h5py is not None:
             with h5py.File(model_path, "r") as f:
                 sd = {k: torch.from_numpy(f[k][()]) for k in f.keys()}
             missing = m.load_state_dict(sd, strict=False)
@@ -448,8 +452,10 @@ def target_for(group, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(REPO, "build", "bench", "genie_bench"))
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads for both (default: all cores)")
+    ap.add_argument("--device", default=None, choices=["cpu", "cuda"],
+                    help="default: cpu, or the device of --genie-json's document")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads for both (default: --genie-json's, else all cores)")
     ap.add_argument("--filter", default="", help="substring of case names (default: all iteration cases)")
     ap.add_argument("--conv", action="store_true", help="also compare the convolution cases")
     ap.add_argument("--quick", action="store_true")
@@ -460,12 +466,18 @@ def main():
     ap.add_argument("--print-json", action="store_true", help="also print the JSON document on stdout")
     a = ap.parse_args()
 
-    threads = a.threads or os.cpu_count()
     # ---- genie (subprocess, same invocation) ----
     if a.genie_json:
         with open(a.genie_json) as f:
             gdoc = json.load(f)
+        a.device = a.device or gdoc.get("device", "cpu")
+        threads = a.threads or gdoc.get("threads") or os.cpu_count()
+        if gdoc.get("device") != a.device or (a.device == "cpu" and gdoc.get("threads") != threads):
+            print(f"warning: genie's document is for device {gdoc.get('device')} with "
+                  f"{gdoc.get('threads')} threads", file=sys.stderr)
     else:
+        a.device = a.device or "cpu"
+        threads = a.threads or os.cpu_count()
         filt = a.filter or ("genie_,conv/" if a.conv else "genie_")
         cmd = [a.bench, "--device", a.device, "--threads", str(threads), "--filter", filt]
         if a.quick:
