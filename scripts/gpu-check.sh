@@ -11,7 +11,8 @@
 # cuBLAS/cuDNN on the machine (CUDA toolkit, ldconfig, PyTorch's nvidia-* wheels); run.
 # Environment: OUT (default ./gpu-check-out), GENIE_BUNDLE (default build-gpu-bundle),
 # GPU_CHECK_TEST_TIMEOUT (s, default 420), GPU_CHECK_BENCH=0 (skip benchmarks),
-# GPU_CHECK_BENCH_ARGS (default "--device cuda"), GPU_CHECK_BENCH_TIMEOUT (s, default 150).
+# GPU_CHECK_BENCH_ARGS (default "--device cuda"), GPU_CHECK_BENCH_TIMEOUT (s, default 150),
+# GPU_CHECK_COMPARE_TIMEOUT (s, default 300: bench/compare_pytorch.py on the benchmark's JSON).
 # Exit status: 0 when every test passed (no GPU case skipped) and the benchmark ran clean, else 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -124,6 +125,19 @@ if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -x "$BENCH" ]; then
   [ "$bench_rc" = 124 ] && note "benchmark timed out after ${GPU_CHECK_BENCH_TIMEOUT:-150} s"
 fi
 
+# genie vs PyTorch eager on the same Genie-D / Genie-M iterations (bench/compare_pytorch.py, with
+# this machine's torch), from the genie_bench document just written: $OUT/compare.json + .log.
+compare_rc=skipped
+if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -s "$OUT/bench.json" ] && python3 -c 'import torch' 2>/dev/null; then
+  echo "gpu-check: running bench/compare_pytorch.py --device cuda" >&2
+  timeout -k 10 "${GPU_CHECK_COMPARE_TIMEOUT:-300}" python3 bench/compare_pytorch.py --device cuda \
+    --genie-json "$OUT/bench.json" --json "$OUT/compare.json" >/dev/null 2>"$OUT/compare.log"
+  compare_rc=$?
+  [ "$compare_rc" = 124 ] && note "PyTorch comparison timed out after ${GPU_CHECK_COMPARE_TIMEOUT:-300} s"
+  tail -15 "$OUT/compare.log" >&2
+fi
+export GPU_CHECK_COMPARE_RC=$compare_rc
+
 # ---- 5. summary ----
 python3 - "$OUT" "$test_rc" "$bench_rc" "$DEVICE" "$LD_LIBRARY_PATH" "$BUNDLE/bundle.env" \
   "${GLIBC_HERE:-}" <<'PY'
@@ -168,6 +182,13 @@ if bj:
         s["benchmark"]["result"] = json.loads(bj)
     except ValueError as e:
         s["benchmark"]["parse_error"] = str(e)
+cj = read(os.path.join(out, "compare.json"))
+s["compare"] = {"exit_code": os.environ.get("GPU_CHECK_COMPARE_RC", "skipped")}
+if cj:
+    try:
+        s["compare"]["rows"] = json.loads(cj).get("rows", [])
+    except ValueError as e:
+        s["compare"]["parse_error"] = str(e)
 s["ok"] = (int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
            bench_rc in ("skipped", "0") and not s["tests"].get("gpu_cases_skipped"))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
