@@ -24,7 +24,9 @@ io::H5Reader& block_golden() {
   return r;
 }
 Tensor BG(const std::string& k) { return block_golden().read_f32(k); }
-double rel(const Tensor& a, const Tensor& b) { return test::rel_err(a.to_vector(), b.to_vector()); }
+double rel(const Tensor& a, const Tensor& b) {
+  return test::rel_err(a.to(Device::CPU).to_vector(), b.to(Device::CPU).to_vector());
+}
 
 models::Node node(const std::string& op, const std::string& name, std::vector<int> in,
                   const std::string& block = "") {
@@ -113,8 +115,10 @@ TEST_CASE("reconstruct: beta schedule and regulariser start follow the reference
   CHECK(quant::round_beta(60, o) == doctest::Approx(BG("beta").item()));
 }
 
-TEST_CASE("reconstruct: BasicBlock objective and gradients match the PyTorch golden (1e-4)") {
+namespace {
+void check_block_golden(Device dev) {
   models::Model m = golden_model();
+  m.to(dev);
   QModel qm(m, {4, 4, false});
   const auto units = quant::recon_units(m);
   REQUIRE(units.size() == 4);
@@ -135,21 +139,23 @@ TEST_CASE("reconstruct: BasicBlock objective and gradients match the PyTorch gol
     for (auto& [name, nd] : convs) {
       auto& q = qm.wq[size_t(qm.node_wq(nd))];
       CHECK(q.bits() == 4);
-      q = quant::WeightQuantizer::from_state(BG(b + "." + name + ".w_floor"), BG(b + "." + name + ".v"),
-                                             BG(b + "." + name + ".s"), BG(b + "." + name + ".z"), 4);
+      q = quant::WeightQuantizer::from_state(
+          BG(b + "." + name + ".w_floor").to(dev), BG(b + "." + name + ".v").to(dev),
+          BG(b + "." + name + ".s").to(dev), BG(b + "." + name + ".z").to(dev), 4);
       q.step().set_requires_grad();
       q.logits().set_requires_grad();
     }
     const int a_in = qm.node_aq(c.conv1, 0), a_mid = qm.node_aq(c.conv2, 0);
     CHECK(qm.aq[size_t(a_in)].bits() == int(BG(b + ".in_bits").item()));
     CHECK(qm.aq[size_t(a_mid)].bits() == 4);
-    qm.aq[size_t(a_in)].set_state(false, BG(b + ".s_in").item(), Device::CPU);
-    qm.aq[size_t(a_mid)].set_state(false, BG(b + ".s_mid").item(), Device::CPU);
+    qm.aq[size_t(a_in)].set_state(false, BG(b + ".s_in").item(), dev);
+    qm.aq[size_t(a_mid)].set_state(false, BG(b + ".s_mid").item(), dev);
     qm.aq[size_t(a_in)].step().set_requires_grad();
     qm.aq[size_t(a_mid)].step().set_requires_grad();
     // Per-consumer QDrop masks as the golden drew them.
-    Tensor m1 = block_golden().read_u8(b + ".m_conv1"), m2 = block_golden().read_u8(b + ".m_conv2");
-    Tensor ms = block_golden().read_u8(b + ".m_short");
+    Tensor m1 = block_golden().read_u8(b + ".m_conv1").to(dev);
+    Tensor m2 = block_golden().read_u8(b + ".m_conv2").to(dev);
+    Tensor ms = block_golden().read_u8(b + ".m_short").to(dev);
     QModel::Run run;
     run.qdrop_mask = [&](int a, int nd, const Tensor&) {
       if (nd == c.conv1) return m1;
@@ -158,9 +164,9 @@ TEST_CASE("reconstruct: BasicBlock objective and gradients match the PyTorch gol
       CHECK(a == a_in);
       return ms;
     };
-    quant::Objective o = quant::unit_objective(qm, units[size_t(c.unit)], BG(b + ".x"), BG(b + ".xq"),
-                                               BG(b + ".y"), block_golden().read_u8(b + ".mix"), run,
-                                               it, opt);
+    quant::Objective o = quant::unit_objective(
+        qm, units[size_t(c.unit)], BG(b + ".x").to(dev), BG(b + ".xq").to(dev), BG(b + ".y").to(dev),
+        block_golden().read_u8(b + ".mix").to(dev), run, it, opt);
     CHECK(o.beta == doctest::Approx(BG("beta").item()));
     CHECK(rel(o.rec, BG(b + ".rec")) < 1e-4);
     CHECK(rel(o.reg, BG(b + ".reg")) < 1e-4);
@@ -175,6 +181,16 @@ TEST_CASE("reconstruct: BasicBlock objective and gradients match the PyTorch gol
     CHECK(rel(qm.aq[size_t(a_in)].step().grad(), BG(b + ".ds_in")) < 1e-4);
     CHECK(rel(qm.aq[size_t(a_mid)].step().grad(), BG(b + ".ds_mid")) < 1e-4);
   }
+}
+}  // namespace
+
+TEST_CASE("reconstruct: BasicBlock objective and gradients match the PyTorch golden (1e-4)") {
+  check_block_golden(Device::CPU);
+}
+
+TEST_CASE("reconstruct: BasicBlock golden on CUDA (GPU)") {
+  GENIE_REQUIRE_GPU();
+  check_block_golden(Device::CUDA);
 }
 
 TEST_CASE("qmodel: ResNet-20 quantizer placement, bit conventions and shared activation quantizers") {
