@@ -52,8 +52,8 @@ Json Checkpoint::read_state(const std::string& out_dir) {
     throw InputError(str("--resume ", out_dir, ": unreadable checkpoint state: ", e.what()));
   }
   if (!st.is_object() || st.get_string("format", "") != kFormat)
-    throw InputError(str("--resume ", out_dir, ": ", path, " is not a genie checkpoint (expected format '",
-                         kFormat, "')"));
+    throw InputError(str("--resume ", out_dir, ": ", path,
+                         " is not a genie checkpoint (expected format '", kFormat, "')"));
   return st;
 }
 
@@ -65,8 +65,8 @@ std::string Checkpoint::differences(const Json& state, const std::string& comman
   if (cmd != command) add(str("command: checkpoint '", cmd, "', now '", command, "'"));
   const std::string fp = state.get_string("model_fingerprint", "");
   if (fp != fingerprint)
-    add(str("model: checkpoint made from '", state.get_string("model_path", "?"), "' (fingerprint ", fp,
-            "), now a different file (fingerprint ", fingerprint, ")"));
+    add(str("model: checkpoint made from '", state.get_string("model_path", "?"), "' (fingerprint ",
+            fp, "), now a different file (fingerprint ", fingerprint, ")"));
   const Json* saved = state.find("result_settings");
   if (!saved || !saved->is_object()) {
     add("settings: missing from the checkpoint");
@@ -84,8 +84,12 @@ std::string Checkpoint::differences(const Json& state, const std::string& comman
 Checkpoint::Checkpoint(const std::string& out_dir, const std::string& command, const Json& settings,
                        const Json& result_settings, const std::string& model_path,
                        const std::string& fingerprint, bool resume)
-    : dir_(dir_of(out_dir)), command_(command), model_path_(model_path), fingerprint_(fingerprint),
-      settings_(settings), result_settings_(result_settings) {
+    : dir_(dir_of(out_dir)),
+      command_(command),
+      model_path_(model_path),
+      fingerprint_(fingerprint),
+      settings_(settings),
+      result_settings_(result_settings) {
   if (!resume && fs::exists(dir_)) fs::remove_all(dir_);
   io::make_dirs(dir_);
   // Temporary files of a writer that was killed mid-write: never listed by the state, remove them.
@@ -109,8 +113,8 @@ Checkpoint::Checkpoint(const std::string& out_dir, const std::string& command, c
         r.input_loss = float(b.at("input_loss").as_number());
         r.bn_loss_noise = float(b.at("bn_loss_noise").as_number());
         r.time_s = b.at("time_s").as_number();
-        GENIE_CHECK(r.index == int64_t(i) && io::file_exists(batch_path(r.index)),
-                    "[checkpoint] ", dir_, ": batch ", i, " is listed but its file ", batch_path(r.index),
+        GENIE_CHECK(r.index == int64_t(i) && io::file_exists(batch_path(r.index)), "[checkpoint] ",
+                    dir_, ": batch ", i, " is listed but its file ", batch_path(r.index),
                     " is missing");
         batches_.push_back(r);
       }
@@ -207,7 +211,8 @@ DistillResume Checkpoint::distill_resume(const Shape& all_images) const {
   return r;
 }
 
-void Checkpoint::save_unit(int64_t index, const UnitEntry& rec, const std::map<std::string, Tensor>& state) {
+void Checkpoint::save_unit(int64_t index, const UnitEntry& rec,
+                           const std::map<std::string, Tensor>& state) {
   GENIE_CHECK(index == units_done(), "[checkpoint] expected unit ", units_done(), ", got ", index);
   io::H5Writer w(unit_path(index));
   for (const auto& [k, t] : state) w.write(k, t);

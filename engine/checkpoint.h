@@ -1,5 +1,6 @@
 // Resumable pipeline state in <out>/checkpoint/, saved atomically after every synthesized batch and
-// every reconstructed unit, so that `genie_run … --resume <out>` continues a run killed at any point.
+// every reconstructed unit, so that `genie_run … --resume <out>` continues a run killed at any
+// point.
 //
 // Layout:
 //   state.json          settings (flag names), model path + fingerprint, finished batch records,

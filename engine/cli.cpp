@@ -30,9 +30,9 @@ const std::vector<std::string> kExtraValueFlags = {"config", "resume"};
 const std::vector<std::string> kExtraSwitches = {"help", "version"};
 // Settings that only quantize takes.
 const std::set<std::string> kQuantizeOnly = {
-    "calib",       "eval",     "eval-limit", "wbits",    "abits",        "first-bits", "last-bits",
-    "recon-iters", "recon-batch", "lr-wstep", "lr-astep", "round-weight", "qdrop-p",    "lr-round",
-    "fold-bn"};
+    "calib",      "eval",         "eval-limit",  "wbits",       "abits",
+    "first-bits", "last-bits",    "recon-iters", "recon-batch", "lr-wstep",
+    "lr-astep",   "round-weight", "qdrop-p",     "lr-round",    "fold-bn"};
 
 struct FlagHelp {
   const char* name;
@@ -41,7 +41,8 @@ struct FlagHelp {
 };
 const FlagHelp kHelp[] = {
     {"model", "FILE", "FP32 teacher (HDF5 weights, see README)"},
-    {"out", "DIR", "output directory (created; quantized.h5, images.h5, contact_sheet.png, report.json)"},
+    {"out", "DIR",
+     "output directory (created; quantized.h5, images.h5, contact_sheet.png, report.json)"},
     {"config", "FILE", "JSON object of settings by flag name; flags given here override it"},
     {"resume", "DIR", "continue the interrupted run in DIR (its --out) from its checkpoint"},
     {"calib", "SRC", "calibration data: genie (Genie-D, default) | noise | real:PATH | FILE.h5"},
@@ -64,7 +65,8 @@ const FlagHelp kHelp[] = {
     {"lr-astep", "LR", "Genie-M learning rate of the activation steps (default 4e-5)"},
     {"lr-round", "LR", "Genie-M learning rate of the rounding logits (default 1e-3)"},
     {"round-weight", "W", "weight of the rounding regulariser (default 1.0)"},
-    {"qdrop-p", "P", "QDrop: probability that an activation keeps its FP value, 0..1 (default 0.5)"},
+    {"qdrop-p", "P",
+     "QDrop: probability that an activation keeps its FP value, 0..1 (default 0.5)"},
     {"fold-bn", "", "fold BatchNorm into the convolutions before quantizing"},
     {"device", "D", "cpu | cuda | auto (default auto)"},
     {"threads", "N", "CPU threads (default: all)"},
@@ -76,15 +78,19 @@ const FlagHelp kHelp[] = {
 
 std::string usage() {
   std::string s =
-      "usage: genie_run [quantize] --model FILE --out DIR [flags]   Genie-D + Genie-M quantization\n"
+      "usage: genie_run [quantize] --model FILE --out DIR [flags]   Genie-D + Genie-M "
+      "quantization\n"
       "       genie_run distill --model FILE --out DIR [flags]      Genie-D synthetic data only\n"
-      "       genie_run eval --model FILE --eval SRC [--device D] [--threads N] [--batch N] [--limit N]\n"
-      "                                                         top-1/top-5 of an FP32 or quantized file\n"
+      "       genie_run eval --model FILE --eval SRC [--device D] [--threads N] [--batch N] "
+      "[--limit N]\n"
+      "                                                         top-1/top-5 of an FP32 or "
+      "quantized file\n"
       "       genie_run info --model FILE [--json]              architecture, units, bits\n"
       "flags of quantize (distill takes the Genie-D and run flags):\n";
   char buf[256];
   for (const auto& h : kHelp) {
-    const std::string left = std::string("--") + h.name + (h.arg[0] ? std::string(" ") + h.arg : "");
+    const std::string left =
+        std::string("--") + h.name + (h.arg[0] ? std::string(" ") + h.arg : "");
     std::snprintf(buf, sizeof buf, "  %-22s %s\n", left.c_str(), h.text);
     s += buf;
   }
@@ -93,8 +99,8 @@ std::string usage() {
 }
 
 std::string version_string() {
-  return str("genie_run ", engine::genie_version(), " (CUDA backend ", cuda_built() ? "built" : "not built",
-             ")");
+  return str("genie_run ", engine::genie_version(), " (CUDA backend ",
+             cuda_built() ? "built" : "not built", ")");
 }
 
 double now_s() {
@@ -103,10 +109,9 @@ double now_s() {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> split_flags(const std::vector<std::string>& args,
-                                                              const std::vector<std::string>& with_value,
-                                                              const std::vector<std::string>& switches,
-                                                              const std::string& command) {
+std::vector<std::pair<std::string, std::string>> split_flags(
+    const std::vector<std::string>& args, const std::vector<std::string>& with_value,
+    const std::vector<std::string>& switches, const std::string& command) {
   std::vector<std::pair<std::string, std::string>> out;
   std::set<std::string> seen;
   auto known = [](const std::vector<std::string>& v, const std::string& n) {
@@ -199,8 +204,8 @@ void ProgressView::line(const std::string& s) {
   err_ << s << "\n" << std::flush;
 }
 
-void ProgressView::bar(const std::string& phase, int64_t step, int64_t steps, const std::string& detail,
-                       double eta) {
+void ProgressView::bar(const std::string& phase, int64_t step, int64_t steps,
+                       const std::string& detail, double eta) {
   if (quiet_) return;
   if (!tty_) {
     err_ << detail << "\n" << std::flush;
@@ -226,7 +231,9 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
   using K = engine::PipelineEvent;
   char buf[512];
   switch (e.kind) {
-    case K::Message: line(e.text); break;
+    case K::Message:
+      line(e.text);
+      break;
     case K::PhaseBegin:
       if (e.phase == "eval_fp32" || e.phase == "eval_quant")
         line(str("[", e.phase, "] evaluating ", e.steps, " images"));
@@ -237,7 +244,8 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
     case K::DistillStep: {
       const auto& p = e.distill;
       if (tty_) {
-        std::snprintf(buf, sizeof buf, "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  %.1f it/s",
+        std::snprintf(buf, sizeof buf,
+                      "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  %.1f it/s",
                       (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
                       (long long)p.iters, double(p.bn_loss), double(p.input_loss), p.iters_per_s);
         bar("distill", e.step, e.steps, buf, e.eta_s);
@@ -254,7 +262,8 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
         bar("reconstruct", e.step, e.steps, buf, e.eta_s);
       } else {
         bar("reconstruct", e.step, e.steps,
-            str("[reconstruct] ", buf, e.eta_s >= 0 ? "  ETA " + engine::format_duration(e.eta_s) : ""),
+            str("[reconstruct] ", buf,
+                e.eta_s >= 0 ? "  ETA " + engine::format_duration(e.eta_s) : ""),
             e.eta_s);
       }
       break;
@@ -265,7 +274,8 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
                     e.loss_after, engine::format_duration(e.seconds).c_str());
       line(buf);
       break;
-    case K::UnitBegin: break;
+    case K::UnitBegin:
+      break;
   }
 }
 
@@ -279,7 +289,8 @@ void ProgressView::finish() {
 
 namespace {
 
-int64_t int_flag(const std::map<std::string, std::string>& f, const std::string& k, int64_t def, int64_t lo) {
+int64_t int_flag(const std::map<std::string, std::string>& f, const std::string& k, int64_t def,
+                 int64_t lo) {
   auto it = f.find(k);
   if (it == f.end()) return def;
   char* end = nullptr;
@@ -293,7 +304,8 @@ Device device_flag(const std::map<std::string, std::string>& f) {
   const std::string d = f.count("device") ? f.at("device") : "auto";
   if (d != "cpu" && d != "cuda" && d != "auto")
     throw InputError(str("--device expects cpu, cuda or auto, got '", d, "'"));
-  if (d == "cuda" && !cuda_available()) throw InputError(str("--device cuda: ", cuda_device_string()));
+  if (d == "cuda" && !cuda_available())
+    throw InputError(str("--device cuda: ", cuda_device_string()));
   return parse_device(d);
 }
 
@@ -306,7 +318,8 @@ std::string required(const std::map<std::string, std::string>& f, const std::str
 }
 
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out) {
-  const auto fl = split_flags(args, {"model", "eval", "device", "threads", "batch", "limit"}, {"help"}, "eval");
+  const auto fl =
+      split_flags(args, {"model", "eval", "device", "threads", "batch", "limit"}, {"help"}, "eval");
   const std::map<std::string, std::string> f(fl.begin(), fl.end());
   if (f.count("help")) {
     out << usage();
@@ -397,11 +410,12 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
   }
   char buf[512];
   auto p = [&](const std::string& s) { out << s << "\n"; };
-  p(str("arch          ", info.arch, quantized ? " (quantized " + j.at("bits").as_string() +
-                                                       (qm.config().fold_bn ? ", BN folded)" : ")")
-                                                 : std::string()));
-  p(str("input         ", info.C, " x ", info.H, " x ", info.W, ", mean ", j.at("input_mean").dump(),
-        ", std ", j.at("input_std").dump()));
+  p(str("arch          ", info.arch,
+        quantized ? " (quantized " + j.at("bits").as_string() +
+                        (qm.config().fold_bn ? ", BN folded)" : ")")
+                  : std::string()));
+  p(str("input         ", info.C, " x ", info.H, " x ", info.W, ", mean ",
+        j.at("input_mean").dump(), ", std ", j.at("input_std").dump()));
   p(str("classes       ", info.num_classes));
   p(str("parameters    ", m.num_params()));
   p(str("graph nodes   ", g.size()));
@@ -419,25 +433,27 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
   }
   p(str("units         ", m.units().size()));
   for (const auto& u : m.units()) {
-    std::snprintf(buf, sizeof buf, "  %-40s %-18s nodes %d-%d, input %s", u.name.c_str(), u.kind.c_str(),
-                  u.first, u.last, u.input < 0 ? "image" : ("node " + std::to_string(u.input)).c_str());
+    std::snprintf(buf, sizeof buf, "  %-40s %-18s nodes %d-%d, input %s", u.name.c_str(),
+                  u.kind.c_str(), u.first, u.last,
+                  u.input < 0 ? "image" : ("node " + std::to_string(u.input)).c_str());
     p(buf);
   }
   if (quantized) {
     p(str("quantized layers ", qm.wq.size()));
     for (size_t i = 0; i < layers.size(); ++i) {
       const Json& l = layers[i];
-      std::snprintf(buf, sizeof buf, "  %-40s W%lld  input %s", l.at("name").as_string().c_str(),
-                    (long long)l.at("wbits").as_int(),
-                    l.at("abits").is_null() ? "FP" : ("A" + std::to_string(l.at("abits").as_int())).c_str());
+      std::snprintf(
+          buf, sizeof buf, "  %-40s W%lld  input %s", l.at("name").as_string().c_str(),
+          (long long)l.at("wbits").as_int(),
+          l.at("abits").is_null() ? "FP" : ("A" + std::to_string(l.at("abits").as_int())).c_str());
       p(buf);
     }
   }
   return 0;
 }
 
-int cmd_pipeline(const std::string& command, const std::vector<std::string>& args, std::ostream& out,
-                 std::ostream& err, bool tty) {
+int cmd_pipeline(const std::string& command, const std::vector<std::string>& args,
+                 std::ostream& out, std::ostream& err, bool tty) {
   const Parsed ps = parse(command, args);
   if (ps.help) {
     out << usage();
@@ -451,7 +467,8 @@ int cmd_pipeline(const std::string& command, const std::vector<std::string>& arg
   auto listen = [&](const engine::PipelineEvent& e) { view(e); };
   engine::PipelineResult r;
   try {
-    r = command == "distill" ? engine::run_distill(ps.cfg, listen) : engine::run_quantize(ps.cfg, listen);
+    r = command == "distill" ? engine::run_distill(ps.cfg, listen)
+                             : engine::run_quantize(ps.cfg, listen);
   } catch (...) {
     view.finish();
     throw;
@@ -463,7 +480,8 @@ int cmd_pipeline(const std::string& command, const std::vector<std::string>& arg
 
 }  // namespace
 
-int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err, bool err_is_tty) {
+int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err,
+        bool err_is_tty) {
   if (argv.empty()) {
     err << usage();
     return 2;
@@ -486,7 +504,8 @@ int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
     if (cmd == "quantize" || cmd == "distill") return cmd_pipeline(cmd, args, out, err, err_is_tty);
     if (cmd == "eval") return cmd_eval(args, out);
     if (cmd == "info") return cmd_info(args, out);
-    err << "genie_run: unknown command '" << cmd << "' (quantize, distill, eval, info)\n" << usage();
+    err << "genie_run: unknown command '" << cmd << "' (quantize, distill, eval, info)\n"
+        << usage();
     return 2;
   } catch (const InputError& e) {
     err << "genie_run: " << e.what() << "\n";

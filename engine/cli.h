@@ -21,7 +21,8 @@ namespace genie::cli {
 
 // Runs genie_run with `args` (without the program name); progress and errors go to `err`, results
 // (summary table, JSON lines) to `out`. `err_is_tty` selects progress bars over plain lines.
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool err_is_tty);
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        bool err_is_tty);
 // main(): std::cout / std::cerr, bars when stderr is a terminal.
 int main(int argc, char** argv);
 
@@ -49,7 +50,8 @@ class ProgressView {
 
  private:
   void line(const std::string& s);
-  void bar(const std::string& phase, int64_t step, int64_t steps, const std::string& detail, double eta);
+  void bar(const std::string& phase, int64_t step, int64_t steps, const std::string& detail,
+           double eta);
 
   std::ostream& err_;
   bool tty_, quiet_;

@@ -11,7 +11,8 @@
 // The settings are those of genie_run (engine/pipeline.h: PipelineConfig, field names follow the
 // flags). Bad input throws genie::engine::InputError (a genie::Error) before anything is written;
 // other failures throw genie::Error. Progress arrives through an optional listener.
-// Link with the CMake package: find_package(genie) and target_link_libraries(... genie::genie_engine).
+// Link with the CMake package: find_package(genie) and target_link_libraries(...
+// genie::genie_engine).
 #pragma once
 #include <string>
 

@@ -42,19 +42,21 @@ struct Setting {
   std::function<Json(const PipelineConfig&)> get;
 };
 
-[[noreturn]] void bad_value(const std::string& name, const std::string& expect, const std::string& v,
-                            const std::string& source) {
-  throw InputError(str(source.empty() ? "" : source + ": ", "--", name, " expects ", expect, ", got '",
-                       v, "'"));
+[[noreturn]] void bad_value(const std::string& name, const std::string& expect,
+                            const std::string& v, const std::string& source) {
+  throw InputError(
+      str(source.empty() ? "" : source + ": ", "--", name, " expects ", expect, ", got '", v, "'"));
 }
 
 int64_t parse_int(const std::string& name, const std::string& v, int64_t lo, int64_t hi,
                   const std::string& source) {
-  const std::string expect = hi == INT64_MAX ? str("an integer >= ", lo) : str("an integer in ", lo, "..", hi);
+  const std::string expect =
+      hi == INT64_MAX ? str("an integer >= ", lo) : str("an integer in ", lo, "..", hi);
   char* end = nullptr;
   errno = 0;
   const long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi) bad_value(name, expect, v, source);
+  if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
+    bad_value(name, expect, v, source);
   return x;
 }
 
@@ -65,7 +67,8 @@ double parse_float(const std::string& name, const std::string& v, double lo, boo
   if (hi < HUGE_VAL) expect = str("a number in [", lo, ", ", hi, "]");
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(x) || (min_exclusive ? x <= lo : x < lo) || x > hi)
+  if (v.empty() || *end != '\0' || !std::isfinite(x) || (min_exclusive ? x <= lo : x < lo) ||
+      x > hi)
     bad_value(name, expect, v, source);
   return x;
 }
@@ -78,39 +81,39 @@ bool parse_switch(const std::string& name, const std::string& v, const std::stri
 
 constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;  // exact in JSON numbers
 
-#define GENIE_INT_SETTING(flag, field, result, lo, hi)                                       \
-  Setting {                                                                                  \
-    flag, Kind::Int, result,                                                                 \
-        [](PipelineConfig& c, const std::string& v, const std::string& s) {                  \
-          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));                        \
-        },                                                                                   \
-        [](const PipelineConfig& c) { return Json(int64_t(c.field)); }                       \
+#define GENIE_INT_SETTING(flag, field, result, lo, hi)                      \
+  Setting {                                                                 \
+    flag, Kind::Int, result,                                                \
+        [](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));       \
+        },                                                                  \
+        [](const PipelineConfig& c) { return Json(int64_t(c.field)); }      \
   }
-#define GENIE_FLOAT_SETTING(flag, field, result, lo, excl, hi)                               \
-  Setting {                                                                                  \
-    flag, Kind::Float, result,                                                               \
-        [](PipelineConfig& c, const std::string& v, const std::string& s) {                  \
-          c.field = parse_float(flag, v, lo, excl, hi, s);                                   \
-        },                                                                                   \
-        [](const PipelineConfig& c) { return Json(c.field); }                                \
+#define GENIE_FLOAT_SETTING(flag, field, result, lo, excl, hi)              \
+  Setting {                                                                 \
+    flag, Kind::Float, result,                                              \
+        [](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          c.field = parse_float(flag, v, lo, excl, hi, s);                  \
+        },                                                                  \
+        [](const PipelineConfig& c) { return Json(c.field); }               \
   }
-#define GENIE_STRING_SETTING(flag, field, result)                                            \
-  Setting {                                                                                  \
-    flag, Kind::String, result,                                                              \
-        [](PipelineConfig& c, const std::string& v, const std::string& s) {                  \
-          if (v.empty()) bad_value(flag, "a non-empty value", v, s);                         \
-          c.field = v;                                                                       \
-        },                                                                                   \
-        [](const PipelineConfig& c) { return Json(c.field); }                                \
+#define GENIE_STRING_SETTING(flag, field, result)                           \
+  Setting {                                                                 \
+    flag, Kind::String, result,                                             \
+        [](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          if (v.empty()) bad_value(flag, "a non-empty value", v, s);        \
+          c.field = v;                                                      \
+        },                                                                  \
+        [](const PipelineConfig& c) { return Json(c.field); }               \
   }
-#define GENIE_SWITCH_SETTING(flag, expr_get, expr_set, result)                               \
-  Setting {                                                                                  \
-    flag, Kind::Switch, result,                                                              \
-        [](PipelineConfig& c, const std::string& v, const std::string& s) {                  \
-          const bool on = parse_switch(flag, v, s);                                          \
-          expr_set;                                                                          \
-        },                                                                                   \
-        [](const PipelineConfig& c) { return Json(bool(expr_get)); }                         \
+#define GENIE_SWITCH_SETTING(flag, expr_get, expr_set, result)              \
+  Setting {                                                                 \
+    flag, Kind::Switch, result,                                             \
+        [](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          const bool on = parse_switch(flag, v, s);                         \
+          expr_set;                                                         \
+        },                                                                  \
+        [](const PipelineConfig& c) { return Json(bool(expr_get)); }        \
   }
 
 const std::vector<Setting>& settings_table() {
@@ -147,7 +150,8 @@ const std::vector<Setting>& settings_table() {
       GENIE_SWITCH_SETTING("fold-bn", c.fold_bn, c.fold_bn = on, true),
       Setting{"device", Kind::String, true,
               [](PipelineConfig& c, const std::string& v, const std::string& s) {
-                if (v != "cpu" && v != "cuda" && v != "auto") bad_value("device", "cpu, cuda or auto", v, s);
+                if (v != "cpu" && v != "cuda" && v != "auto")
+                  bad_value("device", "cpu, cuda or auto", v, s);
                 c.device = v;
               },
               [](const PipelineConfig& c) { return Json(c.device); }},
@@ -189,7 +193,8 @@ const std::vector<std::string>& switch_setting_names() {
 void apply_setting(PipelineConfig& c, const std::string& name, const std::string& value,
                    const std::string& source) {
   const Setting* s = find_setting(name);
-  if (!s) throw InputError(str(source.empty() ? "" : source + ": ", "unknown setting '", name, "'"));
+  if (!s)
+    throw InputError(str(source.empty() ? "" : source + ": ", "unknown setting '", name, "'"));
   s->set(c, value, source);
 }
 
@@ -254,7 +259,11 @@ void check_ranges(const PipelineConfig& c) {
     const Json v = s.get(c);
     if (is_unset(s, v)) continue;  // required-ness is checked by the commands
     PipelineConfig tmp = c;
-    s.set(tmp, v.is_string() ? v.as_string() : v.is_bool() ? (v.as_bool() ? "1" : "0") : v.dump(), "");
+    s.set(tmp,
+          v.is_string() ? v.as_string()
+          : v.is_bool() ? (v.as_bool() ? "1" : "0")
+                        : v.dump(),
+          "");
   }
 }
 
@@ -281,10 +290,10 @@ struct Prepared {
   Device device = Device::CPU;
   models::Model model;
   std::string fingerprint;
-  io::LabeledImages eval_data;    // when cfg.eval is set
-  Tensor calib_images;            // real / file calibration (host); genie/noise: made later
+  io::LabeledImages eval_data;  // when cfg.eval is set
+  Tensor calib_images;          // real / file calibration (host); genie/noise: made later
   bool resume = false;
-  Json state;                     // checkpoint state when resuming
+  Json state;  // checkpoint state when resuming
   double load_s = 0;
 };
 
@@ -301,24 +310,27 @@ void check_out_dir(const std::string& out) {
   std::error_code ec;
   const fs::path p(out);
   if (fs::exists(p, ec)) {
-    if (!fs::is_directory(p, ec)) throw InputError(str("--out ", out, ": exists and is not a directory"));
+    if (!fs::is_directory(p, ec))
+      throw InputError(str("--out ", out, ": exists and is not a directory"));
     if (::access(out.c_str(), W_OK | X_OK) != 0)
       throw InputError(str("--out ", out, ": directory is not writable"));
     return;
   }
   fs::path anc = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  while (!anc.empty() && !fs::exists(anc, ec)) anc = anc.has_parent_path() && anc.parent_path() != anc
-                                                        ? anc.parent_path() : fs::path();
+  while (!anc.empty() && !fs::exists(anc, ec))
+    anc = anc.has_parent_path() && anc.parent_path() != anc ? anc.parent_path() : fs::path();
   if (anc.empty()) anc = p.is_absolute() ? fs::path("/") : fs::path(".");
   if (!fs::is_directory(anc, ec))
-    throw InputError(str("--out ", out, ": cannot be created, '", anc.string(), "' is not a directory"));
+    throw InputError(
+        str("--out ", out, ": cannot be created, '", anc.string(), "' is not a directory"));
   if (::access(anc.c_str(), W_OK | X_OK) != 0)
-    throw InputError(str("--out ", out, ": cannot be created, directory '", anc.string(),
-                         "' is not writable"));
+    throw InputError(
+        str("--out ", out, ": cannot be created, directory '", anc.string(), "' is not writable"));
 }
 
 Device resolve_device(const std::string& d) {
-  if (d == "cuda" && !cuda_available()) throw InputError(str("--device cuda: ", cuda_device_string()));
+  if (d == "cuda" && !cuda_available())
+    throw InputError(str("--device cuda: ", cuda_device_string()));
   try {
     return parse_device(d);
   } catch (const Error& e) {
@@ -365,15 +377,16 @@ std::shared_ptr<Prepared> prepare_common(const PipelineConfig& cfg_in, const std
   const bool has_ckpt = Checkpoint::exists(cfg.out);
   if (!cfg.resume.empty()) {
     if (cfg.resume != cfg.out && fs::path(cfg.resume) != fs::path(cfg.out))
-      throw InputError(str("--resume ", cfg.resume, ": must be the run's --out directory (got --out ",
-                           cfg.out, ")"));
+      throw InputError(str("--resume ", cfg.resume,
+                           ": must be the run's --out directory (got --out ", cfg.out, ")"));
     p->state = Checkpoint::read_state(cfg.resume);
-    const std::string diff = Checkpoint::differences(p->state, command, result_settings_json(cfg),
-                                                     p->fingerprint);
+    const std::string diff =
+        Checkpoint::differences(p->state, command, result_settings_json(cfg), p->fingerprint);
     if (!diff.empty())
       throw InputError(str("--resume ", cfg.resume,
                            ": the checkpoint was made with different settings or a different "
-                           "model; refusing to continue it:\n", diff));
+                           "model; refusing to continue it:\n",
+                           diff));
     p->resume = true;
   } else if (has_ckpt) {
     throw InputError(str("--out ", cfg.out, ": holds the checkpoint of an unfinished run (",
@@ -407,8 +420,9 @@ std::shared_ptr<Prepared> prepare_quantize(const PipelineConfig& cfg) {
       } else if (io::file_exists(src)) {
         p->calib_images = io::load_h5_images(src, spec, c.samples, /*require_labels=*/false).images;
       } else {
-        throw InputError(str("--calib expects genie, noise, real:PATH or an HDF5 image file, got '", c.calib,
-                             "'", io::dir_exists(src) ? " (a directory: use real:" + src + ")" : ""));
+        throw InputError(str("--calib expects genie, noise, real:PATH or an HDF5 image file, got '",
+                             c.calib, "'",
+                             io::dir_exists(src) ? " (a directory: use real:" + src + ")" : ""));
       }
     } catch (const InputError&) {
       throw;
@@ -513,13 +527,14 @@ DistillResult run_genie_d(const Prepared& p, Checkpoint& ck, const PipelineListe
   auto on_batch = [&](const DistillResult& so_far, const DistillBatch& done) {
     const int64_t row = info.C * info.H * info.W;
     Tensor imgs = Tensor::empty({done.count, info.C, info.H, info.W});
-    std::copy(so_far.images.data() + done.first * row, so_far.images.data() + (done.first + done.count) * row,
-              imgs.data());
+    std::copy(so_far.images.data() + done.first * row,
+              so_far.images.data() + (done.first + done.count) * row, imgs.data());
     ck.add_time("elapsed", since(mark));
     mark = std::chrono::steady_clock::now();
     ck.save_batch(done, imgs);
   };
-  DistillResult r = distill(p.model, dc, progress, on_batch, resume.next_batch > 0 ? &resume : nullptr);
+  DistillResult r =
+      distill(p.model, dc, progress, on_batch, resume.next_batch > 0 ? &resume : nullptr);
   emit_phase(listen, PipelineEvent::PhaseEnd, "distill", nb * dc.iters, since(t0));
   return r;
 }
@@ -584,8 +599,8 @@ PipelineResult run_distill(const PipelineConfig& cfg, const PipelineListener& li
   const PipelineConfig& c = p->cfg;
   p->model.to(p->device);
   io::make_dirs(c.out);
-  Checkpoint ck(c.out, "distill", settings_json(c), result_settings_json(c), c.model, p->fingerprint,
-                p->resume);
+  Checkpoint ck(c.out, "distill", settings_json(c), result_settings_json(c), c.model,
+                p->fingerprint, p->resume);
   PipelineResult res;
   res.out_dir = c.out;
   res.resumed = p->resume;
@@ -614,15 +629,16 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   const Device dev = p->device;
   p->model.to(dev);
   io::make_dirs(c.out);
-  Checkpoint ck(c.out, "quantize", settings_json(c), result_settings_json(c), c.model, p->fingerprint,
-                p->resume);
+  Checkpoint ck(c.out, "quantize", settings_json(c), result_settings_json(c), c.model,
+                p->fingerprint, p->resume);
   PipelineResult res;
   res.out_dir = c.out;
   res.resumed = p->resume;
   res.timings.set("load", p->load_s);
-  emit_message(listen, str("model ", c.model, " (", p->model.info().arch, ", ", p->model.num_params(),
-                           " parameters) -> ", bits_name(c), ", calibration: ", c.calib, ", ", c.samples,
-                           " images, device ", device_name(dev)));
+  emit_message(listen,
+               str("model ", c.model, " (", p->model.info().arch, ", ", p->model.num_params(),
+                   " parameters) -> ", bits_name(c), ", calibration: ", c.calib, ", ", c.samples,
+                   " images, device ", device_name(dev)));
 
   // ---- calibration set ----
   Tensor calib;
@@ -661,8 +677,9 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   GENIE_CHECK(done_before <= int64_t(units.size()), "[checkpoint] ", ck.dir(), ": ", done_before,
               " finished units listed, the model has ", units.size());
   for (int64_t u = 0; u < done_before; ++u) {
-    GENIE_CHECK(ck.units()[size_t(u)].name == units[size_t(u)].name, "[checkpoint] ", ck.dir(), ": unit ",
-                u, " is '", ck.units()[size_t(u)].name, "', the model's is '", units[size_t(u)].name, "'");
+    GENIE_CHECK(ck.units()[size_t(u)].name == units[size_t(u)].name, "[checkpoint] ", ck.dir(),
+                ": unit ", u, " is '", ck.units()[size_t(u)].name, "', the model's is '",
+                units[size_t(u)].name, "'");
     restore_unit(qm, units[size_t(u)], ck.load_unit(u), ck.dir());
   }
   quant::ReconOptions ro;
@@ -701,7 +718,8 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
     emit(listen, e);
   };
   cb.unit_done = [&](int u, const quant::UnitReport& r, quant::QModel& q) {
-    Checkpoint::UnitEntry ent{r.name, r.kind, r.loss_before, r.loss_after, r.collect_s + r.optimize_s};
+    Checkpoint::UnitEntry ent{r.name, r.kind, r.loss_before, r.loss_after,
+                              r.collect_s + r.optimize_s};
     ck.add_time("elapsed", since(mark));
     mark = std::chrono::steady_clock::now();
     ck.save_unit(u, ent, unit_state(q, units[size_t(u)]));
@@ -728,9 +746,10 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   // ---- the quantized model file (no times, no paths: identical bytes for identical work) ----
   const auto t_save = std::chrono::steady_clock::now();
   res.quant_model_path = join(c.out, kQuantModelFile);
-  qm.save(res.quant_model_path,
-          {{"genie_settings", result_settings_json(c).dump()}, {"teacher_fingerprint", p->fingerprint}},
-          {});
+  qm.save(
+      res.quant_model_path,
+      {{"genie_settings", result_settings_json(c).dump()}, {"teacher_fingerprint", p->fingerprint}},
+      {});
   res.timings.set("write_model", since(t_save));
 
   // ---- evaluation ----
@@ -740,7 +759,8 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
     emit_phase(listen, PipelineEvent::PhaseEnd, "eval_fp32", p->eval_data.size(), res.fp32.seconds);
     emit_phase(listen, PipelineEvent::PhaseBegin, "eval_quant", p->eval_data.size());
     res.quant = evaluate([&](const Tensor& x) { return qm.forward(x); }, p->eval_data, 256, dev);
-    emit_phase(listen, PipelineEvent::PhaseEnd, "eval_quant", p->eval_data.size(), res.quant.seconds);
+    emit_phase(listen, PipelineEvent::PhaseEnd, "eval_quant", p->eval_data.size(),
+               res.quant.seconds);
     res.evaluated = true;
     res.timings.set("eval_fp32", res.fp32.seconds);
     res.timings.set("eval_quant", res.quant.seconds);
@@ -762,8 +782,8 @@ bool is_quantized_file(const std::string& path) {
   }
 }
 
-FileEval evaluate_file(const std::string& path, const std::string& source, int64_t limit, Device dev,
-                       int batch) {
+FileEval evaluate_file(const std::string& path, const std::string& source, int64_t limit,
+                       Device dev, int batch) {
   FileEval fe;
   fe.quantized = is_quantized_file(path);
   quant::QModel qm;
@@ -787,8 +807,9 @@ FileEval evaluate_file(const std::string& path, const std::string& source, int64
   } catch (const Error& e) {
     throw InputError(str("--eval ", source, ": ", e.what()));
   }
-  fe.result = fe.quantized ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch, dev)
-                           : evaluate(fp, data, batch, dev);
+  fe.result = fe.quantized
+                  ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch, dev)
+                  : evaluate(fp, data, batch, dev);
   return fe;
 }
 

@@ -37,32 +37,32 @@ class InputError : public Error {
 
 struct PipelineConfig {
   // ---- inputs and outputs ----
-  std::string model;           // --model: FP32 teacher HDF5
-  std::string out;             // --out: output directory
-  std::string calib = "genie"; // --calib: genie | noise | real:PATH | FILE.h5 (a synthetic set)
-  std::string eval;            // --eval: fashion-mnist | DIR | FILE.h5; empty = no evaluation
-  int64_t eval_limit = -1;     // --eval-limit: first N evaluation images (-1 = all)
-  std::string resume;          // --resume: directory of an interrupted run to continue
+  std::string model;            // --model: FP32 teacher HDF5
+  std::string out;              // --out: output directory
+  std::string calib = "genie";  // --calib: genie | noise | real:PATH | FILE.h5 (a synthetic set)
+  std::string eval;             // --eval: fashion-mnist | DIR | FILE.h5; empty = no evaluation
+  int64_t eval_limit = -1;      // --eval-limit: first N evaluation images (-1 = all)
+  std::string resume;           // --resume: directory of an interrupted run to continue
   // ---- Genie-D (GENIE.md §1) ----
-  int64_t samples = 1024;        // --samples: calibration images S
-  int64_t batch = 128;           // --batch: images per Genie-D batch B
-  int64_t distill_iters = 4000;  // --distill-iters
-  double distill_lr_z = 0.1;     // --distill-lr-z: Adam on the latents
-  double distill_lr_g = 0.01;    // --distill-lr-g: Adam on the generator
+  int64_t samples = 1024;              // --samples: calibration images S
+  int64_t batch = 128;                 // --batch: images per Genie-D batch B
+  int64_t distill_iters = 4000;        // --distill-iters
+  double distill_lr_z = 0.1;           // --distill-lr-z: Adam on the latents
+  double distill_lr_g = 0.01;          // --distill-lr-g: Adam on the generator
   std::string distill_mode = "genie";  // --distill-mode: genie | latents_only | generator_only
-  bool swing = true;             // --no-swing turns swing convolution off
+  bool swing = true;                   // --no-swing turns swing convolution off
   // ---- Genie-M (GENIE.md §2) ----
-  int wbits = 4, abits = 4;        // --wbits, --abits: 2..8
-  int first_bits = 8;              // --first-bits: first layer's weights, second layer's input
-  int last_bits = 8;               // --last-bits: last layer's weights and input
-  int64_t recon_iters = 20000;     // --recon-iters per unit
-  int64_t recon_batch = 32;        // --recon-batch
-  double lr_wstep = 1e-4;          // --lr-wstep: weight steps
-  double lr_astep = 4e-5;          // --lr-astep: activation steps
-  double lr_round = 1e-3;          // --lr-round: rounding logits
-  double qdrop_p = 0.5;            // --qdrop-p: QDrop probability of keeping the FP value (0..1)
-  double round_weight = 1.0;       // --round-weight: rounding regulariser weight
-  bool fold_bn = false;            // --fold-bn
+  int wbits = 4, abits = 4;     // --wbits, --abits: 2..8
+  int first_bits = 8;           // --first-bits: first layer's weights, second layer's input
+  int last_bits = 8;            // --last-bits: last layer's weights and input
+  int64_t recon_iters = 20000;  // --recon-iters per unit
+  int64_t recon_batch = 32;     // --recon-batch
+  double lr_wstep = 1e-4;       // --lr-wstep: weight steps
+  double lr_astep = 4e-5;       // --lr-astep: activation steps
+  double lr_round = 1e-3;       // --lr-round: rounding logits
+  double qdrop_p = 0.5;         // --qdrop-p: QDrop probability of keeping the FP value (0..1)
+  double round_weight = 1.0;    // --round-weight: rounding regulariser weight
+  bool fold_bn = false;         // --fold-bn
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
   int threads = 0;              // --threads (0 = library default)
@@ -93,8 +93,8 @@ void check_ranges(const PipelineConfig& c);
 struct PipelineEvent {
   enum Kind { PhaseBegin, PhaseEnd, DistillStep, UnitBegin, UnitStep, UnitEnd, Message };
   Kind kind = Message;
-  std::string phase;   // "load", "distill", "reconstruct", "eval_fp32", "eval_quant", "write"
-  std::string text;    // Message: a line; UnitBegin/UnitEnd: the unit's name
+  std::string phase;  // "load", "distill", "reconstruct", "eval_fp32", "eval_quant", "write"
+  std::string text;   // Message: a line; UnitBegin/UnitEnd: the unit's name
   int64_t step = 0, steps = 0;  // overall progress of the phase (e.g. iterations done / total)
   double eta_s = -1;            // < 0: unknown
   double seconds = 0;           // PhaseEnd / UnitEnd: duration
@@ -119,7 +119,7 @@ struct PipelineResult {
   bool evaluated = false;
   EvalResult fp32, quant;
   std::vector<UnitRecord> units;
-  DistillResult distill;       // genie calibration only (images + losses)
+  DistillResult distill;  // genie calibration only (images + losses)
   bool resumed = false;
   Json timings = Json::object();  // phase -> seconds (this process plus the checkpointed ones)
   Json report;                    // what report.json holds
@@ -135,9 +135,9 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
 // `genie_run distill`: Genie-D only (synthetic set HDF5, contact sheet, report.json).
 PipelineResult run_distill(const PipelineConfig& cfg, const PipelineListener& listen = {});
 
-// Accuracy of a model file on `source` (fashion-mnist | DIR | FILE.h5, see io::load_labeled_images):
-// an FP32 weight file (io::load_model) or a quantized file written by quantize (simulated integer
-// inference). Unreadable files and data throw InputError naming them.
+// Accuracy of a model file on `source` (fashion-mnist | DIR | FILE.h5, see
+// io::load_labeled_images): an FP32 weight file (io::load_model) or a quantized file written by
+// quantize (simulated integer inference). Unreadable files and data throw InputError naming them.
 struct FileEval {
   EvalResult result;
   bool quantized = false;

@@ -142,14 +142,19 @@ std::string summary_table(const Json& rep) {
   const std::string rule = "  " + std::string(60, '-') + "\n";
   out += rule;
   const bool quant = rep.get_string("command", "") == "quantize";
-  row("summary", quant ? rep.get_string("bits", "") + " (" + rep.at("model").get_string("arch", "") + ")"
-                       : "Genie-D (" + rep.at("model").get_string("arch", "") + ")");
+  row("summary",
+      quant ? rep.get_string("bits", "") + " (" + rep.at("model").get_string("arch", "") + ")"
+            : "Genie-D (" + rep.at("model").get_string("arch", "") + ")");
   out += rule;
   static const std::pair<const char*, const char*> phases[] = {
-      {"load", "load + validate"},   {"distill", "Genie-D synthesis"},
-      {"write_synthetic", "write synthetic set"}, {"reconstruct", "Genie-M reconstruction"},
-      {"write_model", "write quantized model"},   {"eval_fp32", "evaluate FP32"},
-      {"eval_quant", "evaluate quantized"},       {"write", "write outputs"},
+      {"load", "load + validate"},
+      {"distill", "Genie-D synthesis"},
+      {"write_synthetic", "write synthetic set"},
+      {"reconstruct", "Genie-M reconstruction"},
+      {"write_model", "write quantized model"},
+      {"eval_fp32", "evaluate FP32"},
+      {"eval_quant", "evaluate quantized"},
+      {"write", "write outputs"},
       {"total", "total wall time"}};
   const Json& t = rep.at("timings_s");
   for (const auto& [key, label] : phases)
@@ -172,11 +177,11 @@ std::string summary_table(const Json& rep) {
   }
   if (rep.contains("quant_top1")) {
     out += rule;
-    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)", 100 * rep.at("fp32_top1").as_number(),
-                  100 * rep.at("fp32_top5").as_number());
+    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)",
+                  100 * rep.at("fp32_top1").as_number(), 100 * rep.at("fp32_top5").as_number());
     row("FP32 top-1", buf);
-    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)", 100 * rep.at("quant_top1").as_number(),
-                  100 * rep.at("quant_top5").as_number());
+    std::snprintf(buf, sizeof buf, "%.2f %%   (top-5 %.2f %%)",
+                  100 * rep.at("quant_top1").as_number(), 100 * rep.at("quant_top5").as_number());
     row(rep.get_string("bits", "quantized") + " top-1", buf);
     std::snprintf(buf, sizeof buf, "%+.2f pp on %lld images",
                   100 * (rep.at("quant_top1").as_number() - rep.at("fp32_top1").as_number()),

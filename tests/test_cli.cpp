@@ -1,11 +1,12 @@
 // genie_run's command line, run as a child process: every bad-input case exits with code 2, names
 // the flag or file and writes nothing; config files and flag overrides; report.json's fields; the
 // quantized file re-evaluated by `genie_run eval` gives the run's own accuracy.
+#include "test_cli.h"
+
 #include <cmath>
 
 #include "engine/cli.h"
 #include "models/json.h"
-#include "test_cli.h"
 #include "test_util.h"
 
 using namespace genie;
@@ -19,14 +20,18 @@ const std::string kModel = test::source_path("tests/data/vgg_small.h5");
 
 // Tiny settings: the 7-unit VGG fixture, 16 images, 20 + 20 iterations, one thread.
 std::vector<std::string> tiny(const std::string& out, std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"quantize", "--model", kModel, "--out", out, "--samples", "16", "--batch",
-                                "8", "--distill-iters", "20", "--recon-iters", "20", "--recon-batch", "8",
-                                "--device", "cpu", "--threads", "1", "--quiet"};
+  std::vector<std::string> a = {"quantize", "--model",         kModel, "--out",
+                                out,        "--samples",       "16",   "--batch",
+                                "8",        "--distill-iters", "20",   "--recon-iters",
+                                "20",       "--recon-batch",   "8",    "--device",
+                                "cpu",      "--threads",       "1",    "--quiet"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -128,9 +133,10 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
 TEST_CASE("genie_run: --help and --version") {
   const ProcResult h = run_genie({"--help"});
   CHECK(h.rc == 0);
-  for (const char* flag : {"--model", "--out", "--wbits", "--abits", "--samples", "--batch", "--distill-iters",
-                           "--recon-iters", "--calib", "--eval", "--device", "--seed", "--threads", "--config",
-                           "--resume", "--quiet", "--fold-bn", "--round-weight", "--lr-round"})
+  for (const char* flag :
+       {"--model", "--out", "--wbits", "--abits", "--samples", "--batch", "--distill-iters",
+        "--recon-iters", "--calib", "--eval", "--device", "--seed", "--threads", "--config",
+        "--resume", "--quiet", "--fold-bn", "--round-weight", "--lr-round"})
     CHECK_MESSAGE(contains(h.out, flag), flag);
   const ProcResult v = run_genie({"--version"});
   CHECK(v.rc == 0);
@@ -142,19 +148,19 @@ TEST_CASE("genie_run: config file settings, overridden by flags") {
   const std::string cfg = tmp / "cfg.json";
   test::write_file(cfg, R"({"samples": 24, "wbits": 3, "fold_bn": true, "seed": 7, "calib": "noise",
                             "distill-lr-z": 0.05, "eval": "fashion-mnist"})");
-  const cli::Parsed p = cli::parse("quantize", {"--config", cfg, "--wbits", "5", "--model", "m.h5", "--out",
-                                                "o", "--seed=9"});
-  CHECK(p.cfg.samples == 24);           // from the file
-  CHECK(p.cfg.wbits == 5);              // flag overrides the file
-  CHECK(p.cfg.seed == 9);               // --name=value form overrides too
-  CHECK(p.cfg.fold_bn);                 // switch from the file ('_' accepted for '-')
+  const cli::Parsed p = cli::parse(
+      "quantize", {"--config", cfg, "--wbits", "5", "--model", "m.h5", "--out", "o", "--seed=9"});
+  CHECK(p.cfg.samples == 24);  // from the file
+  CHECK(p.cfg.wbits == 5);     // flag overrides the file
+  CHECK(p.cfg.seed == 9);      // --name=value form overrides too
+  CHECK(p.cfg.fold_bn);        // switch from the file ('_' accepted for '-')
   CHECK(p.cfg.calib == "noise");
   CHECK(p.cfg.distill_lr_z == doctest::Approx(0.05));
-  CHECK(p.cfg.abits == 4);              // default
-  CHECK(p.cfg.recon_iters == 20000);    // default
+  CHECK(p.cfg.abits == 4);            // default
+  CHECK(p.cfg.recon_iters == 20000);  // default
   CHECK(p.cfg.eval == "fashion-mnist");
-  CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--wbits", "4", "--wbits", "5"}), doctest::Contains("twice"),
-                       engine::InputError);
+  CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--wbits", "4", "--wbits", "5"}),
+                       doctest::Contains("twice"), engine::InputError);
   CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--fold-bn=1"}), doctest::Contains("--fold-bn"),
                        engine::InputError);
   CHECK_THROWS_WITH_AS(cli::parse("quantize", {"--wbit", "4"}), doctest::Contains("--wbits"),
@@ -184,7 +190,8 @@ TEST_CASE("genie_run: config file settings, overridden by flags") {
   CHECK(ij.at("quantized").as_bool());
   CHECK(ij.at("bits").as_string() == "W3A6");
   CHECK(s.at("qdrop-p").as_number() == 0.25);
-  // Bit widths per layer: first layer W7 with an FP input, second layer's input A7, last layer W5A5.
+  // Bit widths per layer: first layer W7 with an FP input, second layer's input A7, last layer
+  // W5A5.
   const Json& layers = ij.at("layers");
   REQUIRE(layers.size() == 8);  // 6 convs + 2 linears of the VGG fixture
   CHECK(layers[0].at("wbits").as_int() == 7);
@@ -235,7 +242,8 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   CHECK(units[0].at("name").as_string() == "features.0");
   CHECK(units[3].at("name").as_string() == "res");
   for (size_t i = 0; i < units.size(); ++i) {
-    const double b = units[i].at("loss_before").as_number(), a = units[i].at("loss_after").as_number();
+    const double b = units[i].at("loss_before").as_number(),
+                 a = units[i].at("loss_after").as_number();
     CHECK(std::isfinite(b));
     CHECK(std::isfinite(a));
     CHECK(b >= 0.0);
@@ -246,14 +254,16 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   CHECK(d.at("bn_loss_final").as_number() > 0.0);
 
   // `genie_run eval` on the files: one JSON line with the run's own accuracies.
-  const ProcResult eq = run_genie({"eval", "--model", out + "/quantized.h5", "--eval", eval_set, "--threads", "1"});
+  const ProcResult eq =
+      run_genie({"eval", "--model", out + "/quantized.h5", "--eval", eval_set, "--threads", "1"});
   INFO(eq.err);
   REQUIRE(eq.rc == 0);
   const Json ej = Json::parse(eq.out, "eval output");
   CHECK(ej.at("top1").as_number() == q1);
   CHECK(ej.at("top5").as_number() == rep.at("quant_top5").as_number());
   CHECK(ej.at("quantized").as_bool());
-  const ProcResult ef = run_genie({"eval", "--model", kModel, "--eval", eval_set, "--threads", "1"});
+  const ProcResult ef =
+      run_genie({"eval", "--model", kModel, "--eval", eval_set, "--threads", "1"});
   REQUIRE(ef.rc == 0);
   CHECK(Json::parse(ef.out, "eval output").at("top1").as_number() == 1.0);
 }

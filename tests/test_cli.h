@@ -8,13 +8,14 @@
 
 namespace genie::test {
 
-// The genie_run binary of this build (GENIE_RUN_PATH; the environment variable GENIE_RUN overrides).
+// The genie_run binary of this build (GENIE_RUN_PATH; the environment variable GENIE_RUN
+// overrides).
 std::string genie_run_path();
 
 struct ProcResult {
-  int rc = -1;          // exit code, or -1 when killed by a signal
-  int signal = 0;       // the signal that ended it, if any
-  std::string out, err; // captured stdout / stderr
+  int rc = -1;           // exit code, or -1 when killed by a signal
+  int signal = 0;        // the signal that ended it, if any
+  std::string out, err;  // captured stdout / stderr
 };
 // Runs genie_run with `args` and waits for it.
 ProcResult run_genie(const std::vector<std::string>& args);

@@ -33,8 +33,8 @@ std::string genie_run_path() {
 
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
-            bool append) {
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path, bool append) {
   const std::string exe = genie_run_path();
   std::vector<std::string> all{exe};
   all.insert(all.end(), args.begin(), args.end());
@@ -71,8 +71,10 @@ ProcResult run_genie(const std::vector<std::string>& args) {
   const pid_t pid = spawn(args, io / "out", io / "err", false);
   const int rc = wait_child(pid);
   ProcResult r;
-  if (rc >= 0) r.rc = rc;
-  else r.signal = -rc;
+  if (rc >= 0)
+    r.rc = rc;
+  else
+    r.signal = -rc;
   r.out = read_file(io / "out");
   r.err = read_file(io / "err");
   return r;

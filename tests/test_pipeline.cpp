@@ -39,9 +39,10 @@ TEST_CASE("pipeline settings: flag names round trip, ranges, checkpoint differen
 
   Config bad;
   bad.abits = 9;
-  CHECK_THROWS_WITH_AS(engine::check_ranges(bad), doctest::Contains("--abits expects an integer in 2..8"),
+  CHECK_THROWS_WITH_AS(engine::check_ranges(bad),
+                       doctest::Contains("--abits expects an integer in 2..8"), engine::InputError);
+  CHECK_THROWS_WITH_AS(engine::apply_setting(bad, "qdrop", "1"), doctest::Contains("qdrop"),
                        engine::InputError);
-  CHECK_THROWS_WITH_AS(engine::apply_setting(bad, "qdrop", "1"), doctest::Contains("qdrop"), engine::InputError);
 
   // What a refused resume says.
   Json state = Json::object();
@@ -49,18 +50,20 @@ TEST_CASE("pipeline settings: flag names round trip, ranges, checkpoint differen
   state.set("model_path", "m.h5");
   state.set("model_fingerprint", "0123456789abcdef");
   state.set("result_settings", engine::result_settings_json(a));
-  CHECK(engine::Checkpoint::differences(state, "quantize", engine::result_settings_json(a), "0123456789abcdef")
+  CHECK(engine::Checkpoint::differences(state, "quantize", engine::result_settings_json(a),
+                                        "0123456789abcdef")
             .empty());
   Config c = a;
   c.seed = 5;
   c.wbits = 2;
-  const std::string d = engine::Checkpoint::differences(state, "quantize", engine::result_settings_json(c),
-                                                        "fedcba9876543210");
+  const std::string d = engine::Checkpoint::differences(
+      state, "quantize", engine::result_settings_json(c), "fedcba9876543210");
   CHECK(d.find("seed: checkpoint 12345, now 5") != std::string::npos);
   CHECK(d.find("wbits: checkpoint 3, now 2") != std::string::npos);
   CHECK(d.find("model: checkpoint made from 'm.h5'") != std::string::npos);
   CHECK(d.find("samples") == std::string::npos);
-  CHECK(engine::Checkpoint::differences(state, "distill", engine::result_settings_json(a), "0123456789abcdef")
+  CHECK(engine::Checkpoint::differences(state, "distill", engine::result_settings_json(a),
+                                        "0123456789abcdef")
             .find("command") != std::string::npos);
 }
 
@@ -77,12 +80,14 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   dc.distill_iters = 3;
   dc.device = "cpu";
   int steps = 0;
-  const Result d = genie::distill(dc, [&](const Event& e) { steps += e.kind == Event::DistillStep; });
+  const Result d =
+      genie::distill(dc, [&](const Event& e) { steps += e.kind == Event::DistillStep; });
   CHECK(steps > 0);
   REQUIRE(test::path_exists(d.synthetic_path));
   CHECK(test::path_exists(d.contact_sheet_path));
   CHECK(d.distill.images.shape() == Shape{12, 3, 32, 32});
-  CHECK(io::H5Reader(d.synthetic_path).read_f32("images").to_vector() == d.distill.images.to_vector());
+  CHECK(io::H5Reader(d.synthetic_path).read_f32("images").to_vector() ==
+        d.distill.images.to_vector());
   const Json drep = Json::parse(test::read_file(d.report_path), "report.json");
   CHECK(drep.at("bn_loss_final").as_number() > 0);
   CHECK(drep.at("distill").at("batches").size() == 2);
@@ -126,7 +131,8 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   CHECK_FALSE(r.evaluated);
   rc.samples = 100;
   rc.out = tmp / "real_too_many";
-  CHECK_THROWS_WITH_AS(genie::quantize(rc), doctest::Contains("at least --samples 100"), engine::InputError);
+  CHECK_THROWS_WITH_AS(genie::quantize(rc), doctest::Contains("at least --samples 100"),
+                       engine::InputError);
   CHECK_FALSE(test::path_exists(rc.out));
 
   // Bad input throws before anything is written.

@@ -24,9 +24,10 @@ namespace {
 const std::string kModel = test::source_path("tests/data/vgg_small.h5");
 
 std::vector<std::string> tiny_args(const std::string& out) {
-  return {"quantize", "--model", kModel, "--out", out, "--samples", "16", "--batch", "8", "--distill-iters",
-          "20", "--recon-iters", "20", "--recon-batch", "8", "--device", "cpu", "--threads", "1", "--seed",
-          "3", "--quiet"};
+  return {"quantize", "--model",       kModel, "--out",           out,   "--samples",
+          "16",       "--batch",       "8",    "--distill-iters", "20",  "--recon-iters",
+          "20",       "--recon-batch", "8",    "--device",        "cpu", "--threads",
+          "1",        "--seed",        "3",    "--quiet"};
 }
 
 // Value of an integer field of <out>/checkpoint/state.json, or -1 while there is none.
@@ -55,11 +56,15 @@ bool kill_when(pid_t pid, const std::string& out, const char* key, int64_t value
   return true;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
-TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resumed, gives the same model file") {
+TEST_CASE(
+    "genie_run: SIGKILL during synthesis and during reconstruction, resumed, gives the same model "
+    "file") {
   TempDir tmp;
   const std::string ref = tmp / "ref", run = tmp / "run", log = tmp / "log.txt";
 
@@ -70,7 +75,8 @@ TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resume
 
   // 1. Killed during Genie-D, after the first batch's checkpoint (inside the second batch).
   pid_t pid = test::spawn_genie(tiny_args(run), log);
-  REQUIRE_MESSAGE(kill_when(pid, run, "batches_done", 1, 0), "the run ended before it could be killed");
+  REQUIRE_MESSAGE(kill_when(pid, run, "batches_done", 1, 0),
+                  "the run ended before it could be killed");
   CHECK(test::wait_child(pid) == -SIGKILL);
   CHECK(state_field(run, "batches_done") == 1);
   CHECK(state_field(run, "units_done") == 0);
@@ -88,13 +94,15 @@ TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resume
     INFO(seed.err);
     CHECK(seed.rc == 2);
     CHECK(contains(seed.err, "seed: checkpoint 3, now 4"));
-    const ProcResult bits = run_genie({"--resume", run, "--wbits", "2", "--recon-iters", "30", "--quiet"});
+    const ProcResult bits =
+        run_genie({"--resume", run, "--wbits", "2", "--recon-iters", "30", "--quiet"});
     INFO(bits.err);
     CHECK(bits.rc == 2);
     CHECK(contains(bits.err, "wbits: checkpoint 4, now 2"));
     CHECK(contains(bits.err, "recon-iters: checkpoint 20, now 30"));
-    const ProcResult model = run_genie({"--resume", run, "--model",
-                                        test::source_path("models/data/resnet20_fmnist.h5"), "--quiet"});
+    const ProcResult model =
+        run_genie({"--resume", run, "--model", test::source_path("models/data/resnet20_fmnist.h5"),
+                   "--quiet"});
     INFO(model.err);
     CHECK(model.rc == 2);
     CHECK(contains(model.err, "model:"));
@@ -104,7 +112,8 @@ TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resume
 
   // 2. Resumed (settings from the checkpoint), killed during Genie-M after two finished units.
   pid = test::spawn_genie({"--resume", run, "--threads", "1", "--quiet"}, log);
-  REQUIRE_MESSAGE(kill_when(pid, run, "units_done", 2, 20), "the run ended before it could be killed");
+  REQUIRE_MESSAGE(kill_when(pid, run, "units_done", 2, 20),
+                  "the run ended before it could be killed");
   CHECK(test::wait_child(pid) == -SIGKILL);
   CHECK(state_field(run, "batches_done") == 2);
   const int64_t units_done = state_field(run, "units_done");
@@ -118,7 +127,8 @@ TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resume
   REQUIRE(r3.rc == 0);
   CHECK_FALSE(test::path_exists(run + "/checkpoint"));
 
-  const std::string a = test::read_file(ref + "/quantized.h5"), b = test::read_file(run + "/quantized.h5");
+  const std::string a = test::read_file(ref + "/quantized.h5"),
+                    b = test::read_file(run + "/quantized.h5");
   REQUIRE(a.size() > 1000);
   CHECK(a.size() == b.size());
   CHECK_MESSAGE(a == b, "the resumed run's quantized model differs from the uninterrupted run's");
@@ -130,7 +140,8 @@ TEST_CASE("genie_run: SIGKILL during synthesis and during reconstruction, resume
   const Json rep0 = Json::parse(test::read_file(ref + "/report.json"), "report.json");
   CHECK(rep.at("units").size() == rep0.at("units").size());
   for (size_t i = 0; i < rep.at("units").size(); ++i)
-    CHECK(rep.at("units")[i].at("loss_after").as_number() == rep0.at("units")[i].at("loss_after").as_number());
+    CHECK(rep.at("units")[i].at("loss_after").as_number() ==
+          rep0.at("units")[i].at("loss_after").as_number());
 }
 
 TEST_CASE("genie_run: --resume of a directory without a checkpoint") {

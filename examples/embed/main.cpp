@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
     std::printf("re-evaluated %s (%s): top-1 %.2f %%\n", r.quant_model_path.c_str(), e.bits.c_str(),
                 100 * e.result.top1);
     if (!e.quantized || e.result.top1 != r.quant.top1 || units == 0) {
-      std::fprintf(stderr, "genie_embed: the quantized file does not reproduce the run's accuracy\n");
+      std::fprintf(stderr,
+                   "genie_embed: the quantized file does not reproduce the run's accuracy\n");
       return 1;
     }
   } catch (const genie::Error& err) {
