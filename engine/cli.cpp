@@ -245,9 +245,10 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
       const auto& p = e.distill;
       if (tty_) {
         std::snprintf(buf, sizeof buf,
-                      "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  %.1f it/s",
+                      "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  lr %.2g/%.2g  %.1f it/s",
                       (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
-                      (long long)p.iters, double(p.bn_loss), double(p.input_loss), p.iters_per_s);
+                      (long long)p.iters, double(p.bn_loss), double(p.input_loss), double(p.lr_z),
+                      double(p.lr_g), p.iters_per_s);
         bar("distill", e.step, e.steps, buf, e.eta_s);
       } else {
         bar("distill", e.step, e.steps, engine::format_distill_progress(p), e.eta_s);
