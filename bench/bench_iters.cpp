@@ -13,6 +13,7 @@
 #include <random>
 
 #include "autograd/ops.h"
+#include "autograd/ops_genie.h"
 #include "autograd/ops_quant.h"
 #include "autograd/optim.h"
 #include "bench/bench.h"
@@ -154,6 +155,75 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
     r.check = str("FAIL: ", e.what());
   }
   b.add(std::move(r));
+}
+
+// The parts of one Genie-D iteration, timed separately (where the time goes): the generator's
+// forward (recorded on the tape) and forward + backward; the teacher's forward with the swing
+// shifts and BN-statistics losses, without and with the backward to the images; the two Adam
+// steps. compare_pytorch.py times the same parts in PyTorch.
+void genie_d_parts(Bench& b, const std::string& group, const Model& teacher, const ModelSpec& spec,
+                   int64_t B, int warmup, int reps) {
+  const char* parts[] = {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam"};
+  bool any = false;
+  for (const char* p : parts) any = any || b.selected(group + "/" + p);
+  if (!any) return;
+  const Device d = b.opt.device;
+  const auto& info = teacher.info();
+  ops::Generator rng(5);
+  models::GenieGenerator gen(info.H, info.C, rng, d);
+  Tensor z = ops::randn({B, models::GenieGenerator::kLatentDim}, rng, d);
+  z.set_requires_grad();
+  Tensor dx = random_normal({B, info.C, info.H, info.W}, 6, d);
+  std::vector<std::pair<int, int>> offs(teacher.strided_convs().size(), {1, 2});
+  Adam opt_z({z}, 0.1f), opt_g(gen.parameters(), 0.01f);
+  Json params = model_params(spec);
+  params.set("batch", B);
+  auto run = [&](const char* part, const std::function<void()>& fn) {
+    const std::string name = group + "/" + part;
+    if (!b.selected(name)) return;
+    Result r;
+    r.group = group;
+    r.variant = part;
+    r.params = params;
+    r.check = "n/a (a part of the checked iteration)";
+    try {
+      r.t = time_fn(b.opt, fn, warmup, reps);
+    } catch (const std::exception& e) {
+      r.failed = true;
+      r.check = str("FAIL: ", e.what());
+    }
+    b.add(std::move(r));
+  };
+  run("gen_fwd", [&] {
+    Tensor x = gen.forward(z);
+    clear_tape();
+  });
+  run("gen_fwd_bwd", [&] {
+    opt_g.zero_grad();
+    z.zero_grad();
+    Tensor x = gen.forward(z);
+    backward(x, dx);
+  });
+  Tensor xs = random_normal({B, info.C, info.H, info.W}, 7, d);
+  run("teacher_fwd", [&] {
+    NoGradGuard ng;
+    Tensor l = ops::add(engine::teacher_bn_loss(teacher, xs, offs), ops::input_stat_loss(xs));
+  });
+  Tensor xl = xs.clone();
+  xl.set_requires_grad();
+  run("teacher_fwd_bwd", [&] {
+    xl.zero_grad();
+    Tensor l = ops::add(engine::teacher_bn_loss(teacher, xl, offs), ops::input_stat_loss(xl));
+    backward(l);
+  });
+  {  // gradients in place for the optimizer steps
+    Tensor x = gen.forward(z);
+    backward(x, dx);
+  }
+  run("adam", [&] {
+    opt_z.step();
+    opt_g.step();
+  });
 }
 
 // ---------------------------------------------------------------- Genie-M
@@ -421,7 +491,10 @@ void run_genie_d_cases(Bench& b) {
   auto batch_case = [](int64_t B) { return str("genie_d_scale/batch/resnet20_fmnist/B", B); };
   auto size_case = [&](int64_t R) { return str("genie_d_scale/size/resnet20/R", R, "_B", Bs); };
 
+  const std::string parts_group = "genie_d_parts/resnet20_fmnist/B128";
   bool need_teacher = wanted(main_case);
+  for (const char* p : {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam"})
+    need_teacher = need_teacher || b.selected(parts_group + "/" + p);
   for (int64_t B : batches) need_teacher = need_teacher || wanted(batch_case(B));
   ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
   std::unique_ptr<Model> teacher;
@@ -432,8 +505,9 @@ void run_genie_d_cases(Bench& b) {
       b.fail(main_case + "/iter", e.what());
     }
   }
-  // The CPU target case: resnet20_fmnist at B = 128.
+  // The CPU target case: resnet20_fmnist at B = 128, and where its time goes.
   if (teacher && wanted(main_case)) genie_d_case(b, main_case, *teacher, fm, 128, warm, reps);
+  if (teacher) genie_d_parts(b, parts_group, *teacher, fm, 128, warm, reps);
 
   // ResNet-18, 224x224, random weights: B = 128 on the GPU; reduced batch on the CPU (not quick).
   if (wanted(r18_case) && (gpu || !q)) {

@@ -480,6 +480,9 @@ void run_conv_cases(Bench& b) {
       {"l2.0.down1x1s2", conv_shape(n20, 16, 28, 32, 1, 2, 0)},
       {"l2.3x3.32x14", conv_shape(n20, 32, 14, 32, 3, 1, 1)},
       {"l3.3x3.64x7", conv_shape(n20, 64, 7, 64, 3, 1, 1)},
+      // The Genie-D generator for 28x28 images at the same batch (a large share of the iteration).
+      {"gen.conv1.3x3.128to64x14", conv_shape(n20, 128, 14, 64, 3, 1, 1)},
+      {"gen.conv2.3x3.64to1x28", conv_shape(n20, 64, 28, 1, 3, 1, 1)},
   };
   for (const auto& c : r20) conv_case(b, str("resnet20_B", n20), c);
   // ResNet-18 on ImageNet shapes: batch 128 on the GPU, 16 on the CPU (8 quick).

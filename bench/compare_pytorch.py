@@ -253,6 +253,66 @@ def genie_d_case(p, dev, model_path, warmup, reps):
     return out
 
 
+def genie_d_parts_case(p, part, dev, model_path, warmup, reps):
+    """The parts of one Genie-D iteration (genie_bench's genie_d_parts cases)."""
+    teacher = build_model(p, model_path).to(dev)
+    swingify(teacher)
+    B, R, C = p["batch"], p["image"], p["channels"]
+    losses = []
+    for m in teacher.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            sigma = torch.sqrt(m.running_var + 1e-6)
+
+            def hook(mod, inp, out, sigma=sigma):
+                a = inp[0]
+                std, mean = torch.std_mean(a, dim=(0, 2, 3), unbiased=True)
+                c = a.shape[1]
+                losses.append(((mean - mod.running_mean) ** 2).sum() / c + ((std - sigma) ** 2).sum() / c)
+            m.register_forward_hook(hook)
+
+    def tloss(x):
+        losses.clear()
+        teacher(x)
+        std, mean = torch.std_mean(x, dim=(2, 3), unbiased=True)
+        return sum(losses) + (mean ** 2 + (1 - std) ** 2).sum() / B
+
+    torch.manual_seed(0)
+    G = Generator(R, C).to(dev).train()
+    z = torch.randn(B, 256, device=dev, requires_grad=True)
+    dx = torch.randn(B, C, R, R, device=dev)
+    opt_z = torch.optim.Adam([z], lr=0.1)
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.01)
+    xs = torch.randn(B, C, R, R, device=dev)
+    xl = xs.clone().requires_grad_(True)
+
+    def gen_fwd():
+        G(z)
+
+    def gen_fwd_bwd():
+        opt_g.zero_grad()
+        z.grad = None
+        G(z).backward(dx)
+
+    def teacher_fwd():
+        with torch.no_grad():
+            tloss(xs)
+
+    def teacher_fwd_bwd():
+        xl.grad = None
+        tloss(xl).backward()
+
+    G(z).backward(dx)
+
+    def adam():
+        opt_z.step()
+        opt_g.step()
+
+    fn = {"gen_fwd": gen_fwd, "gen_fwd_bwd": gen_fwd_bwd, "teacher_fwd": teacher_fwd,
+          "teacher_fwd_bwd": teacher_fwd_bwd, "adam": adam}[part]
+    ms = Clock(dev).time(fn, warmup, reps)
+    return {"median_ms": median(ms), "min_ms": min(ms), "reps": len(ms)}
+
+
 # ----------------------------------------------------------------------------- Genie-M
 
 def round_ste(x):
@@ -514,6 +574,8 @@ def main():
         try:
             if is_conv:
                 pt = conv_case(p, r["variant"], dev, 2, reps)
+            elif g.startswith("genie_d_parts"):
+                pt = genie_d_parts_case(p, r["variant"], dev, a.model, warm, reps)
             elif g.startswith("genie_d"):
                 pt = genie_d_case(p, dev, a.model, warm, reps)
             else:
