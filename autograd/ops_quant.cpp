@@ -14,8 +14,10 @@ Tensor fake_quant_weight(const Tensor& w_floor, const Tensor& v, const Tensor& s
   check_same_device(op, w_floor, v);
   check_same_device(op, w_floor, step);
   check_same_device(op, w_floor, zero);
-  GENIE_CHECK(w_floor.ndim() >= 1, "[", op, "] expected a weight with an output-channel dimension, "
-              "got ", shape_str(w_floor.shape()));
+  GENIE_CHECK(w_floor.ndim() >= 1, "[", op,
+              "] expected a weight with an output-channel dimension, "
+              "got ",
+              shape_str(w_floor.shape()));
   const int64_t K = w_floor.dim(0), M = K ? w_floor.numel() / K : 0;
   GENIE_CHECK(step.numel() == K && zero.numel() == K, "[", op, "] expected ", K,
               " per-channel steps and zero points, got ", step.numel(), " and ", zero.numel());

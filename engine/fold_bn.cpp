@@ -24,7 +24,8 @@ models::Model fold_bn(const models::Model& m, std::vector<int>* folded) {
       auto it = params.find(key);
       return it == params.end() ? std::vector<float>(size_t(K), def) : it->second.to_vector();
     };
-    const std::vector<float> gamma = vec(bn.name + ".weight", 1.f), beta = vec(bn.name + ".bias", 0.f);
+    const std::vector<float> gamma = vec(bn.name + ".weight", 1.f),
+                             beta = vec(bn.name + ".bias", 0.f);
     const std::vector<float> mean = vec(bn.name + ".running_mean", 0.f);
     const std::vector<float> var = vec(bn.name + ".running_var", 1.f);
     const std::vector<float> bias = vec(conv.name + ".bias", 0.f);
@@ -33,13 +34,16 @@ models::Model fold_bn(const models::Model& m, std::vector<int>* folded) {
     float* wp = w.data();
     std::vector<float> nb(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k) {
-      const double a = double(gamma[size_t(k)]) / std::sqrt(double(var[size_t(k)]) + double(bn.eps));
+      const double a =
+          double(gamma[size_t(k)]) / std::sqrt(double(var[size_t(k)]) + double(bn.eps));
       for (int64_t j = 0; j < M; ++j) wp[k * M + j] = float(double(wp[k * M + j]) * a);
-      nb[size_t(k)] = float((double(bias[size_t(k)]) - double(mean[size_t(k)])) * a + double(beta[size_t(k)]));
+      nb[size_t(k)] =
+          float((double(bias[size_t(k)]) - double(mean[size_t(k)])) * a + double(beta[size_t(k)]));
     }
     params[conv.name + ".bias"] = Tensor::from_vector(nb, {K});
     conv.has_bias = true;
-    for (const char* s : {".weight", ".bias", ".running_mean", ".running_var"}) params.erase(bn.name + s);
+    for (const char* s : {".weight", ".bias", ".running_mean", ".running_var"})
+      params.erase(bn.name + s);
     bn.op = "identity";
     done.push_back(i);
   }

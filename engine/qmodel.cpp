@@ -23,13 +23,15 @@ struct Layout {
 Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
   GENIE_CHECK(cfg.wbits >= 2 && cfg.wbits <= 8 && cfg.abits >= 2 && cfg.abits <= 8,
               "[qmodel] expected wbits and abits in 2..8, got W", cfg.wbits, "A", cfg.abits);
-  GENIE_CHECK(cfg.first_bits >= 2 && cfg.first_bits <= 8 && cfg.last_bits >= 2 && cfg.last_bits <= 8,
-              "[qmodel] expected first/last-layer bits in 2..8, got ", cfg.first_bits, "/", cfg.last_bits);
+  GENIE_CHECK(
+      cfg.first_bits >= 2 && cfg.first_bits <= 8 && cfg.last_bits >= 2 && cfg.last_bits <= 8,
+      "[qmodel] expected first/last-layer bits in 2..8, got ", cfg.first_bits, "/", cfg.last_bits);
   const models::Graph& g = m.graph();
   Layout L;
   L.node_wq.assign(size_t(g.size()), -1);
   L.node_aq.resize(size_t(g.size()));
-  for (int i = 0; i < g.size(); ++i) L.node_aq[size_t(i)].assign(g.nodes[size_t(i)].inputs.size(), -1);
+  for (int i = 0; i < g.size(); ++i)
+    L.node_aq[size_t(i)].assign(g.nodes[size_t(i)].inputs.size(), -1);
   std::vector<int> layers;
   for (int i = 0; i < g.size(); ++i)
     if (is_layer(g.nodes[size_t(i)])) layers.push_back(i);
@@ -57,8 +59,9 @@ Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
     L.wq_bits.push_back(edge ? (li == 0 ? cfg.first_bits : cfg.last_bits) : cfg.wbits);
     if (li == 0) continue;  // the image is already 8-bit: the first layer's input stays FP
     const int value = g.nodes[size_t(node)].inputs[0];
-    L.node_aq[size_t(node)][0] =
-        want(value, li == last ? cfg.last_bits : li == 1 ? cfg.first_bits : cfg.abits);
+    L.node_aq[size_t(node)][0] = want(value, li == last ? cfg.last_bits
+                                             : li == 1  ? cfg.first_bits
+                                                        : cfg.abits);
   }
   // Identity shortcuts: an add input that is its unit's input.
   for (const auto& u : m.units())
@@ -121,7 +124,8 @@ Tensor QModel::quantize_input(int node, int slot, const Tensor& x, const Run& ru
   ActQuantizer& q = aq[size_t(a)];
   if (!q.initialized()) {
     GENIE_CHECK(run.init_acts, "[qmodel] activation quantizer ", a, " (input of node ", node, ", ",
-                model_.node(node).name, ") is not initialised; reconstruct or load the model first");
+                model_.node(node).name,
+                ") is not initialised; reconstruct or load the model first");
     NoGradGuard ng;
     q.init(x.detach());
   }
@@ -129,8 +133,9 @@ Tensor QModel::quantize_input(int node, int slot, const Tensor& x, const Run& ru
   if (run.qdrop_mask)
     mask = run.qdrop_mask(a, node, x);
   else if (q.qdrop && run.gen)
-    mask = run.qdrop_p == 0.5f ? ops::qdrop_mask(x.shape(), *run.gen, x.device())
-                               : ops::bernoulli_mask(x.shape(), 1.f - run.qdrop_p, *run.gen, x.device());
+    mask = run.qdrop_p == 0.5f
+               ? ops::qdrop_mask(x.shape(), *run.gen, x.device())
+               : ops::bernoulli_mask(x.shape(), 1.f - run.qdrop_p, *run.gen, x.device());
   return q.forward_masked(x, mask);
 }
 
@@ -147,8 +152,8 @@ models::ForwardHooks QModel::hooks(const Run& run) {
         if (slots[k] >= 0) x[k] = quantize_input(i, int(k), in[k], run);
     const models::Node& n = model_.node(i);
     if (n.op == "conv")
-      out = ops::conv2d(x[0], wq[size_t(w)].forward(), model_.node_param(i, "bias"), n.stride, n.pad,
-                        n.groups);
+      out = ops::conv2d(x[0], wq[size_t(w)].forward(), model_.node_param(i, "bias"), n.stride,
+                        n.pad, n.groups);
     else if (n.op == "linear")
       out = ops::linear(x[0], wq[size_t(w)].forward(), model_.node_param(i, "bias"));
     else
@@ -164,7 +169,8 @@ Tensor QModel::forward(const Tensor& x) {
   return model_.forward(x, &h);
 }
 
-Tensor QModel::forward_range(int first, int last, const std::map<int, Tensor>& feeds, const Run& run) {
+Tensor QModel::forward_range(int first, int last, const std::map<int, Tensor>& feeds,
+                             const Run& run) {
   models::ForwardHooks h = hooks(run);
   return model_.forward_range(first, last, feeds, &h);
 }
@@ -180,8 +186,10 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
   w.set_attr_string("arch", info.arch);
   w.set_attr_string("graph", model_.graph().to_json().dump());
   w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
-  w.set_attr_f32_vec("input_mean", info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
-  w.set_attr_f32_vec("input_std", info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
+  w.set_attr_f32_vec("input_mean",
+                     info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
+  w.set_attr_f32_vec("input_std",
+                     info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
   w.set_attr_i64("num_classes", info.num_classes);
   Json settings = Json::object();
   settings.set("wbits", cfg_.wbits);
@@ -233,8 +241,8 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
 
 QModel QModel::load(const std::string& path, Device device) {
   io::H5Reader r(path);
-  GENIE_CHECK(r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1", "[qmodel] ", path,
-              ": expected a quantized model file (format genie-qmodel-1)");
+  GENIE_CHECK(r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1", "[qmodel] ",
+              path, ": expected a quantized model file (format genie-qmodel-1)");
   models::Graph g = models::Graph::from_json(Json::parse(r.attr_string("graph"), path + ": graph"),
                                              path + ": graph");
   models::ModelInfo info;
@@ -294,8 +302,8 @@ QModel QModel::load(const std::string& path, Device device) {
                                               qm.wq[i].bits());
       continue;
     }
-    GENIE_CHECK(wqs[i].second.bits() == qm.wq[i].bits(), "[qmodel] ", path, ": layer ", wqs[i].first,
-                " expected ", qm.wq[i].bits(), " bits, got ", wqs[i].second.bits());
+    GENIE_CHECK(wqs[i].second.bits() == qm.wq[i].bits(), "[qmodel] ", path, ": layer ",
+                wqs[i].first, " expected ", qm.wq[i].bits(), " bits, got ", wqs[i].second.bits());
     qm.wq[i] = wqs[i].second;
   }
   const bool checkpoint = r.has_attr("checkpoint") && r.attr_i64("checkpoint") != 0;
@@ -303,10 +311,11 @@ QModel QModel::load(const std::string& path, Device device) {
     const std::string key = str("act.", i, ".step");
     if (checkpoint && !r.has(key)) continue;
     GENIE_CHECK(r.has(key), "[qmodel] ", path, ": missing activation quantizer '", key, "'");
-    GENIE_CHECK(r.attr_i64("value", key) == qm.aq_value[i] && r.attr_i64("bits", key) == qm.aq[i].bits(),
-                "[qmodel] ", path, ": activation quantizer ", i, " expected value ", qm.aq_value[i],
-                " with ", qm.aq[i].bits(), " bits, got value ", r.attr_i64("value", key), " with ",
-                r.attr_i64("bits", key), " bits");
+    GENIE_CHECK(
+        r.attr_i64("value", key) == qm.aq_value[i] && r.attr_i64("bits", key) == qm.aq[i].bits(),
+        "[qmodel] ", path, ": activation quantizer ", i, " expected value ", qm.aq_value[i],
+        " with ", qm.aq[i].bits(), " bits, got value ", r.attr_i64("value", key), " with ",
+        r.attr_i64("bits", key), " bits");
     qm.aq[i].set_state(r.attr_i64("signed", key) != 0, r.read_f32(key).item(), Device::CPU);
   }
   qm.to(device);

@@ -59,10 +59,10 @@ class QModel {
 
   // ---- forward ----
   struct Run {
-    bool act_quant = true;            // apply activation quantizers
-    bool init_acts = false;           // initialise uninitialised quantizers on what reaches them
-    ops::Generator* gen = nullptr;    // QDrop masks for quantizers with qdrop on
-    float qdrop_p = 0.5f;             // QDrop: probability that an element keeps its FP value
+    bool act_quant = true;          // apply activation quantizers
+    bool init_acts = false;         // initialise uninitialised quantizers on what reaches them
+    ops::Generator* gen = nullptr;  // QDrop masks for quantizers with qdrop on
+    float qdrop_p = 0.5f;           // QDrop: probability that an element keeps its FP value
     // Optional injected QDrop mask for (activation quantizer, consuming node, its input): return
     // an undefined tensor to quantize everything. Overrides `gen` (used by tests/goldens).
     std::function<Tensor(int aq, int node, const Tensor& x)> qdrop_mask;
@@ -96,8 +96,8 @@ class QModel {
 
   models::Model model_;
   QuantConfig cfg_;
-  std::vector<int> node_wq_;                // per node
-  std::vector<std::vector<int>> node_aq_;   // per node, per input slot
+  std::vector<int> node_wq_;               // per node
+  std::vector<std::vector<int>> node_aq_;  // per node, per input slot
 };
 
 }  // namespace genie::quant

@@ -19,8 +19,8 @@ void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float
   zero = std::nearbyint(-new_min / delta);  // half to even (default rounding mode), as torch.round
 }
 
-ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi, const std::vector<float>& lo,
-                       int bits) {
+ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
+                       const std::vector<float>& lo, int bits) {
   check_f32("clip_search", x2d);
   GENIE_CHECK(x2d.ndim() == 2, "[clip_search] expected (rows, cols), got ", shape_str(x2d.shape()));
   GENIE_CHECK(bits >= 1 && bits <= 16, "[clip_search] expected 1..16 bits, got ", bits);
@@ -34,11 +34,12 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi, const st
       clip_grid(hi[size_t(r)], lo[size_t(r)], 1.0 - double(i) * 0.01, bits,
                 delta[size_t(r * nc + i)], zero[size_t(r * nc + i)]);
   const Device d = x2d.device();
-  Tensor dt = Tensor::from_vector(delta, {rows, nc}, d), zt = Tensor::from_vector(zero, {rows, nc}, d);
+  Tensor dt = Tensor::from_vector(delta, {rows, nc}, d),
+         zt = Tensor::from_vector(zero, {rows, nc}, d);
   // double scores: a (rows, nc) f64 buffer as raw bytes
   Tensor score = Tensor::empty({rows, nc, 2}, d, DType::I32);
-  k::clip_search_scores(d, x2d.data(), rows, cols, nc, dt.data(), zt.data(),
-                        float((1 << bits) - 1), static_cast<double*>(score.raw()), nullptr);
+  k::clip_search_scores(d, x2d.data(), rows, cols, nc, dt.data(), zt.data(), float((1 << bits) - 1),
+                        static_cast<double*>(score.raw()), nullptr);
   Tensor host = score.to(Device::CPU);
   const double* sc = static_cast<const double*>(host.raw());
   ClipSearch out;
@@ -126,12 +127,14 @@ WeightQuantizer WeightQuantizer::from_codes(const Tensor& codes, const Tensor& s
   return q;
 }
 
-WeightQuantizer WeightQuantizer::from_state(const Tensor& w_floor, const Tensor& v, const Tensor& step,
-                                            const Tensor& zero, int bits, bool hard) {
+WeightQuantizer WeightQuantizer::from_state(const Tensor& w_floor, const Tensor& v,
+                                            const Tensor& step, const Tensor& zero, int bits,
+                                            bool hard) {
   check_same_shape("weight_quantizer", w_floor, v);
-  GENIE_CHECK(w_floor.ndim() >= 1 && step.numel() == w_floor.dim(0) && zero.numel() == w_floor.dim(0),
-              "[weight_quantizer] expected ", w_floor.ndim() ? w_floor.dim(0) : 0,
-              " steps and zero points, got ", step.numel(), " and ", zero.numel());
+  GENIE_CHECK(
+      w_floor.ndim() >= 1 && step.numel() == w_floor.dim(0) && zero.numel() == w_floor.dim(0),
+      "[weight_quantizer] expected ", w_floor.ndim() ? w_floor.dim(0) : 0,
+      " steps and zero points, got ", step.numel(), " and ", zero.numel());
   WeightQuantizer q;
   q.bits_ = bits;
   q.hard_ = hard;
@@ -184,7 +187,8 @@ void ActQuantizer::init(const Tensor& a) {
   signed_ = mn < 0.f;
   const float m = std::max(std::fabs(mn), std::fabs(mx));
   // Signed grid [−r·m, r·m], unsigned [0, r·m] (GENIE.md §2.3); same search as the weights.
-  ClipSearch cs = clip_search(ops::reshape(a.detach(), {1, a.numel()}), {m}, {signed_ ? -m : 0.f}, bits_);
+  ClipSearch cs =
+      clip_search(ops::reshape(a.detach(), {1, a.numel()}), {m}, {signed_ ? -m : 0.f}, bits_);
   step_ = Tensor::from_vector({cs.delta[0]}, {1}, a.device());
 }
 

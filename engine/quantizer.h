@@ -1,6 +1,7 @@
 // Genie-M's quantizers (GENIE.md §2.2–2.3): the per-output-channel weight quantizer (AdaRound soft
 // rounding with learned logits AND a learned step) and the per-tensor activation quantizer (LSQ
-// with QDrop), with their clip-search initialisation. Built on the fused ops of autograd/ops_quant.h.
+// with QDrop), with their clip-search initialisation. Built on the fused ops of
+// autograd/ops_quant.h.
 #pragma once
 #include <vector>
 
@@ -21,8 +22,8 @@ void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float
 struct ClipSearch {
   std::vector<float> delta, zero;
 };
-ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi, const std::vector<float>& lo,
-                       int bits);
+ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
+                       const std::vector<float>& lo, int bits);
 
 // Weight quantizer, per output channel, asymmetric (GENIE.md §2.2).
 class WeightQuantizer {

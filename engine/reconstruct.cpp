@@ -120,7 +120,8 @@ std::vector<models::Unit> recon_units(const models::Model& m) {
 }
 
 float round_beta(int64_t it, const ReconOptions& opt) {
-  // The reference's LinearTempDecay: start_b before warmup·T, then end + (start − end)·max(0, 1 − rel).
+  // The reference's LinearTempDecay: start_b before warmup·T, then end + (start − end)·max(0, 1 −
+  // rel).
   const double start = double(opt.warmup) * double(opt.iters);
   if (double(it) < start) return opt.beta_start;
   const double rel = (double(it) - start) / (double(opt.iters) - start);
@@ -159,16 +160,16 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
                                     const ReconCallbacks& cb) {
   check_f32("reconstruct", calib);
   GENIE_CHECK(grad_enabled(), "[reconstruct] expected grad mode on (called under a NoGradGuard)");
-  GENIE_CHECK(calib.device() == Device::CPU, "[reconstruct] expected the calibration set on the host, got ",
-              calib.describe());
+  GENIE_CHECK(calib.device() == Device::CPU,
+              "[reconstruct] expected the calibration set on the host, got ", calib.describe());
   const int64_t N = calib.dim(0);
   GENIE_CHECK(N > 0, "[reconstruct] expected a non-empty calibration set");
   GENIE_CHECK(opt.iters > 0 && opt.batch > 0 && opt.collect_batch > 0,
-              "[reconstruct] expected positive iters/batch sizes, got ", opt.iters, "/", opt.batch, "/",
-              opt.collect_batch);
+              "[reconstruct] expected positive iters/batch sizes, got ", opt.iters, "/", opt.batch,
+              "/", opt.collect_batch);
   const std::vector<models::Unit> units = recon_units(qm.model());
-  GENIE_CHECK(opt.start_unit >= 0 && opt.start_unit <= int(units.size()), "[reconstruct] start_unit ",
-              opt.start_unit, " outside 0..", units.size());
+  GENIE_CHECK(opt.start_unit >= 0 && opt.start_unit <= int(units.size()),
+              "[reconstruct] start_unit ", opt.start_unit, " outside 0..", units.size());
   const Device d = qm.device();
   const int64_t bs = std::min(opt.batch, N);
   std::vector<UnitReport> reports;

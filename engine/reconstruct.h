@@ -4,12 +4,13 @@
 // the unit's activation quantizers are initialised on the first collection batch, and the unit's
 // weight steps, rounding logits and activation steps are optimised:
 //   x = mask ? X_q : X (p = 0.5);  loss = Σ_channels (unit(x) − Y)², averaged over batch and space
-//   + weight · Σ (1 − |2h(V) − 1|^β) once it ≥ warmup·iters (β linear 20 → 2 from warmup to the end)
-//   Adam (weight steps lr 1e-4, activation steps lr 4e-5, both cosine-annealed to 0) and
-//   Adam (rounding logits, lr 1e-3, constant); then hard rounding, QDrop off, frozen.
+//   + weight · Σ (1 − |2h(V) − 1|^β) once it ≥ warmup·iters (β linear 20 → 2 from warmup to the
+//   end) Adam (weight steps lr 1e-4, activation steps lr 4e-5, both cosine-annealed to 0) and Adam
+//   (rounding logits, lr 1e-3, constant); then hard rounding, QDrop off, frozen.
 // Iterations are numbered 1..iters as in the reference (the regulariser starts at it ≥ 0.2·iters).
-// Runs are deterministic for a seed on the CPU (Philox QDrop masks, seeded permutations, fixed-order
-// reductions); each unit's randomness depends only on (seed, unit index), so a resumed run matches.
+// Runs are deterministic for a seed on the CPU (Philox QDrop masks, seeded permutations,
+// fixed-order reductions); each unit's randomness depends only on (seed, unit index), so a resumed
+// run matches.
 #pragma once
 #include <functional>
 #include <string>
@@ -20,17 +21,17 @@
 namespace genie::quant {
 
 struct ReconOptions {
-  int64_t iters = 20000;        // per unit
-  int64_t batch = 32;           // optimisation batch (random permutations of the calibration set)
-  int64_t collect_batch = 32;   // batch of the collection passes (the act. init uses the first)
+  int64_t iters = 20000;       // per unit
+  int64_t batch = 32;          // optimisation batch (random permutations of the calibration set)
+  int64_t collect_batch = 32;  // batch of the collection passes (the act. init uses the first)
   float round_weight = 1.f;
-  float qdrop_p = 0.5f;         // QDrop: probability that an element keeps its FP value (0: none)
+  float qdrop_p = 0.5f;  // QDrop: probability that an element keeps its FP value (0: none)
   float lr_w_step = 1e-4f, lr_a_step = 4e-5f, lr_logits = 1e-3f;
   float beta_start = 20.f, beta_end = 2.f;
-  double warmup = 0.2;          // fraction of iters before the regulariser starts (double, as in Python)
+  double warmup = 0.2;  // fraction of iters before the regulariser starts (double, as in Python)
   uint64_t seed = 0;
-  int start_unit = 0;           // resume: units before this are already reconstructed and hard
-  int64_t log_every = 100;      // progress callback period (iterations)
+  int start_unit = 0;       // resume: units before this are already reconstructed and hard
+  int64_t log_every = 100;  // progress callback period (iterations)
 };
 
 struct ReconProgress {
@@ -45,8 +46,9 @@ struct UnitReport {
   std::string name, kind;
   int first = 0, last = 0;
   int64_t iters = 0;
-  double loss_before = 0;  // reconstruction loss over the calibration set (X_q input, hard, no QDrop)
-  double loss_after = 0;   //   … before and after the optimisation
+  double loss_before =
+      0;  // reconstruction loss over the calibration set (X_q input, hard, no QDrop)
+  double loss_after = 0;  //   … before and after the optimisation
   double collect_s = 0, optimize_s = 0;
 };
 

@@ -3,9 +3,8 @@
 // Reductions are deterministic (no atomics): the weight step gradient is one block per output
 // channel; the activation step gradient and the regulariser sum are per-chunk partials (one block
 // per kQuantChunk elements, as the CPU driver chunks) finished by one block in a fixed order.
-#include <cub/block/block_reduce.cuh>
-
 #include <algorithm>
+#include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda_context.h"
 #include "kernels/cuda_launch.h"
@@ -142,7 +141,8 @@ __global__ void clip_search_kernel(const float* __restrict__ x, int64_t cols, in
   const float d = delta[rc], z = zero[rc];
   const float* p = x + r * cols;
   double s = 0;
-  for (int64_t j = threadIdx.x; j < cols; j += kThreads) s += double(ClipErrF::err(p[j], d, z, qmax));
+  for (int64_t j = threadIdx.x; j < cols; j += kThreads)
+    s += double(ClipErrF::err(p[j], d, z, qmax));
   const double total = BlockSum(tmp).Sum(s);
   if (threadIdx.x == 0) score[rc] = total;
 }

@@ -29,8 +29,8 @@ GENIE_DECLARE_KERNEL(wquant_bwd,
                      (const float* dw_hat, const float* w_floor, const float* v, const float* step,
                       const float* zero, const uint8_t* mask, int64_t K, int64_t M, float qmax,
                       bool hard, float* dv, float* dstep, bool accumulate, Stream s),
-                     (dw_hat, w_floor, v, step, zero, mask, K, M, qmax, hard, dv, dstep,
-                      accumulate, s))
+                     (dw_hat, w_floor, v, step, zero, mask, K, M, qmax, hard, dv, dstep, accumulate,
+                      s))
 
 // y = qdrop[i] ? s·round(clamp(x/s, qn, qp)) : x   (qdrop null = quantize everything);
 // code[i] = ActCode (Keep / Inside / Below / Above), the straight-through state for backward.
@@ -48,7 +48,8 @@ GENIE_DECLARE_KERNEL(aquant_bwd,
 
 // QDrop mask: mask[i] = bit (i mod 128) of Philox block (seed, offset + i/128) — a fair coin per
 // element (P(1) = 0.5 exactly). Consumes qdrop_counters(n) counters.
-GENIE_DECLARE_KERNEL(qdrop_mask, (uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s),
+GENIE_DECLARE_KERNEL(qdrop_mask,
+                     (uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s),
                      (seed, offset, mask, n, s))
 inline uint64_t qdrop_counters(int64_t n) { return (uint64_t(n) + 127) / 128; }
 

@@ -82,10 +82,14 @@ void aquant_fwd_cpu(const float* x, const float* step, float qn, float qp, const
   };
   using T = std::true_type;
   using F = std::false_type;
-  if (qdrop && code) run(T{}, T{});
-  else if (qdrop) run(T{}, F{});
-  else if (code) run(F{}, T{});
-  else run(F{}, F{});
+  if (qdrop && code)
+    run(T{}, T{});
+  else if (qdrop)
+    run(T{}, F{});
+  else if (code)
+    run(F{}, T{});
+  else
+    run(F{}, F{});
 }
 
 void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const uint8_t* code,

@@ -13,7 +13,8 @@
 
 namespace genie::k {
 
-// ---- AdaRound's rectified sigmoid h(V) = clamp(sigmoid(V)·(ζ−γ) + γ, 0, 1), ζ = 1.1, γ = −0.1 ----
+// ---- AdaRound's rectified sigmoid h(V) = clamp(sigmoid(V)·(ζ−γ) + γ, 0, 1), ζ = 1.1, γ = −0.1
+// ----
 struct RectSigmoid {
   static constexpr float kScale = 1.2f;   // ζ − γ
   static constexpr float kShift = -0.1f;  // γ
@@ -83,7 +84,7 @@ struct ActQuantF {
   // random, and a branch on it mispredicts half the time.
   GENIE_HD float fwd(float x, float s, bool quantize, uint8_t& code) const {
     const float t = x / s;
-    const bool below = t < qn, above = t > qp;  // inclusive boundaries count as inside
+    const bool below = t<qn, above = t> qp;  // inclusive boundaries count as inside
     const float c = below ? qn : (above ? qp : t);
     const float y = rintf(c) * s;
     code = uint8_t(quantize ? 1 + int(below) + 2 * int(above) : 0);  // ActCode
@@ -93,8 +94,8 @@ struct ActQuantF {
   GENIE_HD float ds_term(float dy, float x, float s, uint8_t code) const {
     const float t = x / s;
     const float inside = rintf(t) - t;
-    const float v = code == kActInside ? inside
-                                       : (code == kActBelow ? qn : (code == kActAbove ? qp : 0.f));
+    const float v =
+        code == kActInside ? inside : (code == kActBelow ? qn : (code == kActAbove ? qp : 0.f));
     return dy * v;
   }
 };

@@ -38,8 +38,8 @@ models::Node node(const std::string& op, const std::string& name, std::vector<in
   n.block_kind = block.empty() ? "" : "basic_block";
   return n;
 }
-models::Node conv(const std::string& name, std::vector<int> in, int64_t cin, int64_t cout, int64_t k,
-                  int64_t stride, const std::string& block = "") {
+models::Node conv(const std::string& name, std::vector<int> in, int64_t cin, int64_t cout,
+                  int64_t k, int64_t stride, const std::string& block = "") {
   models::Node n = node("conv", name, std::move(in), block);
   n.in_ch = cin;
   n.out_ch = cout;
@@ -58,32 +58,32 @@ models::Node bn(const std::string& name, int in, int64_t c, const std::string& b
 // avgpool | fc.
 models::Model golden_model() {
   models::Graph g;
-  g.add(conv("conv1", {-1}, 3, 8, 3, 1));                          // 0
-  g.add(bn("bn1", 0, 8));                                          // 1
-  g.add(node("relu", "relu", {1}));                                // 2
+  g.add(conv("conv1", {-1}, 3, 8, 3, 1));  // 0
+  g.add(bn("bn1", 0, 8));                  // 1
+  g.add(node("relu", "relu", {1}));        // 2
   const std::string b1 = "layer1.0", b2 = "layer2.0";
-  g.add(conv(b1 + ".conv1", {2}, 8, 8, 3, 1, b1));                 // 3
-  g.add(bn(b1 + ".bn1", 3, 8, b1));                                // 4
-  g.add(node("relu", b1 + ".relu", {4}, b1));                      // 5
-  g.add(conv(b1 + ".conv2", {5}, 8, 8, 3, 1, b1));                 // 6
-  g.add(bn(b1 + ".bn2", 6, 8, b1));                                // 7
-  g.add(node("add", "", {7, 2}, b1));                              // 8
-  g.add(node("relu", b1 + ".relu", {8}, b1));                      // 9
-  g.add(conv(b2 + ".conv1", {9}, 8, 16, 3, 2, b2));                // 10
-  g.add(bn(b2 + ".bn1", 10, 16, b2));                              // 11
-  g.add(node("relu", b2 + ".relu", {11}, b2));                     // 12
-  g.add(conv(b2 + ".conv2", {12}, 16, 16, 3, 1, b2));              // 13
-  g.add(bn(b2 + ".bn2", 13, 16, b2));                              // 14
-  g.add(conv(b2 + ".downsample.0", {9}, 8, 16, 1, 2, b2));         // 15
-  g.add(bn(b2 + ".downsample.1", 15, 16, b2));                     // 16
-  g.add(node("add", "", {14, 16}, b2));                            // 17
-  g.add(node("relu", b2 + ".relu", {17}, b2));                     // 18
-  g.add(node("avgpool", "", {18}));                                // 19
+  g.add(conv(b1 + ".conv1", {2}, 8, 8, 3, 1, b1));          // 3
+  g.add(bn(b1 + ".bn1", 3, 8, b1));                         // 4
+  g.add(node("relu", b1 + ".relu", {4}, b1));               // 5
+  g.add(conv(b1 + ".conv2", {5}, 8, 8, 3, 1, b1));          // 6
+  g.add(bn(b1 + ".bn2", 6, 8, b1));                         // 7
+  g.add(node("add", "", {7, 2}, b1));                       // 8
+  g.add(node("relu", b1 + ".relu", {8}, b1));               // 9
+  g.add(conv(b2 + ".conv1", {9}, 8, 16, 3, 2, b2));         // 10
+  g.add(bn(b2 + ".bn1", 10, 16, b2));                       // 11
+  g.add(node("relu", b2 + ".relu", {11}, b2));              // 12
+  g.add(conv(b2 + ".conv2", {12}, 16, 16, 3, 1, b2));       // 13
+  g.add(bn(b2 + ".bn2", 13, 16, b2));                       // 14
+  g.add(conv(b2 + ".downsample.0", {9}, 8, 16, 1, 2, b2));  // 15
+  g.add(bn(b2 + ".downsample.1", 15, 16, b2));              // 16
+  g.add(node("add", "", {14, 16}, b2));                     // 17
+  g.add(node("relu", b2 + ".relu", {17}, b2));              // 18
+  g.add(node("avgpool", "", {18}));                         // 19
   models::Node fc = node("linear", "fc", {19});
   fc.in_ch = 16;
   fc.out_ch = 10;
   fc.has_bias = true;
-  g.add(fc);                                                       // 20
+  g.add(fc);  // 20
   models::ModelInfo info;
   info.arch = "graph";
   info.C = 3, info.H = 8, info.W = 8;
@@ -103,7 +103,8 @@ struct TempFile {
 
 }  // namespace
 
-TEST_CASE("reconstruct: beta schedule and regulariser start follow the reference's LinearTempDecay") {
+TEST_CASE(
+    "reconstruct: beta schedule and regulariser start follow the reference's LinearTempDecay") {
   quant::ReconOptions o;
   o.iters = 100;
   CHECK_FALSE(quant::round_reg_on(19, o));
@@ -165,8 +166,8 @@ void check_block_golden(Device dev) {
       return ms;
     };
     quant::Objective o = quant::unit_objective(
-        qm, units[size_t(c.unit)], BG(b + ".x").to(dev), BG(b + ".xq").to(dev), BG(b + ".y").to(dev),
-        block_golden().read_u8(b + ".mix").to(dev), run, it, opt);
+        qm, units[size_t(c.unit)], BG(b + ".x").to(dev), BG(b + ".xq").to(dev),
+        BG(b + ".y").to(dev), block_golden().read_u8(b + ".mix").to(dev), run, it, opt);
     CHECK(o.beta == doctest::Approx(BG("beta").item()));
     CHECK(rel(o.rec, BG(b + ".rec")) < 1e-4);
     CHECK(rel(o.reg, BG(b + ".reg")) < 1e-4);
@@ -193,7 +194,8 @@ TEST_CASE("reconstruct: BasicBlock golden on CUDA (GPU)") {
   check_block_golden(Device::CUDA);
 }
 
-TEST_CASE("qmodel: ResNet-20 quantizer placement, bit conventions and shared activation quantizers") {
+TEST_CASE(
+    "qmodel: ResNet-20 quantizer placement, bit conventions and shared activation quantizers") {
   models::Model m = io::load_model(test::source_path("models/data/resnet20_fmnist.h5"));
   QModel qm(m, {2, 3, false});
   const auto& g = m.graph();
@@ -207,13 +209,13 @@ TEST_CASE("qmodel: ResNet-20 quantizer placement, bit conventions and shared act
   const int l20c1 = find("layer2.0.conv1"), l20ds = find("layer2.0.downsample.0"), fc = find("fc");
   CHECK(qm.wq.size() == 22);  // stem + 18 block convs + 2 downsample convs + fc
   CHECK(qm.wq[size_t(qm.node_wq(conv1))].bits() == 8);
-  CHECK(qm.node_aq(conv1, 0) == -1);                           // image not quantized
-  CHECK(qm.aq[size_t(qm.node_aq(l10c1, 0))].bits() == 8);      // second layer input A8
+  CHECK(qm.node_aq(conv1, 0) == -1);                       // image not quantized
+  CHECK(qm.aq[size_t(qm.node_aq(l10c1, 0))].bits() == 8);  // second layer input A8
   CHECK(qm.wq[size_t(qm.node_wq(l10c1))].bits() == 2);
   CHECK(qm.aq[size_t(qm.node_aq(l10c2, 0))].bits() == 3);
-  CHECK(qm.wq[size_t(qm.node_wq(fc))].bits() == 8);            // last layer W8A8
+  CHECK(qm.wq[size_t(qm.node_wq(fc))].bits() == 8);  // last layer W8A8
   CHECK(qm.aq[size_t(qm.node_aq(fc, 0))].bits() == 8);
-  CHECK(qm.node_aq(l20c1, 0) == qm.node_aq(l20ds, 0));         // conv1 and downsample share
+  CHECK(qm.node_aq(l20c1, 0) == qm.node_aq(l20ds, 0));  // conv1 and downsample share
   // Identity shortcuts are quantized with the block input's quantizer; downsample outputs are not.
   int identity_adds = 0;
   for (int a : m.add_nodes()) {
@@ -251,7 +253,8 @@ TEST_CASE("fold_bn: the folded ResNet-20 computes the same function") {
   for (int i : folded) CHECK(f.graph().nodes[size_t(i)].op == "identity");
 }
 
-TEST_CASE("reconstruct: deterministic, checkpoint/resume reproduces the run, file reloads exactly") {
+TEST_CASE(
+    "reconstruct: deterministic, checkpoint/resume reproduces the run, file reloads exactly") {
   models::Model m = golden_model();
   Tensor calib = test::randn_cpu({12, 3, 8, 8}, 41);
   quant::ReconOptions opt;

@@ -27,7 +27,9 @@ using namespace genie;
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct Args {
   std::string model = "models/data/resnet20_fmnist.h5", calib = "real", out, device = "cpu";
@@ -45,22 +47,38 @@ Args parse(int argc, char** argv) {
       GENIE_CHECK(i + 1 < argc, "[genie_m] expected a value after ", k);
       return argv[++i];
     };
-    if (k == "--model") a.model = val();
-    else if (k == "--calib") a.calib = val();
-    else if (k == "--out") a.out = val();
-    else if (k == "--device") a.device = val();
-    else if (k == "--wbits") a.wbits = std::stoi(val());
-    else if (k == "--abits") a.abits = std::stoi(val());
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--n") a.n = std::stoll(val());
-    else if (k == "--iters") a.iters = std::stoll(val());
-    else if (k == "--batch") a.batch = std::stoll(val());
-    else if (k == "--distill-iters") a.distill_iters = std::stoll(val());
-    else if (k == "--eval-limit") a.eval_limit = std::stoll(val());
-    else if (k == "--seed") a.seed = std::stoull(val());
-    else if (k == "--fold-bn") a.fold_bn = true;
-    else if (k == "--eval-fp") a.eval_fp = true;
-    else GENIE_CHECK(false, "[genie_m] unknown argument '", k, "'");
+    if (k == "--model")
+      a.model = val();
+    else if (k == "--calib")
+      a.calib = val();
+    else if (k == "--out")
+      a.out = val();
+    else if (k == "--device")
+      a.device = val();
+    else if (k == "--wbits")
+      a.wbits = std::stoi(val());
+    else if (k == "--abits")
+      a.abits = std::stoi(val());
+    else if (k == "--threads")
+      a.threads = std::stoi(val());
+    else if (k == "--n")
+      a.n = std::stoll(val());
+    else if (k == "--iters")
+      a.iters = std::stoll(val());
+    else if (k == "--batch")
+      a.batch = std::stoll(val());
+    else if (k == "--distill-iters")
+      a.distill_iters = std::stoll(val());
+    else if (k == "--eval-limit")
+      a.eval_limit = std::stoll(val());
+    else if (k == "--seed")
+      a.seed = std::stoull(val());
+    else if (k == "--fold-bn")
+      a.fold_bn = true;
+    else if (k == "--eval-fp")
+      a.eval_fp = true;
+    else
+      GENIE_CHECK(false, "[genie_m] unknown argument '", k, "'");
   }
   return a;
 }
@@ -73,10 +91,11 @@ Tensor calibration(const Args& a, const models::Model& m, const io::InputSpec& s
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = int64_t(i);
     std::shuffle(idx.begin(), idx.end(), rng);
     const int64_t per = train.images.numel() / train.size();
-    Tensor out = Tensor::empty({a.n, train.images.dim(1), train.images.dim(2), train.images.dim(3)});
+    Tensor out =
+        Tensor::empty({a.n, train.images.dim(1), train.images.dim(2), train.images.dim(3)});
     for (int64_t i = 0; i < a.n; ++i)
-      std::copy(train.images.data() + idx[size_t(i)] * per, train.images.data() + (idx[size_t(i)] + 1) * per,
-                out.data() + i * per);
+      std::copy(train.images.data() + idx[size_t(i)] * per,
+                train.images.data() + (idx[size_t(i)] + 1) * per, out.data() + i * per);
     return out;
   }
   if (a.calib == "noise") {
@@ -143,9 +162,11 @@ int main(int argc, char** argv) {
     ro.log_every = std::max<int64_t>(1, a.iters / 4);
     quant::ReconCallbacks cb;
     cb.progress = [](const quant::ReconProgress& p) {
-      std::fprintf(stderr, "[genie_m] unit %d/%d %-10s it %5lld/%lld loss %.4f (rec %.4f reg %.2f b %.1f) %.1f it/s ETA %.0fs\n",
-                   p.unit + 1, p.units, p.name.c_str(), (long long)p.iter, (long long)p.iters, p.loss,
-                   p.rec, p.reg, p.beta, p.it_per_s, p.eta_s);
+      std::fprintf(stderr,
+                   "[genie_m] unit %d/%d %-10s it %5lld/%lld loss %.4f (rec %.4f reg %.2f b %.1f) "
+                   "%.1f it/s ETA %.0fs\n",
+                   p.unit + 1, p.units, p.name.c_str(), (long long)p.iter, (long long)p.iters,
+                   p.loss, p.rec, p.reg, p.beta, p.it_per_s, p.eta_s);
     };
     t = Clock::now();
     const auto reports = quant::reconstruct(qm, calib, ro, cb);
@@ -159,8 +180,8 @@ int main(int argc, char** argv) {
       u.set("collect_s", r.collect_s);
       u.set("optimize_s", r.optimize_s);
       units.push_back(u);
-      std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)\n", r.name.c_str(), r.loss_before,
-                   r.loss_after, r.collect_s + r.optimize_s);
+      std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)\n", r.name.c_str(),
+                   r.loss_before, r.loss_after, r.collect_s + r.optimize_s);
     }
     t = Clock::now();
     const double top1 =
