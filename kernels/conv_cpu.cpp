@@ -233,6 +233,49 @@ void dw_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, flo
   }
 }
 
+// ---- few output channels (K <= 3, groups 1, stride 1): the Genie-D generator's last conv ----
+// A GEMM with 1-3 rows wastes the micro-kernel, and im2col writes 9x the input for it; direct
+// shifted-row multiply-adds (vectorised over q) are 2-3x faster for these shapes (bench/:
+// conv/resnet20_B128/gen.conv2.*). Added by the benchmark helper (H8).
+bool few_outputs(const Geometry& g) {
+  return g.groups == 1 && g.stride == 1 && g.K <= 3 && !g.pointwise() && !g.depthwise();
+}
+
+// y (P, Q) += conv of one input plane with one (R, S) filter (stride 1).
+void few_fwd_plane(const Geometry& g, const float* x, const float* w, float* y) {
+  for (int64_t r = 0; r < g.R; ++r) {
+    const int64_t p0 = std::max<int64_t>(0, g.pad - r), p1 = std::min(g.P, g.H + g.pad - r);
+    for (int64_t s = 0; s < g.S; ++s) {
+      int64_t q0, q1;
+      g.q_range(s, q0, q1);
+      const float wv = w[r * g.S + s];
+      for (int64_t p = p0; p < p1; ++p) {
+        float* yr = y + p * g.Q;
+        const float* xr = x + (p - g.pad + r) * g.W - g.pad + s;
+        for (int64_t q = q0; q < q1; ++q) yr[q] += wv * xr[q];
+      }
+    }
+  }
+}
+
+// lanes[(r*S + s)*Q + q] += dy[p][q] * x[p - pad + r][q - pad + s] over p (stride 1): the filter
+// gradient's taps kept as Q partial sums each, so the inner loop is a vectorisable multiply-add.
+void few_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, float* lanes) {
+  for (int64_t r = 0; r < g.R; ++r) {
+    const int64_t p0 = std::max<int64_t>(0, g.pad - r), p1 = std::min(g.P, g.H + g.pad - r);
+    for (int64_t s = 0; s < g.S; ++s) {
+      int64_t q0, q1;
+      g.q_range(s, q0, q1);
+      float* a = lanes + (r * g.S + s) * g.Q;
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* d = dy + p * g.Q;
+        const float* xr = x + (p - g.pad + r) * g.W - g.pad + s;
+        for (int64_t q = q0; q < q1; ++q) a[q] += d[q] * xr[q];
+      }
+    }
+  }
+}
+
 // Fixed partition of the batch for filter gradients: depends on N only, never on threads.
 int64_t filter_chunks(int64_t N) { return std::min<int64_t>(N, 16); }
 
@@ -259,6 +302,18 @@ void conv2d_fwd_cpu(const ConvShape& cs, const float* x, const float* w, const f
       const int64_t n = nk / g.K, k = nk % g.K, c = k / mult;
       dw_fwd_plane(g, x + (n * g.C + c) * g.HW, w + k * g.R * g.S, bias ? bias[k] : 0.f,
                    y + nk * g.PQ);
+    }
+    return;
+  }
+  if (few_outputs(g)) {
+#pragma omp parallel for schedule(dynamic) if (go_parallel(g))
+    for (int64_t nk = 0; nk < g.N * g.K; ++nk) {
+      const int64_t n = nk / g.K, k = nk % g.K;
+      float* yp = y + nk * g.PQ;
+      const float b = bias ? bias[k] : 0.f;
+      for (int64_t i = 0; i < g.PQ; ++i) yp[i] = b;
+      for (int64_t c = 0; c < g.C; ++c)
+        few_fwd_plane(g, x + (n * g.C + c) * g.HW, w + (k * g.C + c) * g.R * g.S, yp);
     }
     return;
   }
@@ -372,9 +427,26 @@ void conv2d_bwd_filter_cpu(const ConvShape& cs, const float* x, const float* dy,
   float* part = workspace(1, size_t(chunks * wsize));
   std::memset(part, 0, size_t(chunks * wsize) * sizeof(float));
   const bool direct = g.pointwise();
-  const int64_t units = chunks * (g.depthwise() ? 1 : g.groups);
+  const bool few = few_outputs(g);
+  // Few outputs: one work item per (chunk, k, c), writing the (R, S) taps of its own partial.
+  const int64_t units = chunks * (few ? g.K * g.C : (g.depthwise() ? 1 : g.groups));
 #pragma omp parallel for schedule(dynamic) if (go_parallel(g))
   for (int64_t u = 0; u < units; ++u) {
+    if (few) {
+      const int64_t ch = u / (g.K * g.C), kc = u % (g.K * g.C), k = kc / g.C, c = kc % g.C;
+      const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks, RS = g.R * g.S;
+      float* lanes = workspace(0, size_t(RS * g.Q));
+      std::memset(lanes, 0, size_t(RS * g.Q) * sizeof(float));
+      for (int64_t n = n0; n < n1; ++n)
+        few_bwd_filter_plane(g, x + (n * g.C + c) * g.HW, dy + (n * g.K + k) * g.PQ, lanes);
+      float* pc = part + ch * wsize + (k * g.C + c) * RS;
+      for (int64_t rs = 0; rs < RS; ++rs) {
+        float t = 0.f;
+        for (int64_t q = 0; q < g.Q; ++q) t += lanes[rs * g.Q + q];
+        pc[rs] = t;
+      }
+      continue;
+    }
     const int64_t ch = g.depthwise() ? u : u / g.groups;
     const int64_t gi = g.depthwise() ? 0 : u % g.groups;
     const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks;

@@ -76,7 +76,9 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
   };
   const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1}, {20, 8, 9, 12, 3, 1, 1, 1},
                         {6, 16, 7, 8, 3, 1, 0, 2},  {6, 8, 8, 8, 5, 1, 2, 1},
-                        {6, 16, 7, 16, 1, 1, 0, 1}, {4, 16, 6, 16, 3, 1, 2, 1}};
+                        {6, 16, 7, 16, 1, 1, 0, 1}, {4, 16, 6, 16, 3, 1, 2, 1},
+                        // K <= 3 (direct few-output path, the Genie-D generator's last conv)
+                        {20, 16, 9, 1, 3, 1, 1, 1}, {6, 8, 8, 3, 3, 1, 2, 1}};
   for (const Case& c : cases) {
     INFO("N ", c.N, " C ", c.C, " H ", c.H, " K ", c.K, " R ", c.R, " stride ", c.stride, " pad ",
          c.pad, " groups ", c.groups);
