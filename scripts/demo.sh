@@ -34,7 +34,8 @@ cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release $CUDA_ARG ${GENIE_CMA
 cmake --build "$BUILD" --target genie_run -j "$(nproc)"
 
 # OpenMP threads sleep at barriers instead of spinning: on a busy 2-core machine the default
-# spin-wait made the same run 2-3x slower (measured); on an idle one it costs nothing visible.
+# spin-wait made the same Genie-D run 1.7x slower in wall time and 2x in CPU time (measured while
+# other jobs ran; an idle machine was not available to compare).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 # 3. Quantize with quick settings (the paper's are 1024 images, 4000 + 20000 iterations):
