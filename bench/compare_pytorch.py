@@ -21,7 +21,9 @@ size, unit, bits, beta), so both sides compute the same thing:
 
 Usage (from the repository root):
   /usr/bin/python3 bench/compare_pytorch.py --bench build/bench/genie_bench [--device cpu|cuda]
-      [--threads N] [--filter SUBSTR] [--quick] [--reps N] [--json OUT.json]
+      [--threads N] [--filter SUBSTR[,SUBSTR]] [--quick] [--reps N] [--rounds N] [--conv]
+      [--json OUT.json]
+With --rounds N the two sides alternate N times and each side's best median counts.
 """
 import argparse
 import json
@@ -509,6 +511,57 @@ def target_for(group, device):
     return None
 
 
+def run_genie(a, threads):
+    filt = a.filter or ("genie_,conv/" if a.conv else "genie_")
+    cmd = [a.bench, "--device", a.device, "--threads", str(threads), "--filter", filt]
+    if a.quick:
+        cmd.append("--quick")
+    if a.reps:
+        cmd += ["--reps", str(a.reps)]
+    cmd += ["--model", a.model]
+    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if not proc.stdout.strip():
+        sys.exit(f"genie_bench produced no JSON (exit {proc.returncode})")
+    if proc.returncode != 0:
+        print(f"warning: genie_bench exited {proc.returncode} (a case failed its check)", file=sys.stderr)
+    return json.loads(proc.stdout)
+
+
+def selected_cases(gdoc, a):
+    out = []
+    for r in gdoc["results"]:
+        g = r["group"]
+        is_conv = g.startswith("conv/") and bool(a.conv or a.filter)
+        if not (g.startswith("genie_d") or g.startswith("genie_m") or is_conv) or not r.get("ok"):
+            continue
+        if a.filter and not any(f and f in r["name"] for f in a.filter.split(",")):
+            continue
+        out.append((r, is_conv))
+    return out
+
+
+def run_torch_case(r, is_conv, dev, a):
+    g, p = r["group"], r["params"]
+    reps = r.get("reps", 5)
+    warm = 3 if dev.type == "cuda" else (1 if reps <= 2 else 2)
+    print(f"pytorch: {r['name']} ...", file=sys.stderr, flush=True)
+    try:
+        if is_conv:
+            return conv_case(p, r["variant"], dev, 2, reps), None
+        if g.startswith("genie_d_parts"):
+            return genie_d_parts_case(p, r["variant"], dev, a.model, warm, reps), None
+        if g.startswith("genie_d"):
+            return genie_d_case(p, dev, a.model, warm, reps), None
+        return genie_m_case(p, dev, a.model, warm, reps), None
+    except Exception as e:  # report, keep going
+        return None, f"{type(e).__name__}: {e}"
+
+
+def loadavg():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(REPO, "build", "bench", "genie_bench"))
@@ -520,13 +573,17 @@ def main():
     ap.add_argument("--conv", action="store_true", help="also compare the convolution cases")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate genie and PyTorch this many times; each side's best median counts "
+                         "(robust to a shared machine's load changing between the two)")
     ap.add_argument("--model", default=os.path.join(REPO, "models", "data", "resnet20_fmnist.h5"))
     ap.add_argument("--json", default="", help="write the combined JSON document here")
     ap.add_argument("--genie-json", default="", help="use this genie_bench JSON instead of running it")
     ap.add_argument("--print-json", action="store_true", help="also print the JSON document on stdout")
     a = ap.parse_args()
 
-    # ---- genie (subprocess, same invocation) ----
+    load_start = loadavg()
+    gdoc = None
     if a.genie_json:
         with open(a.genie_json) as f:
             gdoc = json.load(f)
@@ -535,76 +592,58 @@ def main():
         if gdoc.get("device") != a.device or (a.device == "cpu" and gdoc.get("threads") != threads):
             print(f"warning: genie's document is for device {gdoc.get('device')} with "
                   f"{gdoc.get('threads')} threads", file=sys.stderr)
+        a.rounds = 1
     else:
         a.device = a.device or "cpu"
         threads = a.threads or os.cpu_count()
-        filt = a.filter or ("genie_,conv/" if a.conv else "genie_")
-        cmd = [a.bench, "--device", a.device, "--threads", str(threads), "--filter", filt]
-        if a.quick:
-            cmd.append("--quick")
-        if a.reps:
-            cmd += ["--reps", str(a.reps)]
-        cmd += ["--model", a.model]
-        print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        if not proc.stdout.strip():
-            sys.exit(f"genie_bench produced no JSON (exit {proc.returncode})")
-        gdoc = json.loads(proc.stdout)
-        if proc.returncode != 0:
-            print(f"warning: genie_bench exited {proc.returncode} (a case failed its check)", file=sys.stderr)
 
-    # ---- PyTorch, same threads ----
     torch.set_num_threads(threads)
     dev = torch.device(a.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     random.seed(0)
+
+    # ---- rounds: genie (subprocess, same invocation), then PyTorch with the same threads ----
+    genie_runs, torch_runs, loads = {}, {}, []
+    for rnd in range(max(1, a.rounds)):
+        if not a.genie_json:
+            gdoc = run_genie(a, threads)
+        for r, is_conv in selected_cases(gdoc, a):
+            genie_runs.setdefault(r["name"], []).append(r)
+            pt, err = run_torch_case(r, is_conv, dev, a)
+            torch_runs.setdefault(r["name"], []).append((pt, err))
+        loads.append(loadavg())
+
     rows = []
-    for r in gdoc["results"]:
-        g = r["group"]
-        is_conv = g.startswith("conv/") and (a.conv or a.filter)
-        if not (g.startswith("genie_d") or g.startswith("genie_m") or is_conv) or not r.get("ok"):
-            continue
-        if a.filter and not any(f and f in r["name"] for f in a.filter.split(",")):
-            continue
-        p = r["params"]
-        reps = r.get("reps", 5)
-        warm = 3 if dev.type == "cuda" else (1 if reps <= 2 else 2)
-        print(f"pytorch: {r['name']} ...", file=sys.stderr, flush=True)
-        try:
-            if is_conv:
-                pt = conv_case(p, r["variant"], dev, 2, reps)
-            elif g.startswith("genie_d_parts"):
-                pt = genie_d_parts_case(p, r["variant"], dev, a.model, warm, reps)
-            elif g.startswith("genie_d"):
-                pt = genie_d_case(p, dev, a.model, warm, reps)
-            else:
-                pt = genie_m_case(p, dev, a.model, warm, reps)
-            err = None
-        except Exception as e:  # report, keep going
-            pt, err = None, f"{type(e).__name__}: {e}"
-        row = {"case": r["name"], "genie_ms": r["median_ms"], "genie_min_ms": r["min_ms"],
-               "pytorch_ms": pt["median_ms"] if pt else None,
-               "pytorch_min_ms": pt["min_ms"] if pt else None,
-               "speedup": (pt["median_ms"] / r["median_ms"]) if pt and r["median_ms"] > 0 else None,
-               "target": target_for(g, a.device), "params": p}
+    for r, is_conv in selected_cases(gdoc, a):
+        gr = genie_runs.get(r["name"], [])
+        tr = [pt for pt, err in torch_runs.get(r["name"], []) if pt]
+        errs = [err for pt, err in torch_runs.get(r["name"], []) if err]
+        g_ms = min(x["median_ms"] for x in gr) if gr else None
+        t_ms = min(x["median_ms"] for x in tr) if tr else None
+        row = {"case": r["name"], "genie_ms": g_ms, "genie_min_ms": min(x["min_ms"] for x in gr),
+               "pytorch_ms": t_ms, "pytorch_min_ms": min(x["min_ms"] for x in tr) if tr else None,
+               "speedup": (t_ms / g_ms) if t_ms and g_ms else None,
+               "target": target_for(r["group"], a.device), "params": r["params"],
+               "genie_ms_rounds": [x["median_ms"] for x in gr],
+               "pytorch_ms_rounds": [x["median_ms"] for x in tr]}
         if r.get("note"):
             row["note"] = r["note"]
         row["genie_check"] = r.get("check", "")
-        if pt and "loss_first" in pt:  # sanity: same order of magnitude as genie's check line
-            row["pytorch_loss"] = [pt["loss_first"], pt["loss_last"]]
-        if pt and "peak_mem_mb" in pt:
-            row["pytorch_peak_mem_mb"] = pt["peak_mem_mb"]
+        if tr and "loss_first" in tr[-1]:  # sanity: same order of magnitude as genie's check line
+            row["pytorch_loss"] = [tr[-1]["loss_first"], tr[-1]["loss_last"]]
+        if tr and "peak_mem_mb" in tr[-1]:
+            row["pytorch_peak_mem_mb"] = tr[-1]["peak_mem_mb"]
         if "peak_mem_mb" in r:
             row["genie_peak_mem_mb"] = r["peak_mem_mb"]
-        if err:
-            row["pytorch_error"] = err
+        if errs and not tr:
+            row["pytorch_error"] = errs[-1]
         rows.append(row)
 
     # ---- table ----
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\ndevice {a.device}, {threads} threads, torch {torch.__version__}, load average {load:.2f}",
-          file=sys.stderr)
+    load = loadavg()
+    print(f"\ndevice {a.device}, {threads} threads, torch {torch.__version__}, {max(1, a.rounds)} round(s), "
+          f"load average {load_start:.2f} at start, {load:.2f} at the end", file=sys.stderr)
     hdr = f"{'case':<62} {'genie ms':>10} {'torch ms':>10} {'torch/genie':>12} {'target':>7}"
     print(hdr, file=sys.stderr)
     for row in rows:
@@ -619,14 +658,15 @@ def main():
             print(f"{'':<62} peak memory genie {row['genie_peak_mem_mb']:.0f} MB, "
                   f"torch {row['pytorch_peak_mem_mb']:.0f} MB", file=sys.stderr)
     doc = {"format": "genie-compare-1", "device": a.device, "threads": threads,
-           "torch": torch.__version__, "load_average_1min": load, "rows": rows, "genie": gdoc}
+           "torch": torch.__version__, "rounds": max(1, a.rounds),
+           "load_average_1min": {"start": load_start, "after_rounds": loads},
+           "rows": rows, "genie": gdoc}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
     if a.print_json:
         print(json.dumps(doc, indent=2))
-    missed = [r for r in rows if r["target"] and r["speedup"] is not None and r["speedup"] < r["target"]]
     return 0 if not any("pytorch_error" in r for r in rows) else 1
 
 
