@@ -458,16 +458,18 @@ void conv_case(Bench& b, const std::string& family, const ConvCase& cc) {
 }  // namespace
 
 void run_kernel_cases(Bench& b) {
-  const bool q = b.opt.quick;
-  const int64_t n_copy = q ? (1 << 21) : (int64_t(9) << 20);
+  const bool q = b.opt.quick, gpu = b.opt.device == Device::CUDA;
+  // Sizes: large enough on the GPU that launch latency is noise next to the memory traffic.
+  const int64_t n_copy = q ? (1 << 21) : (gpu ? (int64_t(64) << 20) : (int64_t(9) << 20));
   copy_case(b, n_copy);
-  // Weights: all 3x3 weights of a wide layer stack, (K, M) = (2048, 4608) = 9.4 M elements.
-  const int64_t K = q ? 512 : 2048, M = 4608;
+  // Weights: 3x3 weights of a wide layer stack, (K, M) = (2048, 4608) = 9.4 M elements (4x on GPU).
+  const int64_t K = q ? 512 : (gpu ? 8192 : 2048), M = 4608;
   wquant_cases(b, false, K, M);
   wquant_cases(b, true, K, M);
-  // Activations: ResNet-18 layer1 at batch 32 (6.4 M elements).
-  aquant_cases(b, q ? Shape{8, 64, 56, 56} : Shape{32, 64, 56, 56});
-  bnstat_cases(b, q ? 8 : 32, 64, 56, 56);
+  // Activations: ResNet-18 layer1 at batch 32 (6.4 M elements; batch 128 on the GPU).
+  const int64_t NA = q ? 8 : (gpu ? 128 : 32);
+  aquant_cases(b, Shape{NA, 64, 56, 56});
+  bnstat_cases(b, NA, 64, 56, 56);
 }
 
 void run_conv_cases(Bench& b) {
