@@ -25,13 +25,14 @@ const char* unary_name(UnaryOp op) {
 }
 
 void unary_fwd_cpu(UnaryOp op, float alpha, const float* x, float* y, int64_t n, Stream) {
-  visit_unary(op, alpha, [&](auto f) { cpu_for(n, [&](int64_t i) { y[i] = f.fwd(x[i]); }); });
+  // [=] captures: see cpu_for (kernels/cpu_loop.h) — by value, the loop vectorises.
+  visit_unary(op, alpha, [&](auto f) { cpu_for(n, [=](int64_t i) { y[i] = f.fwd(x[i]); }); });
 }
 
 void unary_bwd_cpu(UnaryOp op, float alpha, const float* x, const float* y, const float* dy,
                    float* dx, int64_t n, bool acc, Stream) {
   visit_unary(op, alpha, [&](auto f) {
-    cpu_for(n, [&](int64_t i) {
+    cpu_for(n, [=](int64_t i) {
       const float g = f.bwd(x ? x[i] : 0.f, y ? y[i] : 0.f, dy[i]);
       dx[i] = acc ? dx[i] + g : g;
     });
@@ -39,7 +40,7 @@ void unary_bwd_cpu(UnaryOp op, float alpha, const float* x, const float* y, cons
 }
 
 void binary_fwd_cpu(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream) {
-  visit_binary(op, [&](auto f) { cpu_for(n, [&](int64_t i) { y[i] = f(a[i], b[i]); }); });
+  visit_binary(op, [&](auto f) { cpu_for(n, [=](int64_t i) { y[i] = f(a[i], b[i]); }); });
 }
 
 void axpby_cpu(float alpha, const float* x, float beta, float* y, int64_t n, Stream) {
@@ -54,7 +55,7 @@ void fill_cpu(float* y, float v, int64_t n, Stream) {
 }
 
 void select_mask_cpu(const uint8_t* m, const float* a, const float* b, float* y, int64_t n, Stream) {
-  cpu_for(n, [&](int64_t i) { y[i] = m[i] ? a[i] : b[i]; });
+  cpu_for(n, [=](int64_t i) { y[i] = m[i] ? a[i] : b[i]; });
 }
 
 void channel_affine_cpu(const float* x, const float* scale, const float* shift, float* y, int64_t N,
