@@ -24,10 +24,15 @@ inline void cpu_for(int64_t n, F&& f) {
 }
 
 // Parallel over `outer` independent items (channels, images); body(i) does a serial inner loop.
+// (A private copy per thread, as in cpu_for.)
 template <class F>
 inline void cpu_for_outer(int64_t outer, int64_t inner_work, F&& f) {
-#pragma omp parallel for schedule(static) if (outer * inner_work > kCpuGrain && outer > 1)
-  for (int64_t i = 0; i < outer; ++i) f(i);
+#pragma omp parallel if (outer * inner_work > kCpuGrain && outer > 1)
+  {
+    const std::decay_t<F> body = f;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < outer; ++i) body(i);
+  }
 }
 
 }  // namespace genie::k

@@ -45,13 +45,13 @@ void binary_fwd_cpu(BinaryOp op, const float* a, const float* b, float* y, int64
 
 void axpby_cpu(float alpha, const float* x, float beta, float* y, int64_t n, Stream) {
   if (beta == 0.f)
-    cpu_for(n, [&](int64_t i) { y[i] = alpha * x[i]; });
+    cpu_for(n, [=](int64_t i) { y[i] = alpha * x[i]; });
   else
-    cpu_for(n, [&](int64_t i) { y[i] = alpha * x[i] + beta * y[i]; });
+    cpu_for(n, [=](int64_t i) { y[i] = alpha * x[i] + beta * y[i]; });
 }
 
 void fill_cpu(float* y, float v, int64_t n, Stream) {
-  cpu_for(n, [&](int64_t i) { y[i] = v; });
+  cpu_for(n, [=](int64_t i) { y[i] = v; });
 }
 
 void select_mask_cpu(const uint8_t* m, const float* a, const float* b, float* y, int64_t n, Stream) {
@@ -70,29 +70,29 @@ void channel_affine_cpu(const float* x, const float* scale, const float* shift, 
 }
 
 void u8_to_f32_cpu(const uint8_t* x, float* y, int64_t n, Stream) {
-  cpu_for(n, [&](int64_t i) { y[i] = float(x[i]); });
+  cpu_for(n, [=](int64_t i) { y[i] = float(x[i]); });
 }
 
 void philox_uniform_cpu(uint64_t seed, uint64_t offset, float* y, int64_t n, Stream) {
   const PhiloxUniformF f{seed, offset};
-  cpu_for(n, [&](int64_t i) { y[i] = f(i); });
+  cpu_for(n, [=](int64_t i) { y[i] = f(i); });
 }
 
 void philox_normal_cpu(uint64_t seed, uint64_t offset, float mean, float std, float* y, int64_t n,
                        Stream) {
   const PhiloxNormalF f{seed, offset, mean, std};
-  cpu_for(n, [&](int64_t i) { y[i] = f(i); });
+  cpu_for(n, [=](int64_t i) { y[i] = f(i); });
 }
 
 void philox_bernoulli_cpu(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n, Stream) {
   const PhiloxUniformF f{seed, offset};
-  cpu_for(n, [&](int64_t i) { m[i] = f(i) < p ? 1 : 0; });
+  cpu_for(n, [=](int64_t i) { m[i] = f(i) < p ? 1 : 0; });
 }
 
 void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h,
                    Stream) {
   const AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
-  cpu_for(n, [&](int64_t i) { f(p[i], g[i], m[i], v[i]); });
+  cpu_for(n, [=](int64_t i) { f(p[i], g[i], m[i], v[i]); });
 }
 
 }  // namespace genie::k

@@ -29,9 +29,9 @@ void mse_bwd_cpu(const float* a, const float* b, int64_t n, const float* dout, f
                  Stream) {
   const MseBwdF f = MseBwdF::make(dout[0], n);
   if (acc)
-    cpu_for(n, [&](int64_t i) { da[i] += f(a[i], b[i]); });
+    cpu_for(n, [=](int64_t i) { da[i] += f(a[i], b[i]); });
   else
-    cpu_for(n, [&](int64_t i) { da[i] = f(a[i], b[i]); });
+    cpu_for(n, [=](int64_t i) { da[i] = f(a[i], b[i]); });
 }
 
 void cross_entropy_fwd_cpu(const float* logits, const int32_t* labels, int64_t N, int64_t K,

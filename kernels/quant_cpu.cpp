@@ -40,7 +40,7 @@ void wquant_fwd_cpu(const float* w_floor, const float* v, const float* step, con
                     int64_t K, int64_t M, float qmax, bool hard, float* w_hat, uint8_t* mask,
                     Stream) {
   const WeightQuantF f{qmax, hard};
-  cpu_for_outer(K, M, [&](int64_t k) {
+  cpu_for_outer(K, M, [=](int64_t k) {
     const float s = step[k], z = zero[k];
     for (int64_t m = k * M; m < (k + 1) * M; ++m) {
       uint8_t mk;
@@ -55,7 +55,7 @@ void wquant_bwd_cpu(const float* dw_hat, const float* w_floor, const float* v, c
                     bool hard, float* dv, float* dstep, bool acc, Stream) {
   const WeightQuantF f{qmax, hard};
   // One channel per task: the channel's step gradient is a serial (deterministic) sum.
-  cpu_for_outer(K, M, [&](int64_t k) {
+  cpu_for_outer(K, M, [=](int64_t k) {
     const float s = step[k], z = zero[k];
     double ds = 0;
     for (int64_t m = k * M; m < (k + 1) * M; ++m) {
@@ -74,7 +74,7 @@ void aquant_fwd_cpu(const float* x, const float* step, float qn, float qp, const
   const float s = step[0];
   // Pointer tests hoisted out of the loops (one specialised loop each) so that they vectorize.
   auto run = [&](auto with_mask, auto with_code) {
-    cpu_for(n, [&](int64_t i) {
+    cpu_for(n, [=](int64_t i) {
       uint8_t c;
       y[i] = f.fwd(x[i], s, decltype(with_mask)::value ? qdrop[i] != 0 : true, c);
       if constexpr (decltype(with_code)::value) code[i] = c;
@@ -98,9 +98,9 @@ void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const ui
   const float s = step[0];
   if (dx) {
     if (acc)
-      cpu_for(n, [&](int64_t i) { dx[i] += f.dx(dy[i], code[i]); });
+      cpu_for(n, [=](int64_t i) { dx[i] += f.dx(dy[i], code[i]); });
     else
-      cpu_for(n, [&](int64_t i) { dx[i] = f.dx(dy[i], code[i]); });
+      cpu_for(n, [=](int64_t i) { dx[i] = f.dx(dy[i], code[i]); });
   }
   if (dstep) {
     const double ds = chunked_sum(n, [&](int64_t i) { return f.ds_term(dy[i], x[i], s, code[i]); });
@@ -111,7 +111,7 @@ void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const ui
 void qdrop_mask_cpu(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream) {
   const QDropWordF f{seed, offset};
   const int64_t words = (n + 31) / 32;
-  cpu_for(words, [&](int64_t w) {
+  cpu_for(words, [=](int64_t w) {
     const uint32_t bits = f(w);
     const int64_t b = w * 32, e = std::min(n, b + 32);
     for (int64_t i = b; i < e; ++i) mask[i] = uint8_t((bits >> (i - b)) & 1u);
@@ -127,7 +127,7 @@ void round_reg_bwd_cpu(const float* v, int64_t n, float beta, const float* dout,
                        bool acc, Stream) {
   const RoundRegF f{beta};
   const float g = dout[0];
-  cpu_for(n, [&](int64_t i) {
+  cpu_for(n, [=](int64_t i) {
     const float d = f.bwd(v[i], g);
     dv[i] = acc ? dv[i] + d : d;
   });
