@@ -163,7 +163,7 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
 // steps. compare_pytorch.py times the same parts in PyTorch.
 void genie_d_parts(Bench& b, const std::string& group, const Model& teacher, const ModelSpec& spec,
                    int64_t B, int warmup, int reps) {
-  const char* parts[] = {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam"};
+  const char* parts[] = {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam", "all"};
   bool any = false;
   for (const char* p : parts) any = any || b.selected(group + "/" + p);
   if (!any) return;
@@ -221,6 +221,17 @@ void genie_d_parts(Bench& b, const std::string& group, const Model& teacher, con
     backward(x, dx);
   }
   run("adam", [&] {
+    opt_z.step();
+    opt_g.step();
+  });
+  // Everything of one iteration in one piece (generator, teacher, backward through both, Adam),
+  // without distill()'s bookkeeping (schedules, loss read-back, swing draws, progress).
+  run("all", [&] {
+    opt_z.zero_grad();
+    opt_g.zero_grad();
+    Tensor x = gen.forward(z);
+    Tensor l = ops::add(engine::teacher_bn_loss(teacher, x, offs), ops::input_stat_loss(x));
+    backward(l);
     opt_z.step();
     opt_g.step();
   });
@@ -493,7 +504,7 @@ void run_genie_d_cases(Bench& b) {
 
   const std::string parts_group = "genie_d_parts/resnet20_fmnist/B128";
   bool need_teacher = wanted(main_case);
-  for (const char* p : {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam"})
+  for (const char* p : {"gen_fwd", "gen_fwd_bwd", "teacher_fwd", "teacher_fwd_bwd", "adam", "all"})
     need_teacher = need_teacher || b.selected(parts_group + "/" + p);
   for (int64_t B : batches) need_teacher = need_teacher || wanted(batch_case(B));
   ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
