@@ -305,29 +305,21 @@ const models::Unit* find_unit(const std::vector<models::Unit>& units, const std:
   return nullptr;
 }
 
-// Rows idx of a host tensor, on device d (what the reconstruction loop does per iteration: the
-// collected X / X_q / Y live on the host).
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx, Device d) {
-  Shape s = t.shape();
-  s[0] = int64_t(idx.size());
-  Tensor out = Tensor::empty(s);
-  const int64_t r = t.numel() / t.dim(0);
-  for (size_t i = 0; i < idx.size(); ++i)
-    std::memcpy(out.data() + int64_t(i) * r, t.data() + idx[i] * r, size_t(r) * sizeof(float));
-  return out.to(d);
+  return quant::gather_rows(t, idx.data(), int64_t(idx.size()), d);
 }
 
 // One Genie-M unit being reconstructed with the engine's own pieces (engine/qmodel.h,
 // engine/reconstruct.h): QModel quantizers, activation-quantizer initialisation on the first
 // batch, and per iteration exactly the body of quant::reconstruct()'s loop — gather a batch of
-// X / X_q / Y from the host cache, QDrop mixing mask, unit_objective (quantized unit forward with
+// X / X_q / Y from the cache (on the GPU when it fits, as in reconstruct()), QDrop mixing mask, unit_objective (quantized unit forward with
 // QDrop, Σ_channels squared error, rounding regulariser), backward, both Adam updates with the
 // cosine schedule. The cache holds `cache` random samples of the unit's input shape (X ≥ 0 like a
 // post-ReLU tensor, X_q = X + noise, Y = the FP unit on X).
 struct MState {
   static constexpr int64_t kIters = 20000, kIterNow = 10000;  // halfway: rounding loss on
   Shape xs;
-  Tensor X, Xq, Y;  // host (cache, …)
+  Tensor X, Xq, Y;  // (cache, …) on the host, or on the GPU when reconstruct() would keep it there
   std::unique_ptr<quant::QModel> qm;
   models::Unit unit;
   quant::ReconOptions opt;
@@ -361,6 +353,11 @@ struct MState {
     qm = std::make_unique<quant::QModel>(m, quant::QuantConfig{});
     opt.iters = kIters;
     opt.batch = B;
+    if (quant::cache_on_device(int64_t(X.numel() + Xq.numel() + Y.numel()) * 4, d, opt)) {
+      X = X.to(d);
+      Xq = Xq.to(d);
+      Y = Y.to(d);
+    }
     const auto wids = qm->wq_in(unit.first, unit.last), aids = qm->aq_in(unit.first, unit.last);
     for (int w : wids) qm->wq[size_t(w)].set_hard(false);
     for (int a : aids) qm->aq[size_t(a)].qdrop = true;

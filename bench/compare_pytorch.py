@@ -309,8 +309,15 @@ def genie_d_parts_case(p, part, dev, model_path, warmup, reps):
         opt_z.step()
         opt_g.step()
 
+    def all_parts():  # one whole iteration without the loop's bookkeeping (schedules, swing draws)
+        opt_z.zero_grad()
+        opt_g.zero_grad()
+        tloss(G(z)).backward()
+        opt_z.step()
+        opt_g.step()
+
     fn = {"gen_fwd": gen_fwd, "gen_fwd_bwd": gen_fwd_bwd, "teacher_fwd": teacher_fwd,
-          "teacher_fwd_bwd": teacher_fwd_bwd, "adam": adam}[part]
+          "teacher_fwd_bwd": teacher_fwd_bwd, "adam": adam, "all": all_parts}[part]
     ms = Clock(dev).time(fn, warmup, reps)
     return {"median_ms": median(ms), "min_ms": min(ms), "reps": len(ms)}
 
@@ -577,6 +584,8 @@ def main():
                     help="alternate genie and PyTorch this many times; each side's best median counts "
                          "(robust to a shared machine's load changing between the two)")
     ap.add_argument("--model", default=os.path.join(REPO, "models", "data", "resnet20_fmnist.h5"))
+    ap.add_argument("--tf32", action="store_true",
+                    help="CUDA: let PyTorch use TF32 (its cuDNN default); by default both sides compute in FP32")
     ap.add_argument("--json", default="", help="write the combined JSON document here")
     ap.add_argument("--genie-json", default="", help="use this genie_bench JSON instead of running it")
     ap.add_argument("--print-json", action="store_true", help="also print the JSON document on stdout")
@@ -601,6 +610,10 @@ def main():
     dev = torch.device(a.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        # genie computes in FP32 (no TF32 tensor cores); PyTorch's default lets cuDNN use TF32 for
+        # convolutions. Same arithmetic unless --tf32 asks for PyTorch's default.
+        torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+        torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
     random.seed(0)
 
     # ---- rounds: genie (subprocess, same invocation), then PyTorch with the same threads ----
@@ -657,7 +670,7 @@ def main():
         if "genie_peak_mem_mb" in row and "pytorch_peak_mem_mb" in row:
             print(f"{'':<62} peak memory genie {row['genie_peak_mem_mb']:.0f} MB, "
                   f"torch {row['pytorch_peak_mem_mb']:.0f} MB", file=sys.stderr)
-    doc = {"format": "genie-compare-1", "device": a.device, "threads": threads,
+    doc = {"format": "genie-compare-1", "device": a.device, "threads": threads, "pytorch_tf32": bool(a.tf32),
            "torch": torch.__version__, "rounds": max(1, a.rounds),
            "load_average_1min": {"start": load_start, "after_rounds": loads},
            "rows": rows, "genie": gdoc}

@@ -38,16 +38,32 @@ Tensor slice_rows(const Tensor& t, int64_t b, int64_t e) {
   return out;
 }
 
-// Rows idx of a host tensor, as a tensor on device d.
+
+}  // namespace
+
 Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d) {
   Shape s = t.shape();
   s[0] = n;
-  Tensor out = Tensor::empty(s);
+  const Device td = t.device();
+  Tensor out = Tensor::empty(s, td);
   const int64_t r = row_elems(t);
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(out.data() + i * r, t.data() + idx[i] * r, size_t(r) * sizeof(float));
+  const size_t bytes = size_t(r) * sizeof(float);
+  for (int64_t i = 0; i < n; ++i) {
+    GENIE_CHECK(idx[i] >= 0 && idx[i] < t.dim(0), "[gather_rows] row ", idx[i], " outside 0..",
+                t.dim(0) - 1);
+    if (td == Device::CPU)
+      std::memcpy(out.data() + i * r, t.data() + idx[i] * r, bytes);
+    else
+      copy_bytes(out.data() + i * r, td, t.data() + idx[i] * r, td, bytes);  // async on the stream
+  }
   return out.to(d);
 }
+
+bool cache_on_device(int64_t bytes, Device d, const ReconOptions& opt) {
+  return d != Device::CPU && bytes <= opt.device_cache_bytes;
+}
+
+namespace {
 
 Tensor concat_rows(const std::vector<Tensor>& parts) {
   Shape s = parts.at(0).shape();
@@ -183,6 +199,11 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     rep.iters = opt.iters;
     const auto t0 = Clock::now();
     const Collected c = collect(qm, u, calib, opt.collect_batch);
+    // The optimisation's batches come from a copy of the cache on the GPU when it fits.
+    const bool dev_cache =
+        cache_on_device(int64_t(c.x.numel() + c.xq.numel() + c.y.numel()) * int64_t(sizeof(float)), d, opt);
+    const Collected cd = dev_cache ? Collected{c.x.to(d), c.xq.to(d), c.y.to(d)} : Collected{};
+    const Collected& src = dev_cache ? cd : c;
     ops::Generator gen(splitmix64(opt.seed * 0x100000001B3ull + uint64_t(ui) + 1));
     std::mt19937_64 perm_rng(splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))));
     const std::vector<int> wids = qm.wq_in(u.first, u.last), aids = qm.aq_in(u.first, u.last);
@@ -226,8 +247,8 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
       }
       const int64_t* idx = perm.data() + pos;
       pos += bs;
-      Tensor xb = gather_rows(c.x, idx, bs, d), xqb = gather_rows(c.xq, idx, bs, d);
-      Tensor yb = gather_rows(c.y, idx, bs, d);
+      Tensor xb = gather_rows(src.x, idx, bs, d), xqb = gather_rows(src.xq, idx, bs, d);
+      Tensor yb = gather_rows(src.y, idx, bs, d);
       Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), gen, d)
                                        : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, gen, d);
       Objective o = unit_objective(qm, u, xb, xqb, yb, mix, train, it, opt);

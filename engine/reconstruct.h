@@ -32,7 +32,20 @@ struct ReconOptions {
   uint64_t seed = 0;
   int start_unit = 0;       // resume: units before this are already reconstructed and hard
   int64_t log_every = 100;  // progress callback period (iterations)
+  // On CUDA, a unit's collected X, X_q and Y (3·N samples) are kept on the GPU when together they
+  // take at most this many bytes, and each batch is gathered there; otherwise they stay on the
+  // host and each batch is gathered on the host and copied (a large model's activations never
+  // need the whole calibration set on the GPU). The results are the same either way.
+  int64_t device_cache_bytes = int64_t(4) << 30;
 };
+
+// Rows idx[0..n) of t (a reconstruction cache, on the host or on device d) as one batch on d:
+// row copies on t's device, then one transfer when t is on the host and d is not.
+Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d);
+
+// Whether a unit's cache of `bytes` (X, X_q and Y together) stays on device d (see
+// ReconOptions::device_cache_bytes).
+bool cache_on_device(int64_t bytes, Device d, const ReconOptions& opt);
 
 struct ReconProgress {
   int unit = 0, units = 0;

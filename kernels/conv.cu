@@ -6,6 +6,8 @@
 // descriptor uses CUDNN_FMA_MATH (cuDNN's default math would allow TF32 tensor cores on
 // Ampere and later), so results track the CPU im2col+GEMM path to float rounding.
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -20,6 +22,20 @@ namespace {
 
 // Largest workspace an algorithm may ask for; faster algorithms needing more are skipped.
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
+// Workspace offered to the timed search (cudnnFind*AlgorithmEx).
+constexpr size_t kSearchWorkspace = size_t(256) << 20;
+
+// Algorithm choice per shape and direction, on first use: by default cuDNN times its candidates
+// on the actual buffers (as PyTorch's cudnn.benchmark; outputs go to scratch memory, so nothing
+// the caller holds is touched); GENIE_CUDNN_SEARCH=0 uses cuDNN's heuristic ranking instead (no
+// timing runs, e.g. for one-off shapes).
+bool timed_search() {
+  static const bool on = [] {
+    const char* e = std::getenv("GENIE_CUDNN_SEARCH");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
 
 struct ConvShapeHash {
   size_t operator()(const ConvShape& c) const {
@@ -123,8 +139,9 @@ ConvPlan& plan_for(const ConvShape& cs) {
   return *it->second;
 }
 
-// From cuDNN's heuristic ranking (best first), the first algorithm that works in FP32 FMA math
-// within the workspace limit, preferring deterministic ones so runs are reproducible.
+// From cuDNN's ranking (fastest first when timed, heuristic order otherwise), the first algorithm
+// that works in FP32 FMA math within the workspace limit, preferring deterministic ones so runs
+// are reproducible.
 template <class Perf>
 int pick(const std::vector<Perf>& perf, int count) {
   auto ok = [&](const Perf& r) {
@@ -138,13 +155,22 @@ int pick(const std::vector<Perf>& perf, int count) {
   return -1;
 }
 
-void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* x,
+                const float* w) {
   if (p.fwd.chosen) return;
   int max = 0, count = 0;
   GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max));
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
-  GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d, max,
-                                                           &count, perf.data()));
+  if (timed_search()) {
+    cuda::Scratch out(size_t(cs.N * cs.K * cs.P() * cs.Q()) * sizeof(float));
+    cuda::Scratch ws(kSearchWorkspace);
+    GENIE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x.d, x, p.w.d, w, p.conv.d,
+                                                             p.y.d, out.get(), max, &count,
+                                                             perf.data(), ws.get(), ws.bytes()));
+  } else {
+    GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d,
+                                                             max, &count, perf.data()));
+  }
   const int i = pick(perf, count);
   GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 forward algorithm for ", shape_text(cs));
   p.fwd.algo = perf[size_t(i)].algo;
@@ -153,13 +179,22 @@ void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
   p.fwd.chosen = true;
 }
 
-void choose_bwd_data(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+void choose_bwd_data(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* dy,
+                     const float* w) {
   if (p.bwd_data.chosen) return;
   int max = 0, count = 0;
   GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max));
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
-  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.d, p.y.d, p.conv.d, p.x.d,
-                                                                max, &count, perf.data()));
+  if (timed_search()) {
+    cuda::Scratch out(size_t(cs.N * cs.C * cs.H * cs.W) * sizeof(float));
+    cuda::Scratch ws(kSearchWorkspace);
+    GENIE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+        h, p.w.d, w, p.y.d, dy, p.conv.d, p.x.d, out.get(), max, &count, perf.data(), ws.get(),
+        ws.bytes()));
+  } else {
+    GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        h, p.w.d, p.y.d, p.conv.d, p.x.d, max, &count, perf.data()));
+  }
   const int i = pick(perf, count);
   GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-data algorithm for ",
               shape_text(cs));
@@ -169,13 +204,22 @@ void choose_bwd_data(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
   p.bwd_data.chosen = true;
 }
 
-void choose_bwd_filter(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs) {
+void choose_bwd_filter(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* x,
+                       const float* dy) {
   if (p.bwd_filter.chosen) return;
   int max = 0, count = 0;
   GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max));
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(max > 0 ? max : 1));
-  GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-      h, p.x.d, p.y.d, p.conv.d, p.w.d, max, &count, perf.data()));
+  if (timed_search()) {
+    cuda::Scratch out(size_t(cs.K * (cs.C / cs.groups) * cs.R * cs.S) * sizeof(float));
+    cuda::Scratch ws(kSearchWorkspace);
+    GENIE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+        h, p.x.d, x, p.y.d, dy, p.conv.d, p.w.d, out.get(), max, &count, perf.data(), ws.get(),
+        ws.bytes()));
+  } else {
+    GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        h, p.x.d, p.y.d, p.conv.d, p.w.d, max, &count, perf.data()));
+  }
   const int i = pick(perf, count);
   GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-filter algorithm for ",
               shape_text(cs));
@@ -196,7 +240,7 @@ void conv2d_fwd_cuda(const ConvShape& cs, const float* x, const float* w, const 
   ConvPlan& p = plan_for(cs);
   {
     std::lock_guard<std::mutex> lk(g_plans_mu);
-    choose_fwd(h, p, cs);
+    choose_fwd(h, p, cs, x, w);
   }
   cuda::Scratch ws(p.fwd.workspace);
   const float one = 1.f, zero = 0.f;
@@ -212,7 +256,7 @@ void conv2d_bwd_data_cuda(const ConvShape& cs, const float* dy, const float* w, 
   ConvPlan& p = plan_for(cs);
   {
     std::lock_guard<std::mutex> lk(g_plans_mu);
-    choose_bwd_data(h, p, cs);
+    choose_bwd_data(h, p, cs, dy, w);
   }
   cuda::Scratch ws(p.bwd_data.workspace);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
@@ -228,7 +272,7 @@ void conv2d_bwd_filter_cuda(const ConvShape& cs, const float* x, const float* dy
   ConvPlan& p = plan_for(cs);
   {
     std::lock_guard<std::mutex> lk(g_plans_mu);
-    choose_bwd_filter(h, p, cs);
+    choose_bwd_filter(h, p, cs, x, dy);
   }
   cuda::Scratch ws(p.bwd_filter.workspace);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;

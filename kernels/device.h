@@ -24,6 +24,10 @@ std::string cuda_device_string();  // "NVIDIA H100 80GB HBM3 (sm_90)" or why non
 
 void* device_alloc(Device d, size_t bytes);
 void device_free(Device d, void* p, size_t bytes);
+// Host blocks >= 64 KiB are cached per size class for reuse (up to 2 GiB): bytes cached now, and
+// a way to hand them all back to the system.
+size_t host_cached_bytes();
+void host_empty_cache();
 // Copies bytes between any two devices (synchronous with respect to the host).
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void fill_bytes_zero(void* dst, Device d, size_t bytes);

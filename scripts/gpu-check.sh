@@ -12,7 +12,8 @@
 # Environment: OUT (default ./gpu-check-out), GENIE_BUNDLE (default build-gpu-bundle),
 # GPU_CHECK_TEST_TIMEOUT (s, default 420), GPU_CHECK_BENCH=0 (skip benchmarks),
 # GPU_CHECK_BENCH_ARGS (default "--device cuda"), GPU_CHECK_BENCH_TIMEOUT (s, default 150),
-# GPU_CHECK_COMPARE_TIMEOUT (s, default 300: bench/compare_pytorch.py on the benchmark's JSON).
+# GPU_CHECK_COMPARE_TIMEOUT (s, default 300: bench/compare_pytorch.py on the benchmark's JSON),
+# GPU_CHECK_E2E=0 (skip the end-to-end genie_run quantize --device cuda), GPU_CHECK_E2E_TIMEOUT (s, 180).
 # Exit status: 0 when every test passed (no GPU case skipped) and the benchmark ran clean, else 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -125,6 +126,24 @@ if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -x "$BENCH" ]; then
   [ "$bench_rc" = 124 ] && note "benchmark timed out after ${GPU_CHECK_BENCH_TIMEOUT:-150} s"
 fi
 
+# The whole pipeline on the GPU: genie_run quantize (Genie-D + Genie-M, the demo's quick settings)
+# of the bundled teacher with --device cuda, evaluated on Fashion-MNIST: $OUT/e2e/report.json + e2e.log.
+e2e_rc=skipped
+RUN="$BUILD/engine/genie_run"
+if [ "${GPU_CHECK_E2E:-1}" = 1 ] && [ -x "$RUN" ]; then
+  echo "gpu-check: running genie_run quantize --device cuda (quick settings)" >&2
+  rm -rf "$OUT/e2e"
+  timeout -k 10 "${GPU_CHECK_E2E_TIMEOUT:-180}" "$RUN" quantize \
+    --model models/data/resnet20_fmnist.h5 --out "$OUT/e2e" --wbits 4 --abits 4 --samples 128 \
+    --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
+    --device cuda --seed 0 >"$OUT/e2e.log" 2>&1
+  e2e_rc=$?
+  [ "$e2e_rc" = 124 ] && note "genie_run end-to-end timed out after ${GPU_CHECK_E2E_TIMEOUT:-180} s"
+  tail -8 "$OUT/e2e.log" >&2
+  rm -f "$OUT/e2e/images.h5" "$OUT/e2e/quantized.h5"  # only the report and the picture come back
+fi
+export GPU_CHECK_E2E_RC=$e2e_rc
+
 # genie vs PyTorch eager on the same Genie-D / Genie-M iterations (bench/compare_pytorch.py, with
 # this machine's torch), from the genie_bench document just written: $OUT/compare.json + .log.
 compare_rc=skipped
@@ -189,14 +208,24 @@ if cj:
         s["compare"]["rows"] = json.loads(cj).get("rows", [])
     except ValueError as e:
         s["compare"]["parse_error"] = str(e)
-s["ok"] = (int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
+e2e = {"exit_code": os.environ.get("GPU_CHECK_E2E_RC", "skipped")}
+rj = read(os.path.join(out, "e2e", "report.json"))
+if rj:
+    try:
+        r = json.loads(rj)
+        e2e.update({k: r.get(k) for k in ("fp32_top1", "quant_top1", "timings_s")})
+    except ValueError as e:
+        e2e["parse_error"] = str(e)
+s["e2e"] = e2e
+s["ok"] = (e2e["exit_code"] in ("skipped", "0") and int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
            bench_rc in ("skipped", "0") and not s["tests"].get("gpu_cases_skipped"))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(s, f, indent=1)
 t = s["tests"]
 print(f"gpu-check: device {device or 'none'}; tests {t.get('passed', '?')}/{t.get('cases', '?')} passed, "
       f"{t.get('failed', '?')} failed, GPU cases skipped {t.get('gpu_cases_skipped', '?')}; "
-      f"benchmark {s['benchmark']['exit_code']}; ok={s['ok']}", file=sys.stderr)
+      f"benchmark {s['benchmark']['exit_code']}; end-to-end {e2e['exit_code']} "
+      f"(FP32 {e2e.get('fp32_top1')}, W4A4 {e2e.get('quant_top1')}); ok={s['ok']}", file=sys.stderr)
 sys.exit(0 if s["ok"] else 1)
 PY
 rc=$?

@@ -81,16 +81,16 @@ void check_parity(const char* what, const std::function<Tensor(const std::vector
     ci.push_back(c);
     gi.push_back(g);
   }
+  // One backward sweeps (and clears) the whole tape, so each device's forward is followed by its
+  // own backward before the other device records anything.
   Tensor yc = f(ci);
+  const bool grads = yc.requires_grad();
+  const Tensor probe = randn_cpu(yc.shape(), 4242);
+  if (grads) backward(yc, probe);
   Tensor yg = f(gi);
   REQUIRE(yg.device() == Device::CUDA);
   CHECK(rel_err(yg.to_vector(), yc.to_vector()) <= tol);
-  const bool grads = yc.requires_grad();
-  if (grads) {
-    Tensor probe = randn_cpu(yc.shape(), 4242);
-    backward(yc, probe);
-    backward(yg, probe.to(Device::CUDA));
-  }
+  if (grads) backward(yg, probe.to(Device::CUDA));
   for (size_t i = 0; i < ci.size(); ++i) {
     if (!ci[i].requires_grad() || !grads) continue;
     INFO("gradient of input ", i);

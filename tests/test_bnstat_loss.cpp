@@ -245,9 +245,10 @@ TEST_CASE("bn_stat_loss and swing_shift CPU vs CUDA parity") {
     Tensor ac = a.to(Device::CUDA);
     a.set_requires_grad();
     ac.set_requires_grad();
+    // One backward sweeps the whole tape: each device's forward is followed by its backward.
     Tensor l = ops::bn_stat_loss(a, mu, sigma);
-    Tensor lc = ops::bn_stat_loss(ac, mu.to(Device::CUDA), sigma.to(Device::CUDA));
     backward(ops::mul_scalar(l, 2.f));
+    Tensor lc = ops::bn_stat_loss(ac, mu.to(Device::CUDA), sigma.to(Device::CUDA));
     backward(ops::mul_scalar(lc, 2.f));
     CHECK(lc.item() == doctest::Approx(l.item()).epsilon(1e-6));
     CHECK(test::rel_err(ac.grad().to_vector(), a.grad().to_vector()) < 1e-5);
@@ -261,8 +262,9 @@ TEST_CASE("bn_stat_loss and swing_shift CPU vs CUDA parity") {
       Tensor xs = x.clone(), xc = x.to(Device::CUDA);
       xs.set_requires_grad();
       xc.set_requires_grad();
-      Tensor ys = ops::swing_shift(xs, dy, dx), yc = ops::swing_shift(xc, dy, dx);
+      Tensor ys = ops::swing_shift(xs, dy, dx);
       backward(ys, g);
+      Tensor yc = ops::swing_shift(xc, dy, dx);
       backward(yc, g.to(Device::CUDA));
       CHECK(yc.to_vector() == ys.to_vector());
       CHECK(xc.grad().to_vector() == xs.grad().to_vector());

@@ -177,8 +177,11 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
     CHECK(prog[size_t(it - 1)].bn_loss == doctest::Approx(bn_ref[size_t(it - 1)]).epsilon(1e-4));
     CHECK(prog[size_t(it - 1)].input_loss == doctest::Approx(in_ref[size_t(it - 1)]).epsilon(1e-4));
   }
-  CHECK(rel(zg1, gold.read_f32("zgrad_1").to_vector()) < 1e-4);
-  CHECK(rel(zg20, gold.read_f32("zgrad_20").to_vector()) < 1e-4);
+  const double e1 = rel(zg1, gold.read_f32("zgrad_1").to_vector());
+  const double e20 = rel(zg20, gold.read_f32("zgrad_20").to_vector());
+  MESSAGE("dL/dz relative error vs the float64 golden: iteration 1 ", e1, ", iteration 20 ", e20);
+  CHECK(e1 < 1e-4);
+  CHECK(e20 < 1e-4);
   // Every iteration's loss, and the returned images (x of the 20th forward).
   for (size_t i = 0; i < losses.size(); ++i) CHECK(losses[i] == doctest::Approx(loss_ref[i]).epsilon(1e-4));
   CHECK(rel(res.images.to_vector(), gold.read_f32("images_20").to_vector()) < 1e-4);

@@ -1,4 +1,6 @@
 // Elementwise ops: analytic forward values, finite-difference gradients, tape behaviour.
+#include <cstring>
+
 #include "test_util.h"
 
 using namespace genie;
@@ -129,4 +131,36 @@ TEST_CASE("Philox parity CPU vs CUDA [gpu]") {
   auto uc = ops::rand({4099}, gc).to_vector();
   auto ug = ops::rand({4099}, gg, Device::CUDA).to_vector();
   CHECK(uc == ug);
+}
+
+TEST_CASE("host memory: large blocks are cached per size class and reused, small ones are not") {
+  host_empty_cache();
+  CHECK(host_cached_bytes() == 0);
+  const size_t big = (size_t(1) << 20) + 12345;  // class: 1 MiB + 256 KiB steps -> 1.25 MiB
+  void* a = device_alloc(Device::CPU, big);
+  std::memset(a, 7, big);
+  device_free(Device::CPU, a, big);
+  CHECK(host_cached_bytes() == (size_t(5) << 18));
+  void* b = device_alloc(Device::CPU, (size_t(1) << 20) + 200000);  // same class: the same block
+  CHECK(b == a);
+  CHECK(host_cached_bytes() == 0);
+  void* c = device_alloc(Device::CPU, size_t(3) << 20);  // another class: a new block
+  CHECK(c != a);
+  device_free(Device::CPU, b, (size_t(1) << 20) + 200000);
+  device_free(Device::CPU, c, size_t(3) << 20);
+  CHECK(host_cached_bytes() == (size_t(5) << 18) + (size_t(3) << 20));
+  void* s = device_alloc(Device::CPU, 1000);  // small: plain malloc, never cached
+  device_free(Device::CPU, s, 1000);
+  CHECK(host_cached_bytes() == (size_t(5) << 18) + (size_t(3) << 20));
+  // Tensors go through it: a freed activation's block serves the next one of its size.
+  host_empty_cache();
+  const float* first;
+  {
+    Tensor t = Tensor::zeros({128, 16, 28, 28});
+    first = t.data();
+  }
+  Tensor u = Tensor::empty({128, 16, 28, 28});
+  CHECK(u.data() == first);
+  host_empty_cache();
+  CHECK(host_cached_bytes() == 0);
 }

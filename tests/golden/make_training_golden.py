@@ -15,6 +15,7 @@ Weights and data come from integer formulas that C++ reproduces bit-exactly (see
 """
 import math
 import os
+import sys
 
 import torch
 import torch.nn as nn
@@ -67,17 +68,36 @@ def fmt(name, vals):
     return name + " " + " ".join("%.9g" % v for v in vals)
 
 
+def train(device="cpu"):
+    net = Net().to(device)
+    x, y = data()
+    x, y = x.to(device), y.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for step in range(200):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return losses
+
+
+if len(sys.argv) == 3 and sys.argv[1] == "--check-device":
+    # How far PyTorch itself drifts from the committed CPU curve on another device (no TF32), the
+    # yardstick for genie's CUDA training test: python3 make_training_golden.py --check-device cuda
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with open(OUT) as f:
+        want = [float(v) for v in next(l for l in f if l.startswith("loss ")).split()[1:]]
+    got = train(sys.argv[2])
+    rel = [abs(g - w) / abs(w) for g, w in zip(got, want)]
+    print("torch %s on %s vs the CPU golden: relative deviation at steps 1/50/200: %.3g / %.3g / %.3g;"
+          " worst %.3g" % (torch.__version__, sys.argv[2], rel[0], rel[49], rel[199], max(rel)))
+    sys.exit(0)
+
 lines = []
-net = Net()
-x, y = data()
-opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-losses = []
-for step in range(200):
-    opt.zero_grad()
-    loss = F.cross_entropy(net(x), y)
-    losses.append(loss.item())
-    loss.backward()
-    opt.step()
+losses = train()
 lines.append(fmt("loss", losses))
 
 # ReduceLROnPlateau (mode min, rel threshold 1e-4, factor 0.1, patience 3, min_lr 3e-4).
