@@ -42,7 +42,7 @@ struct FwdApply {
   const BnFwdF* coef;
   int64_t C, HW;
   float* y;
-  __device__ void operator()(int64_t i) const { y[i] = coef[(i / HW) % C](x[i]); }
+  __device__ void operator()(int64_t i) const { y[i] = coef[cuda::mod_fast(cuda::div_fast(i, HW), C)](x[i]); }
 };
 
 struct EvalBwdCoef {
@@ -61,7 +61,7 @@ struct EvalBwdApply {
   float* dx;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const float g = coef[(i / HW) % C](dy[i]);
+    const float g = coef[cuda::mod_fast(cuda::div_fast(i, HW), C)](dy[i]);
     dx[i] = acc ? dx[i] + g : g;
   }
 };
@@ -73,7 +73,7 @@ struct TrainBwdApply {
   float* dx;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const float g = coef[(i / HW) % C](x[i], dy[i]);
+    const float g = coef[cuda::mod_fast(cuda::div_fast(i, HW), C)](x[i], dy[i]);
     dx[i] = acc ? dx[i] + g : g;
   }
 };

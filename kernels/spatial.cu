@@ -22,8 +22,8 @@ struct GatherFwd {
   int64_t in_plane, OH, OW;
   float* y;
   __device__ void operator()(int64_t i) const {
-    const int64_t plane = i / (OH * OW), r = i - plane * (OH * OW);
-    const int64_t oy = r / OW, ox = r - oy * OW;
+    const int64_t plane = cuda::div_fast(i, OH * OW), r = i - plane * (OH * OW);
+    const int64_t oy = cuda::div_fast(r, OW), ox = r - oy * OW;
     y[i] = x[plane * in_plane + f.src(oy, ox)];
   }
 };
@@ -37,8 +37,8 @@ struct GatherBwd {
   float* dx;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const int64_t plane = i / (H * W), r = i - plane * (H * W);
-    const int64_t iy = r / W, ix = r - iy * W;
+    const int64_t plane = cuda::div_fast(i, H * W), r = i - plane * (H * W);
+    const int64_t iy = cuda::div_fast(r, W), ix = r - iy * W;
     const float g = f.grad(dy + plane * out_plane, iy, ix);
     dx[i] = acc ? dx[i] + g : g;
   }
@@ -60,7 +60,7 @@ struct GapBwd {
   float* dx;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const float g = f.grad(dy[i / HW]);
+    const float g = f.grad(dy[cuda::div_fast(i, HW)]);
     dx[i] = acc ? dx[i] + g : g;
   }
 };
@@ -72,8 +72,8 @@ struct MaxPoolFwd {
   float* y;
   int32_t* argmax;
   __device__ void operator()(int64_t i) const {
-    const int64_t plane = i / (OH * OW), r = i - plane * (OH * OW);
-    const int64_t oy = r / OW, ox = r - oy * OW;
+    const int64_t plane = cuda::div_fast(i, OH * OW), r = i - plane * (OH * OW);
+    const int64_t oy = cuda::div_fast(r, OW), ox = r - oy * OW;
     y[i] = f.fwd(x + plane * f.H * f.W, oy, ox, argmax[i]);
   }
 };

@@ -34,7 +34,7 @@ struct MomentsApply {
   float* dx;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const float g = coef[(i / L) % G](x[i]);
+    const float g = coef[cuda::mod_fast(cuda::div_fast(i, L), G)](x[i]);
     dx[i] = acc ? dx[i] + g : g;
   }
 };
