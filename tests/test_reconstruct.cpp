@@ -329,3 +329,25 @@ TEST_CASE("reconstruct: BN-folded model reconstructs and reloads exactly") {
   Tensor probe = test::randn_cpu({3, 3, 8, 8}, 44);
   CHECK(re.forward(probe).to_vector() == qm.forward(probe).to_vector());
 }
+
+TEST_CASE("reconstruct: batch gather from the cache, and where the cache lives") {
+  // Rows of a (5, 2, 3) cache in a chosen order, as one batch.
+  std::vector<float> v(30);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i);
+  const Tensor cache = Tensor::from_vector(v, {5, 2, 3});
+  const int64_t idx[3] = {4, 0, 2};
+  const Tensor b = quant::gather_rows(cache, idx, 3, Device::CPU);
+  REQUIRE(b.shape() == Shape{3, 2, 3});
+  const auto got = b.to_vector();
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 6; ++j) CHECK(got[size_t(i * 6 + j)] == float(idx[i] * 6 + j));
+  const int64_t bad[1] = {5};
+  CHECK_THROWS_WITH(quant::gather_rows(cache, bad, 1, Device::CPU),
+                    doctest::Contains("row 5 outside 0..4"));
+  // The cache goes to the GPU only there, and only within the budget.
+  quant::ReconOptions o;
+  o.device_cache_bytes = 1000;
+  CHECK_FALSE(quant::cache_on_device(10, Device::CPU, o));
+  CHECK(quant::cache_on_device(1000, Device::CUDA, o));
+  CHECK_FALSE(quant::cache_on_device(1001, Device::CUDA, o));
+}
