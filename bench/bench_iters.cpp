@@ -57,11 +57,16 @@ Model random_model(const ModelSpec& s, uint64_t seed, Device d) {
   for (const auto& ps : g.param_specs()) {
     const int64_t fan_in = ps.shape.size() > 1 ? numel_of(ps.shape) / ps.shape[0] : 1;
     Tensor t;
-    if (ends(ps.key, ".running_var")) t = random_uniform(ps.shape, ++k, Device::CPU, 0.5f, 1.5f);
-    else if (ends(ps.key, ".running_mean")) t = random_normal(ps.shape, ++k, Device::CPU, 0.f, 0.1f);
-    else if (ps.shape.size() == 1 && ends(ps.key, ".weight")) t = Tensor::full(ps.shape, 1.f);
-    else if (ends(ps.key, ".bias")) t = Tensor::zeros(ps.shape);
-    else t = random_normal(ps.shape, ++k, Device::CPU, 0.f, float(std::sqrt(2.0 / double(fan_in))));
+    if (ends(ps.key, ".running_var"))
+      t = random_uniform(ps.shape, ++k, Device::CPU, 0.5f, 1.5f);
+    else if (ends(ps.key, ".running_mean"))
+      t = random_normal(ps.shape, ++k, Device::CPU, 0.f, 0.1f);
+    else if (ps.shape.size() == 1 && ends(ps.key, ".weight"))
+      t = Tensor::full(ps.shape, 1.f);
+    else if (ends(ps.key, ".bias"))
+      t = Tensor::zeros(ps.shape);
+    else
+      t = random_normal(ps.shape, ++k, Device::CPU, 0.f, float(std::sqrt(2.0 / double(fan_in))));
     params[ps.key] = t;
   }
   Model m(std::move(g), info, std::move(params), s.arch + " (random)");
@@ -85,7 +90,9 @@ Json model_params(const ModelSpec& s) {
   return p;
 }
 
-int reps_or(const Options& o, int def) { return o.reps > 0 ? o.reps : (o.quick ? std::max(2, def / 2) : def); }
+int reps_or(const Options& o, int def) {
+  return o.reps > 0 ? o.reps : (o.quick ? std::max(2, def / 2) : def);
+}
 
 // ---------------------------------------------------------------- Genie-D
 
@@ -100,7 +107,8 @@ std::string check_bn_loss(const Model& teacher, Device dev, int64_t B, bool& ok)
   const float got = engine::teacher_bn_loss(teacher, x.to(dev), offs).item();
   if (dev == Device::CPU) {
     ok = std::isfinite(got) && got > 0;
-    return str(ok ? "ok" : "FAIL", " (L_bn on N(0,1) input finite: ", got, "; CPU is the reference)");
+    return str(ok ? "ok" : "FAIL", " (L_bn on N(0,1) input finite: ", got,
+               "; CPU is the reference)");
   }
   Model cpu = teacher;  // shares nothing after to(): parameters are copied
   cpu.to(Device::CPU);
@@ -147,7 +155,8 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
         r.failed = true;
         r.check = str("FAIL (loss not finite after ", cfg.iters, " iterations)");
       } else {
-        r.check += str("; loss ", fmt(first, 3), " -> ", fmt(last, 3), " over ", cfg.iters, " iters");
+        r.check +=
+            str("; loss ", fmt(first, 3), " -> ", fmt(last, 3), " over ", cfg.iters, " iters");
       }
     }
   } catch (const std::exception& e) {
@@ -312,10 +321,11 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx, Device d) {
 // One Genie-M unit being reconstructed with the engine's own pieces (engine/qmodel.h,
 // engine/reconstruct.h): QModel quantizers, activation-quantizer initialisation on the first
 // batch, and per iteration exactly the body of quant::reconstruct()'s loop — gather a batch of
-// X / X_q / Y from the cache (on the GPU when it fits, as in reconstruct()), QDrop mixing mask, unit_objective (quantized unit forward with
-// QDrop, Σ_channels squared error, rounding regulariser), backward, both Adam updates with the
-// cosine schedule. The cache holds `cache` random samples of the unit's input shape (X ≥ 0 like a
-// post-ReLU tensor, X_q = X + noise, Y = the FP unit on X).
+// X / X_q / Y from the cache (on the GPU when it fits, as in reconstruct()), QDrop mixing mask,
+// unit_objective (quantized unit forward with QDrop, Σ_channels squared error, rounding
+// regulariser), backward, both Adam updates with the cosine schedule. The cache holds `cache`
+// random samples of the unit's input shape (X ≥ 0 like a post-ReLU tensor, X_q = X + noise, Y = the
+// FP unit on X).
 struct MState {
   static constexpr int64_t kIters = 20000, kIterNow = 10000;  // halfway: rounding loss on
   Shape xs;
@@ -401,7 +411,8 @@ struct MState {
     }
     const std::vector<int64_t> idx(perm.begin() + pos, perm.begin() + pos + bs);
     pos += bs;
-    Tensor xb = gather_rows(X, idx, dev), xqb = gather_rows(Xq, idx, dev), yb = gather_rows(Y, idx, dev);
+    Tensor xb = gather_rows(X, idx, dev), xqb = gather_rows(Xq, idx, dev),
+           yb = gather_rows(Y, idx, dev);
     Tensor mix = ops::qdrop_mask(xb.shape(), gen, dev);
     quant::Objective o = quant::unit_objective(*qm, unit, xb, xqb, yb, mix, train, it, opt);
     opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
@@ -467,7 +478,8 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
     r.check += ")";
     if (!r.failed) {
       int64_t it = it0 + 2;
-      r.t = time_fn(b.opt, [&] { st.step(it++, false); }, warmup, reps);
+      r.t = time_fn(
+          b.opt, [&] { st.step(it++, false); }, warmup, reps);
     }
   } catch (const std::exception& e) {
     r.failed = true;
@@ -528,7 +540,8 @@ void run_genie_d_cases(Bench& b) {
   // Cost growth with the batch (resnet20_fmnist, 28x28).
   for (int64_t B : batches)
     if (teacher && wanted(batch_case(B)))
-      genie_d_case(b, batch_case(B), *teacher, fm, B, warm, B >= 256 ? std::max(2, reps / 2) : reps);
+      genie_d_case(b, batch_case(B), *teacher, fm, B, warm,
+                   B >= 256 ? std::max(2, reps / 2) : reps);
   // Cost growth with the image size (ResNet-20 architecture, 1 channel, random weights).
   for (int64_t R : sizes) {
     if (!wanted(size_case(R))) continue;
@@ -570,7 +583,8 @@ void run_genie_m_cases(Bench& b) {
   const MCase cases[] = {
       {str("genie_m/basic_block/resnet18.layer2.0_R", R), "resnet18", "layer2.0", 18},
       {str("genie_m/bottleneck/resnet50.layer1.0_R", R), "resnet50", "layer1.0", 50},
-      {str("genie_m/inverted_residual/mobilenet_v2.features.3_R", R), "mobilenet_v2", "features.3", 2},
+      {str("genie_m/inverted_residual/mobilenet_v2.features.3_R", R), "mobilenet_v2", "features.3",
+       2},
   };
   for (const auto& c : cases) {
     if (!wanted(c.group)) continue;

@@ -38,7 +38,6 @@ Tensor slice_rows(const Tensor& t, int64_t b, int64_t e) {
   return out;
 }
 
-
 }  // namespace
 
 Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d) {
@@ -200,8 +199,8 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     const auto t0 = Clock::now();
     const Collected c = collect(qm, u, calib, opt.collect_batch);
     // The optimisation's batches come from a copy of the cache on the GPU when it fits.
-    const bool dev_cache =
-        cache_on_device(int64_t(c.x.numel() + c.xq.numel() + c.y.numel()) * int64_t(sizeof(float)), d, opt);
+    const bool dev_cache = cache_on_device(
+        int64_t(c.x.numel() + c.xq.numel() + c.y.numel()) * int64_t(sizeof(float)), d, opt);
     const Collected cd = dev_cache ? Collected{c.x.to(d), c.xq.to(d), c.y.to(d)} : Collected{};
     const Collected& src = dev_cache ? cd : c;
     ops::Generator gen(splitmix64(opt.seed * 0x100000001B3ull + uint64_t(ui) + 1));

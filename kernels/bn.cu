@@ -42,7 +42,9 @@ struct FwdApply {
   const BnFwdF* coef;
   int64_t C, HW;
   float* y;
-  __device__ void operator()(int64_t i) const { y[i] = coef[cuda::mod_fast(cuda::div_fast(i, HW), C)](x[i]); }
+  __device__ void operator()(int64_t i) const {
+    y[i] = coef[cuda::mod_fast(cuda::div_fast(i, HW), C)](x[i]);
+  }
 };
 
 struct EvalBwdCoef {
@@ -122,8 +124,8 @@ void bn_eval_fwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, const fl
 }
 
 void bn_eval_bwd_cuda(const float* x, const float* dy, int64_t N, int64_t C, int64_t HW,
-                      const float* mean, const float* var, const float* gamma, float eps,
-                      float* dx, float* dgamma, float* dbeta, bool acc, Stream s) {
+                      const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                      float* dgamma, float* dbeta, bool acc, Stream s) {
   if (C <= 0) return;
   const cudaStream_t st = cuda::resolve(s);
   if (dgamma || dbeta)
@@ -137,8 +139,8 @@ void bn_eval_bwd_cuda(const float* x, const float* dy, int64_t N, int64_t C, int
 }
 
 void bn_train_fwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, const float* gamma,
-                       const float* beta, float eps, float* y, float* save_mean,
-                       float* save_invstd, Stream s) {
+                       const float* beta, float eps, float* y, float* save_mean, float* save_invstd,
+                       Stream s) {
   if (C <= 0) return;
   const cudaStream_t st = cuda::resolve(s);
   // Biased batch variance from the shared reduction, then invstd in place (as the CPU driver).

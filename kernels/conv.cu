@@ -107,9 +107,12 @@ std::unique_ptr<ConvPlan> make_plan(const ConvShape& cs) {
   const int K = as_int(cs.K, cs), R = as_int(cs.R, cs), S = as_int(cs.S, cs);
   const int P = as_int(cs.P(), cs), Q = as_int(cs.Q(), cs), G = as_int(cs.groups, cs);
   const int st = as_int(cs.stride, cs), pad = as_int(cs.pad, cs);
-  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
-  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, P, Q));
-  GENIE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
+  GENIE_CUDNN_CHECK(
+      cudnnSetTensor4dDescriptor(p->x.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
+  GENIE_CUDNN_CHECK(
+      cudnnSetTensor4dDescriptor(p->y.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, P, Q));
+  GENIE_CUDNN_CHECK(
+      cudnnSetTensor4dDescriptor(p->bias.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
   GENIE_CUDNN_CHECK(
       cudnnSetFilter4dDescriptor(p->w.d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C / G, R, S));
   GENIE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv.d, pad, pad, st, st, 1, 1,
@@ -155,8 +158,7 @@ int pick(const std::vector<Perf>& perf, int count) {
   return -1;
 }
 
-void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* x,
-                const float* w) {
+void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* x, const float* w) {
   if (p.fwd.chosen) return;
   int max = 0, count = 0;
   GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max));
@@ -164,12 +166,12 @@ void choose_fwd(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const float* 
   if (timed_search()) {
     cuda::Scratch out(size_t(cs.N * cs.K * cs.P() * cs.Q()) * sizeof(float));
     cuda::Scratch ws(kSearchWorkspace);
-    GENIE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x.d, x, p.w.d, w, p.conv.d,
-                                                             p.y.d, out.get(), max, &count,
-                                                             perf.data(), ws.get(), ws.bytes()));
+    GENIE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x.d, x, p.w.d, w, p.conv.d, p.y.d,
+                                                             out.get(), max, &count, perf.data(),
+                                                             ws.get(), ws.bytes()));
   } else {
-    GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d,
-                                                             max, &count, perf.data()));
+    GENIE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d, max,
+                                                             &count, perf.data()));
   }
   const int i = pick(perf, count);
   GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 forward algorithm for ", shape_text(cs));
@@ -192,12 +194,11 @@ void choose_bwd_data(cudnnHandle_t h, ConvPlan& p, const ConvShape& cs, const fl
         h, p.w.d, w, p.y.d, dy, p.conv.d, p.x.d, out.get(), max, &count, perf.data(), ws.get(),
         ws.bytes()));
   } else {
-    GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        h, p.w.d, p.y.d, p.conv.d, p.x.d, max, &count, perf.data()));
+    GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.d, p.y.d, p.conv.d, p.x.d,
+                                                                  max, &count, perf.data()));
   }
   const int i = pick(perf, count);
-  GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-data algorithm for ",
-              shape_text(cs));
+  GENIE_CHECK(i >= 0, "[conv2d] cuDNN offers no FP32 backward-data algorithm for ", shape_text(cs));
   p.bwd_data.algo = perf[size_t(i)].algo;
   GENIE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
       h, p.w.d, p.y.d, p.conv.d, p.x.d, p.bwd_data.algo, &p.bwd_data.workspace));

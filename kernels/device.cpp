@@ -28,7 +28,8 @@ void throw_error(const std::string& msg, const char* file, int line) {
 }
 
 void throw_no_cuda(const char* what) {
-  throw Error(str("[", what, "] genie was built without CUDA (configure with -DGENIE_CUDA=ON and "
+  throw Error(str("[", what,
+                  "] genie was built without CUDA (configure with -DGENIE_CUDA=ON and "
                   "a CUDA toolkit); use --device cpu"));
 }
 
@@ -52,7 +53,9 @@ bool cuda_available() {
 Stream cuda_stream() { return cuda_rt::stream(); }
 void cuda_synchronize() { cuda_rt::synchronize(); }
 std::string cuda_device_string() { return cuda_rt::device_string(); }
-CudaMemStats cuda_mem_stats() { return cuda_built() && cuda_available() ? cuda_rt::mem_stats() : CudaMemStats{}; }
+CudaMemStats cuda_mem_stats() {
+  return cuda_built() && cuda_available() ? cuda_rt::mem_stats() : CudaMemStats{};
+}
 void cuda_reset_peak() {
   if (cuda_available()) cuda_rt::reset_peak();
 }
@@ -73,7 +76,8 @@ struct HostCache {
   std::unordered_map<size_t, std::vector<void*>> free;
   size_t cached = 0;
 };
-// GENIE_HOST_CACHE=0 turns the cache off (plain aligned_alloc/free: for memory checkers, A/B timing).
+// GENIE_HOST_CACHE=0 turns the cache off (plain aligned_alloc/free: for memory checkers, A/B
+// timing).
 bool host_cache_on() {
   static const bool on = [] {
     const char* e = std::getenv("GENIE_HOST_CACHE");

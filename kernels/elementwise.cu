@@ -106,8 +106,7 @@ struct AdamBody {
 
 void unary_fwd_cuda(UnaryOp op, float alpha, const float* x, float* y, int64_t n, Stream s) {
   const cudaStream_t st = cuda::resolve(s);
-  visit_unary(op, alpha,
-              [&](auto f) { cuda_for(n, st, UnaryFwdBody<decltype(f)>{f, x, y}); });
+  visit_unary(op, alpha, [&](auto f) { cuda_for(n, st, UnaryFwdBody<decltype(f)>{f, x, y}); });
 }
 
 void unary_bwd_cuda(UnaryOp op, float alpha, const float* x, const float* y, const float* dy,
@@ -152,8 +151,7 @@ void philox_uniform_cuda(uint64_t seed, uint64_t offset, float* y, int64_t n, St
 
 void philox_normal_cuda(uint64_t seed, uint64_t offset, float mean, float std, float* y, int64_t n,
                         Stream s) {
-  cuda_for(n, cuda::resolve(s),
-           DrawBody<PhiloxNormalF>{PhiloxNormalF{seed, offset, mean, std}, y});
+  cuda_for(n, cuda::resolve(s), DrawBody<PhiloxNormalF>{PhiloxNormalF{seed, offset, mean, std}, y});
 }
 
 void philox_bernoulli_cuda(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n,

@@ -21,9 +21,7 @@ struct SqDiffSrc {
 struct MeanFin {
   float* out;
   double count;
-  __device__ void operator()(int64_t, const SumAcc& acc) const {
-    out[0] = float(acc.s / count);
-  }
+  __device__ void operator()(int64_t, const SumAcc& acc) const { out[0] = float(acc.s / count); }
 };
 
 struct MseBwd {
@@ -71,12 +69,11 @@ struct XentBwd {
 }  // namespace
 
 void mse_fwd_cuda(const float* a, const float* b, int64_t n, float* out, Stream s) {
-  cuda::channel_reduce<SumAcc>(SqDiffSrc{a, b}, 1, 1, n, cuda::resolve(s),
-                               MeanFin{out, double(n)});
+  cuda::channel_reduce<SumAcc>(SqDiffSrc{a, b}, 1, 1, n, cuda::resolve(s), MeanFin{out, double(n)});
 }
 
-void mse_bwd_cuda(const float* a, const float* b, int64_t n, const float* dout, float* da,
-                  bool acc, Stream s) {
+void mse_bwd_cuda(const float* a, const float* b, int64_t n, const float* dout, float* da, bool acc,
+                  Stream s) {
   cuda_for(n, cuda::resolve(s), MseBwd{a, b, dout, n, da, acc});
 }
 

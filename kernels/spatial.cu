@@ -115,8 +115,8 @@ void reflect_pad_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int6
            GatherFwd<ReflectPadF>{ReflectPadF{H, W, pad}, x, H * W, OH, OW, y});
 }
 
-void reflect_pad_bwd_cuda(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad,
-                          float* dx, bool acc, Stream s) {
+void reflect_pad_bwd_cuda(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad, float* dx,
+                          bool acc, Stream s) {
   if (H <= 0 || W <= 0) return;
   cuda_for(NC * H * W, cuda::resolve(s),
            GatherBwd<ReflectPadF>{ReflectPadF{H, W, pad}, dy, (H + 2 * pad) * (W + 2 * pad), H, W,
@@ -160,8 +160,7 @@ void maxpool_bwd_cuda(const float* dy, const int32_t* argmax, int64_t NC, int64_
                       int64_t OH, int64_t OW, float* dx, bool acc, Stream s) {
   if (NC <= 0 || H * W <= 0) return;
   const cudaStream_t st = cuda::resolve(s);
-  if (!acc)
-    GENIE_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(NC * H * W) * sizeof(float), st));
+  if (!acc) GENIE_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(NC * H * W) * sizeof(float), st));
   cuda_for(NC, st, MaxPoolBwdPlane{dy, argmax, H * W, OH * OW, dx});
 }
 

@@ -1,8 +1,8 @@
 // CUDA drivers of the moment-statistics kernels; math in kernels/stats_functors.h (shared with
 // stats_cpu.cpp). Forward: the shared row mean/variance reduction, then std per row. Backward:
 // one functor per group built once, then one elementwise pass.
-#include "kernels/cuda_launch.h"
 #include "kernels/cuda_context.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/reduce.h"
 #include "kernels/stats.h"
 #include "kernels/stats_functors.h"

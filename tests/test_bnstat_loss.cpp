@@ -74,17 +74,21 @@ TEST_CASE("bn_stat_loss analytic small cases") {
   // (1, 2); channel 1 constant 5 (std 0) against (5, 1) → term 1, gradient of the std term 0.
   Tensor y = Tensor::from_vector({0, 2, 5, 5, 4, 6, 5, 5}, {2, 2, 1, 2});
   y.set_requires_grad();
-  Tensor l2 = ops::bn_stat_loss(y, Tensor::from_vector({1, 5}, {2}), Tensor::from_vector({2, 1}, {2}));
+  Tensor l2 =
+      ops::bn_stat_loss(y, Tensor::from_vector({1, 5}, {2}), Tensor::from_vector({2, 1}, {2}));
   const double s0 = std::sqrt(20.0 / 3.0);
-  CHECK(l2.item() == doctest::Approx(((3 - 1) * (3 - 1) + (s0 - 2) * (s0 - 2) + 1.0) / 2).epsilon(1e-6));
+  CHECK(l2.item() ==
+        doctest::Approx(((3 - 1) * (3 - 1) + (s0 - 2) * (s0 - 2) + 1.0) / 2).epsilon(1e-6));
   backward(ops::mul_scalar(l2, 3.f));  // upstream gradient 3 is honoured
   auto gy = y.grad().to_vector();
   const double xs[4] = {0, 2, 4, 6};
   const size_t idx0[4] = {0, 1, 4, 5};
   for (int i = 0; i < 4; ++i)
-    CHECK(gy[idx0[i]] == doctest::Approx(3.0 / 2 * (2 * 2.0 / 4 + 2 * (s0 - 2) * (xs[i] - 3) / (3 * s0)))
-                             .epsilon(1e-5));
-  for (size_t i : {2, 3, 6, 7}) CHECK(gy[i] == doctest::Approx(0.0));  // constant channel: mean on target
+    CHECK(gy[idx0[i]] ==
+          doctest::Approx(3.0 / 2 * (2 * 2.0 / 4 + 2 * (s0 - 2) * (xs[i] - 3) / (3 * s0)))
+              .epsilon(1e-5));
+  for (size_t i : {2, 3, 6, 7})
+    CHECK(gy[i] == doctest::Approx(0.0));  // constant channel: mean on target
 }
 
 TEST_CASE("input_stat_loss analytic case") {
@@ -101,7 +105,8 @@ TEST_CASE("input_stat_loss analytic case") {
   const float xv[4] = {0, 2, -1, 1};
   for (int i = 0; i < 4; ++i) {
     const double mi = m[i / 2];
-    CHECK(g[size_t(i)] == doctest::Approx((mi + 2 * (r2 - 1) * (xv[i] - mi) / r2) / 2).epsilon(1e-5));
+    CHECK(g[size_t(i)] ==
+          doctest::Approx((mi + 2 * (r2 - 1) * (xv[i] - mi) / r2) / 2).epsilon(1e-5));
   }
 }
 
@@ -184,26 +189,30 @@ TEST_CASE("bn_stat_loss gradients match finite differences") {
   Tensor a = test::randn_cpu({3, 4, 3, 3}, 31, 1.2f);
   a.set_requires_grad();
   Tensor mu = test::randn_cpu({4}, 32), sigma = test::rand_uniform_cpu({4}, 33, 0.5f, 2.f);
-  CHECK(test::gradcheck([&](const std::vector<Tensor>& v) { return ops::bn_stat_loss(v[0], mu, sigma); },
-                        {a}, 1e-2, 108) < 2e-3);
+  CHECK(test::gradcheck(
+            [&](const std::vector<Tensor>& v) { return ops::bn_stat_loss(v[0], mu, sigma); }, {a},
+            1e-2, 108) < 2e-3);
   Tensor x = test::randn_cpu({3, 2, 4, 4}, 34, 0.9f);
   x.set_requires_grad();
-  CHECK(test::gradcheck([](const std::vector<Tensor>& v) { return ops::input_stat_loss(v[0]); }, {x},
-                        1e-2, 96) < 2e-3);
+  CHECK(test::gradcheck([](const std::vector<Tensor>& v) { return ops::input_stat_loss(v[0]); },
+                        {x}, 1e-2, 96) < 2e-3);
   // (N, C) activations (BatchNorm1d-style) are accepted too.
   Tensor f = test::randn_cpu({6, 5}, 35);
   f.set_requires_grad();
-  CHECK(test::gradcheck([&](const std::vector<Tensor>& v) {
-          return ops::bn_stat_loss(v[0], test::randn_cpu({5}, 36), Tensor::full({5}, 1.f));
-        }, {f}, 1e-2, 30) < 2e-3);
+  CHECK(test::gradcheck(
+            [&](const std::vector<Tensor>& v) {
+              return ops::bn_stat_loss(v[0], test::randn_cpu({5}, 36), Tensor::full({5}, 1.f));
+            },
+            {f}, 1e-2, 30) < 2e-3);
 }
 
 TEST_CASE("bn_stat_loss rejects bad shapes") {
   Tensor a = Tensor::zeros({2, 3, 4, 4});
   CHECK_THROWS_WITH_AS(ops::bn_stat_loss(a, Tensor::zeros({4}), Tensor::zeros({3})),
                        doctest::Contains("[bn_stat_loss] expected targets of shape (3)"), Error);
-  CHECK_THROWS_WITH_AS(ops::bn_stat_loss(Tensor::zeros({2, 3, 4}), Tensor::zeros({3}), Tensor::zeros({3})),
-                       doctest::Contains("[bn_stat_loss] expected an activation"), Error);
+  CHECK_THROWS_WITH_AS(
+      ops::bn_stat_loss(Tensor::zeros({2, 3, 4}), Tensor::zeros({3}), Tensor::zeros({3})),
+      doctest::Contains("[bn_stat_loss] expected an activation"), Error);
   CHECK_THROWS_AS(ops::input_stat_loss(Tensor::zeros({2, 3, 1, 1})), Error);
 }
 
@@ -227,9 +236,10 @@ TEST_CASE("swing_shift equals crop(reflect_pad(x, 1)) in value and gradient, all
   }
   Tensor x = test::randn_cpu({2, 2, 4, 3}, 53);
   x.set_requires_grad();
-  CHECK(test::gradcheck([](const std::vector<Tensor>& v) { return ops::swing_shift(v[0], 2, 0); }, {x},
-                        1e-2, 48) < 2e-3);
-  CHECK_THROWS_WITH_AS(ops::swing_shift(x, 3, 0), doctest::Contains("[swing_shift] expected offsets"), Error);
+  CHECK(test::gradcheck([](const std::vector<Tensor>& v) { return ops::swing_shift(v[0], 2, 0); },
+                        {x}, 1e-2, 48) < 2e-3);
+  CHECK_THROWS_WITH_AS(ops::swing_shift(x, 3, 0),
+                       doctest::Contains("[swing_shift] expected offsets"), Error);
   CHECK_THROWS_AS(ops::swing_shift(Tensor::zeros({1, 1, 1, 4}), 1, 1), Error);
 }
 

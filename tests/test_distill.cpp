@@ -1,11 +1,11 @@
 // Genie-D (engine/distill.h, models/generator.h): the PyTorch golden of one distillation batch
 // (tests/golden/make_distill_golden.py), bad-input errors, determinism, S not a multiple of B,
 // resume, ablation modes, swing identity, and the output writers.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <map>
-
-#include <unistd.h>
 
 #include "autograd/ops_genie.h"
 #include "engine/distill.h"
@@ -37,15 +37,23 @@ struct Spec {
 };
 const std::vector<Spec>& teacher_specs() {
   static const std::vector<Spec> v = {
-      {"conv1.weight", {4, 1, 3, 3}, 0.0, 1.0 / 3.0},   {"bn1.weight", {4}, 1.0, 0.2},
-      {"bn1.bias", {4}, 0.0, 0.1},                      {"bn1.running_mean", {4}, 0.0, 0.3},
-      {"bn1.running_var", {4}, 0.6, 0.3},               {"conv2.weight", {8, 4, 3, 3}, 0.0, 1.0 / 6.0},
-      {"bn2.weight", {8}, 1.0, 0.2},                    {"bn2.bias", {8}, 0.0, 0.1},
-      {"bn2.running_mean", {8}, 0.0, 0.3},              {"bn2.running_var", {8}, 0.6, 0.3},
+      {"conv1.weight", {4, 1, 3, 3}, 0.0, 1.0 / 3.0},
+      {"bn1.weight", {4}, 1.0, 0.2},
+      {"bn1.bias", {4}, 0.0, 0.1},
+      {"bn1.running_mean", {4}, 0.0, 0.3},
+      {"bn1.running_var", {4}, 0.6, 0.3},
+      {"conv2.weight", {8, 4, 3, 3}, 0.0, 1.0 / 6.0},
+      {"bn2.weight", {8}, 1.0, 0.2},
+      {"bn2.bias", {8}, 0.0, 0.1},
+      {"bn2.running_mean", {8}, 0.0, 0.3},
+      {"bn2.running_var", {8}, 0.6, 0.3},
       {"conv3.weight", {8, 8, 1, 1}, 0.0, 1.0 / std::sqrt(8.0)},
-      {"bn3.weight", {8}, 1.0, 0.2},                    {"bn3.bias", {8}, 0.0, 0.1},
-      {"bn3.running_mean", {8}, 0.0, 0.3},              {"bn3.running_var", {8}, 0.6, 0.3},
-      {"fc.weight", {3, 8}, 0.0, 0.3},                  {"fc.bias", {3}, 0.0, 0.1},
+      {"bn3.weight", {8}, 1.0, 0.2},
+      {"bn3.bias", {8}, 0.0, 0.1},
+      {"bn3.running_mean", {8}, 0.0, 0.3},
+      {"bn3.running_var", {8}, 0.6, 0.3},
+      {"fc.weight", {3, 8}, 0.0, 0.3},
+      {"fc.bias", {3}, 0.0, 0.1},
   };
   return v;
 }
@@ -121,7 +129,9 @@ std::map<std::string, Tensor> golden_generator_weights() {
 }
 
 // max |a − b| / max |b|
-double rel(const std::vector<float>& a, const std::vector<float>& b) { return test::rel_err(a, b, 1e-12); }
+double rel(const std::vector<float>& a, const std::vector<float>& b) {
+  return test::rel_err(a, b, 1e-12);
+}
 
 DistillConfig tiny_config(int64_t samples, int64_t batch, int64_t iters, uint64_t seed = 7) {
   DistillConfig cfg;
@@ -153,7 +163,8 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
     return std::pair<int, int>{offs[k], offs[k + 1]};
   };
   const auto gw = golden_generator_weights();
-  const Tensor z0 = formula(int(teacher_specs().size() + generator_specs().size()), {4, 256}, 0.0, 1.2);
+  const Tensor z0 =
+      formula(int(teacher_specs().size() + generator_specs().size()), {4, 256}, 0.0, 1.2);
   cfg.init_batch = [&](int64_t, models::GenieGenerator* g, Tensor& z) {
     REQUIRE(g != nullptr);
     g->load(gw);
@@ -167,7 +178,8 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
     if (it == 20) zg20 = zg.to_vector();
   };
   std::vector<engine::DistillProgress> prog;
-  auto res = engine::distill(teacher, cfg, [&](const engine::DistillProgress& p) { prog.push_back(p); });
+  auto res =
+      engine::distill(teacher, cfg, [&](const engine::DistillProgress& p) { prog.push_back(p); });
   REQUIRE(losses.size() == 20);
   REQUIRE(prog.size() == 20);
 
@@ -183,7 +195,8 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
   CHECK(e1 < 1e-4);
   CHECK(e20 < 1e-4);
   // Every iteration's loss, and the returned images (x of the 20th forward).
-  for (size_t i = 0; i < losses.size(); ++i) CHECK(losses[i] == doctest::Approx(loss_ref[i]).epsilon(1e-4));
+  for (size_t i = 0; i < losses.size(); ++i)
+    CHECK(losses[i] == doctest::Approx(loss_ref[i]).epsilon(1e-4));
   CHECK(rel(res.images.to_vector(), gold.read_f32("images_20").to_vector()) < 1e-4);
   CHECK(res.bn_loss_final == doctest::Approx(bn_ref[19]).epsilon(1e-4));
   CHECK(res.input_loss_final == doctest::Approx(in_ref[19]).epsilon(1e-4));
@@ -192,13 +205,15 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
   CHECK(prog.back().lr_g == doctest::Approx(0.01));
 }
 
-TEST_CASE("distill rejects a teacher without BatchNorm and sizes not divisible by 4, before any work") {
+TEST_CASE(
+    "distill rejects a teacher without BatchNorm and sizes not divisible by 4, before any work") {
   int calls = 0;
   auto count = [&](const engine::DistillProgress&) { ++calls; };
   DistillConfig cfg = tiny_config(4, 4, 2);
   models::Model nobn = small_teacher(false);
   CHECK_THROWS_WITH_AS(engine::distill(nobn, cfg, count),
-                       doctest::Contains("[distill] expected a teacher with BatchNorm layers"), Error);
+                       doctest::Contains("[distill] expected a teacher with BatchNorm layers"),
+                       Error);
   models::Model odd = small_teacher(true, 10);
   CHECK_THROWS_WITH_AS(engine::distill(odd, cfg, count),
                        doctest::Contains("expected an input size divisible by 4"), Error);
@@ -216,9 +231,9 @@ TEST_CASE("distill is deterministic, handles S not a multiple of B, and resumes 
   models::Model teacher = small_teacher();
   DistillConfig cfg = tiny_config(6, 4, 3, 11);
   std::vector<engine::DistillResult> snapshots;
-  auto a = engine::distill(teacher, cfg, {}, [&](const engine::DistillResult& r, const engine::DistillBatch&) {
-    snapshots.push_back(r);
-  });
+  auto a = engine::distill(
+      teacher, cfg, {},
+      [&](const engine::DistillResult& r, const engine::DistillBatch&) { snapshots.push_back(r); });
   auto b = engine::distill(teacher, cfg);
   REQUIRE(a.images.shape() == (Shape{6, 1, 8, 8}));
   REQUIRE(a.batches.size() == 2);
@@ -319,7 +334,8 @@ TEST_CASE("generator: PyTorch-default init bounds, shapes, train-mode BN output,
     CHECK(std::fabs(s / 320) < 1e-5);
     CHECK(ss / 320 == doctest::Approx(1.0).epsilon(1e-3));
   }
-  CHECK_THROWS_WITH_AS(models::GenieGenerator(10, 1, rng), doctest::Contains("divisible by 4, got 10"), Error);
+  CHECK_THROWS_WITH_AS(models::GenieGenerator(10, 1, rng),
+                       doctest::Contains("divisible by 4, got 10"), Error);
   std::map<std::string, Tensor> bad = {{"l1.weight", Tensor::zeros({2, 2})}};
   CHECK_THROWS_AS(g.load(bad), Error);
 }
@@ -340,7 +356,8 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
   CHECK(h.attr_string("mode") == "genie");
   CHECK(h.attr_f64("bn_loss_final") == doctest::Approx(r.bn_loss_final));
   Json j = Json::parse(io::read_text_file(dir + "/report.json"), "report.json");
-  for (const char* k : {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s"})
+  for (const char* k :
+       {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s"})
     CHECK(j.contains(k));
   CHECK(j.at("bn_loss_noise").as_number() == doctest::Approx(r.bn_loss_noise));
 

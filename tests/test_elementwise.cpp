@@ -9,8 +9,7 @@ TEST_CASE("elementwise forward matches analytic values") {
   Tensor x = Tensor::from_vector({-2.f, -0.5f, 0.f, 0.5f, 3.f, 7.f}, {6});
   CHECK(ops::relu(x).to_vector() == std::vector<float>{0, 0, 0, 0.5f, 3, 7});
   CHECK(ops::relu6(x).to_vector() == std::vector<float>{0, 0, 0, 0.5f, 3, 6});
-  CHECK(ops::leaky_relu(x, 0.2f).to_vector() ==
-        std::vector<float>{-0.4f, -0.1f, 0, 0.5f, 3, 7});
+  CHECK(ops::leaky_relu(x, 0.2f).to_vector() == std::vector<float>{-0.4f, -0.1f, 0, 0.5f, 3, 7});
   auto t = ops::tanh(x).to_vector();
   auto s = ops::sigmoid(x).to_vector();
   for (int i = 0; i < 6; ++i) {
@@ -39,7 +38,10 @@ TEST_CASE("elementwise gradients match finite differences") {
       {"add_scalar", [](auto& v) { return ops::add_scalar(v[0], 1.5f); }},
       {"mul(x,x)", [](auto& v) { return ops::mul(v[0], ops::add(v[0], v[0])); }},
       {"sub", [](auto& v) { return ops::sub(ops::square(v[0]), v[0]); }},
-      {"reshape", [](auto& v) { return ops::square(ops::reshape(v[0], {12, 5})); }},
+      {"reshape",
+       [](auto& v) {
+         return ops::square(ops::reshape(v[0], {12, 5}));
+       }},
   };
   for (auto& [name, f] : cases) {
     INFO(name);
@@ -83,10 +85,13 @@ TEST_CASE("tape: no-grad guard, accumulation across uses, cleared after backward
 TEST_CASE("bad input: elementwise shape, dtype and device mismatches name the op and shapes") {
   Tensor a = Tensor::zeros({2, 3});
   Tensor b = Tensor::zeros({3, 2});
-  CHECK_THROWS_WITH_AS(ops::add(a, b), doctest::Contains("[add] expected matching shapes, got (2, 3) and (3, 2)"), Error);
+  CHECK_THROWS_WITH_AS(ops::add(a, b),
+                       doctest::Contains("[add] expected matching shapes, got (2, 3) and (3, 2)"),
+                       Error);
   Tensor i8 = Tensor::zeros({2, 3}, Device::CPU, DType::I8);
   CHECK_THROWS_WITH_AS(ops::relu(i8), doctest::Contains("[relu] expected f32"), Error);
-  CHECK_THROWS_WITH_AS(ops::reshape(a, {4}), doctest::Contains("[reshape] cannot reshape (2, 3) to (4)"), Error);
+  CHECK_THROWS_WITH_AS(ops::reshape(a, {4}),
+                       doctest::Contains("[reshape] cannot reshape (2, 3) to (4)"), Error);
   if (!cuda_available()) {
     CHECK_THROWS_WITH_AS(Tensor::zeros({2}, Device::CUDA), doctest::Contains("CUDA"), Error);
   }
