@@ -85,7 +85,14 @@ std::vector<double> train_small_net(Device dev) {
   return losses;
 }
 
-void check_curve(const std::vector<double>& got) {
+// tol_later: the tolerance at steps 50 and 200. This 200-step memorisation run is chaotic: in
+// PyTorch itself a 1e-6 relative perturbation of the initial weights moves the loss at step 200 by
+// 0.16-1.2 % and at step 50 by up to 0.42 % (tests/golden/make_training_golden.py --sensitivity),
+// and torch 2.11 on the CPU is 3.2e-3 off the torch 1.13 golden at step 50. The CPU path meets 1e-3
+// (it sums like the golden); on CUDA, cuDNN's timed algorithm choice changes the summation order
+// from run to run and the curve lands 3e-3..5e-3 off at steps 50/200 in some runs (H200), so the
+// CUDA test allows 2e-2 after step 1.
+void check_curve(const std::vector<double>& got, double tol_later) {
   const auto& want = tg("loss");
   REQUIRE(want.size() == 200);
   REQUIRE(got.size() == 200);
@@ -97,7 +104,8 @@ void check_curve(const std::vector<double>& got) {
           worst);
   for (int s : {1, 50, 200}) {
     INFO("step ", s);
-    CHECK(std::fabs(got[size_t(s - 1)] - want[size_t(s - 1)]) / want[size_t(s - 1)] < 1e-3);
+    const double tol = s == 1 ? 1e-3 : tol_later;
+    CHECK(std::fabs(got[size_t(s - 1)] - want[size_t(s - 1)]) / want[size_t(s - 1)] < tol);
   }
   CHECK(got[199] < 0.05 * got[0]);  // it actually learned
 }
@@ -105,12 +113,12 @@ void check_curve(const std::vector<double>& got) {
 }  // namespace
 
 TEST_CASE("training: small conv net follows PyTorch's Adam loss curve (steps 1, 50, 200)") {
-  check_curve(train_small_net(Device::CPU));
+  check_curve(train_small_net(Device::CPU), 1e-3);
 }
 
 TEST_CASE("training on CUDA follows the same PyTorch loss curve [gpu]") {
   GENIE_REQUIRE_GPU();
-  check_curve(train_small_net(Device::CUDA));
+  check_curve(train_small_net(Device::CUDA), 2e-2);
 }
 
 TEST_CASE("schedules match torch.optim.lr_scheduler") {
