@@ -75,6 +75,32 @@ struct Geometry {
 // the small planes of CIFAR/MNIST-sized nets (7x7 to 28x28).
 // Other strides: rows are filled directly from the input with the valid column range computed
 // once per (s) and zeros at the borders (the padded copy would cost more than it saves).
+// P rows of Q floats from rows Wp apart into a contiguous P x Q block. Small feature maps make
+// these rows short (7..56 floats), where loop control dominated im2col; a compile-time Q unrolls
+// each row into a few vector moves.
+template <int64_t Q>
+void copy_rows_fixed(float* __restrict__ dst, const float* __restrict__ src, int64_t P,
+                     int64_t Wp) {
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t q = 0; q < Q; ++q) dst[p * Q + q] = src[p * Wp + q];
+}
+void copy_rows(float* __restrict__ dst, const float* __restrict__ src, int64_t P, int64_t Q,
+               int64_t Wp) {
+  switch (Q) {
+    case 7:
+      return copy_rows_fixed<7>(dst, src, P, Wp);
+    case 14:
+      return copy_rows_fixed<14>(dst, src, P, Wp);
+    case 28:
+      return copy_rows_fixed<28>(dst, src, P, Wp);
+    case 56:
+      return copy_rows_fixed<56>(dst, src, P, Wp);
+    default:
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) dst[p * Q + q] = src[p * Wp + q];
+  }
+}
+
 void im2col(const Geometry& g, const float* x, float* col) {
   if (g.stride == 1) {
     const int64_t Hp = g.Hp(), Wp = g.Wp();
@@ -94,13 +120,8 @@ void im2col(const Geometry& g, const float* x, float* col) {
     for (int64_t c = 0; c < g.Cg; ++c)
       for (int64_t r = 0; r < g.R; ++r)
         for (int64_t s = 0; s < g.S; ++s) {
-          float* dst = col + ((c * g.R + r) * g.S + s) * g.PQ;
-          const float* src = xp + (c * Hp + r) * Wp + s;
-          for (int64_t p = 0; p < g.P; ++p) {
-            const float* sr = src + p * Wp;
-            float* dr = dst + p * g.Q;
-            for (int64_t q = 0; q < g.Q; ++q) dr[q] = sr[q];
-          }
+          copy_rows(col + ((c * g.R + r) * g.S + s) * g.PQ, xp + (c * Hp + r) * Wp + s, g.P, g.Q,
+                    Wp);
         }
     return;
   }

@@ -1,12 +1,14 @@
 // CPU driver of the swing shift (math in kernels/swing.h): OpenMP over planes; interior columns
 // are a straight copy of a row segment, only the border columns go through the reflection.
+#include <algorithm>
+
 #include "kernels/cpu_loop.h"
 #include "kernels/swing.h"
 
 namespace genie::k {
 
-void swing_shift_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx,
-                         float* y, Stream) {
+void swing_shift_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx, float* y,
+                         Stream) {
   const SwingF f{H, W, dy - 1, dx - 1};
   cpu_for_outer(NC, H * W, [&](int64_t p) {
     const float* xp = x + p * H * W;
@@ -23,13 +25,29 @@ void swing_shift_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int 
                          float* dx, bool accumulate, Stream) {
   const SwingF f{H, W, sy - 1, sx - 1};
   cpu_for_outer(NC, H * W, [&](int64_t p) {
-    const float* g = dy + p * H * W;
-    float* out = dx + p * H * W;
-    for (int64_t a = 0; a < H; ++a)
-      for (int64_t b = 0; b < W; ++b) {
+    const float* __restrict__ g = dy + p * H * W;
+    float* __restrict__ out = dx + p * H * W;
+    for (int64_t a = 0; a < H; ++a) {
+      // Away from the two border rows/columns on each side, f.bwd has exactly one source,
+      // (a − oy, b − ox): the same sum 0 + dy[...] as a plain row segment copy.
+      const bool inner_row = a >= 2 && a <= H - 3;
+      const int64_t b0 = inner_row ? std::min<int64_t>(2, W) : W;
+      const int64_t b1 = inner_row ? std::max<int64_t>(b0, W - 2) : W;
+      float* o = out + a * W;
+      for (int64_t b = 0; b < b0; ++b) {
         const float v = f.bwd(g, a, b);
-        out[a * W + b] = accumulate ? out[a * W + b] + v : v;
+        o[b] = accumulate ? o[b] + v : v;
       }
+      const float* src = g + (a - f.oy) * W - f.ox;
+      if (accumulate)
+        for (int64_t b = b0; b < b1; ++b) o[b] += 0.f + src[b];
+      else
+        for (int64_t b = b0; b < b1; ++b) o[b] = 0.f + src[b];
+      for (int64_t b = b1; b < W; ++b) {
+        const float v = f.bwd(g, a, b);
+        o[b] = accumulate ? o[b] + v : v;
+      }
+    }
   });
 }
 
