@@ -50,10 +50,7 @@ Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d) {
   for (int64_t i = 0; i < n; ++i) {
     GENIE_CHECK(idx[i] >= 0 && idx[i] < t.dim(0), "[gather_rows] row ", idx[i], " outside 0..",
                 t.dim(0) - 1);
-    if (td == Device::CPU)
-      std::memcpy(out.data() + i * r, t.data() + idx[i] * r, bytes);
-    else
-      copy_bytes(out.data() + i * r, td, t.data() + idx[i] * r, td, bytes);  // async on the stream
+    copy_bytes(out.data() + i * r, td, t.data() + idx[i] * r, td, bytes);  // GPU: async
   }
   return out.to(d);
 }
