@@ -31,6 +31,10 @@ Tensor flatten(const Tensor& x);                  // (N, ...) -> (N, prod)
 // x (N,C,H,W), w (K,C/groups,R,S), bias (K) or undefined
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride, int64_t pad,
               int64_t groups = 1);
+// conv2d(upsample_nearest2x(x), w, bias, stride 1, pad 1) for a 3x3 filter w (K, C, 3, 3), computed
+// as four 2x2 convolutions of x (kernels/spatial_functors.h, ParityConvF): 4/9 of the work and no
+// upsampled tensor. Equal to the composed form up to the order of floating-point sums.
+Tensor upsample2x_conv3x3(const Tensor& x, const Tensor& w, const Tensor& bias);
 // x (N, in), w (out, in), bias (out) or undefined
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 // Eval mode: running statistics (not differentiated), gamma/beta optional (differentiated).
@@ -64,7 +68,8 @@ struct Generator {
   uint64_t offset = 0;  // advanced by every draw
   explicit Generator(uint64_t s = 0) : seed(s) {}
 };
-Tensor randn(const Shape& s, Generator& g, Device d = Device::CPU, float mean = 0.f, float std = 1.f);
+Tensor randn(const Shape& s, Generator& g, Device d = Device::CPU, float mean = 0.f,
+             float std = 1.f);
 Tensor rand(const Shape& s, Generator& g, Device d = Device::CPU);
 Tensor bernoulli_mask(const Shape& s, float p, Generator& g, Device d = Device::CPU);  // uint8
 

@@ -5,6 +5,7 @@
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
+#include "kernels/spatial.h"
 
 namespace genie::ops {
 
@@ -61,6 +62,51 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
       if (bias.defined() && bias.requires_grad()) {
         Tensor& db = grad_buffer(bias, &fresh);
         k::channel_sum(d, dy.data(), cs.N, cs.K, cs.P() * cs.Q(), db.data(), !fresh, nullptr);
+      }
+    });
+  }
+  return y;
+}
+
+Tensor upsample2x_conv3x3(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const char* op = "upsample2x_conv3x3";
+  need_f32_nd(op, "input (N, C, H, W)", x, 4);
+  need_f32_nd(op, "weight (K, C, 3, 3)", w, 4);
+  const Device dev = x.device();
+  need_device(op, "weight", w, dev);
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), K = w.dim(0);
+  GENIE_CHECK(w.dim(1) == C && w.dim(2) == 3 && w.dim(3) == 3, "[", op,
+              "] expected weight (K, C, 3, 3) with C = ", C, ", got ", shape_str(w.shape()),
+              " for input ", shape_str(x.shape()));
+  detail::need_vec_or_none(op, "bias", bias, K, dev);
+
+  // Stacked parity filter (4K, C, 2, 2): a differentiable function of w.
+  Tensor wp = Tensor::empty({4 * K, C, 2, 2}, dev);
+  k::parity_weights_fwd(dev, w.data(), K, C, wp.data(), nullptr);
+  if (needs_grad({&w})) {
+    record(op, wp, [w, K, C](const Tensor& dwp) {
+      bool fresh;
+      Tensor& dw = grad_buffer(w, &fresh);
+      k::parity_weights_bwd(dwp.device(), dwp.data(), K, C, dw.data(), !fresh, nullptr);
+    });
+  }
+  // z (N, 4K, H+1, W+1): the four parities' 2x2 convolutions at once.
+  Tensor z = conv2d(x, wp, Tensor(), 1, 1);
+  Tensor y = Tensor::empty({N, K, 2 * H, 2 * W}, dev);
+  if (y.numel() > 0)
+    k::parity_interleave_fwd(dev, z.data(), detail::ptr_or_null(bias), N, K, H, W, y.data(),
+                             nullptr);
+  if (needs_grad({&z, &bias})) {
+    record(op, y, [z, bias, N, K, H, W](const Tensor& dy) {
+      const Device d = dy.device();
+      bool fresh;
+      if (z.requires_grad()) {
+        Tensor& dz = grad_buffer(z, &fresh);
+        k::parity_interleave_bwd(d, dy.data(), N, K, H, W, dz.data(), !fresh, nullptr);
+      }
+      if (bias.defined() && bias.requires_grad()) {
+        Tensor& db = grad_buffer(bias, &fresh);
+        k::channel_sum(d, dy.data(), N, K, 4 * H * W, db.data(), !fresh, nullptr);
       }
     });
   }

@@ -30,7 +30,8 @@ std::string sci(double v) {
 struct Check {
   bool ok = true;
   std::string text;
-  void compare(const char* what, const Tensor& got, const Tensor& ref, double rtol, double atol = 0) {
+  void compare(const char* what, const Tensor& got, const Tensor& ref, double rtol,
+               double atol = 0) {
     const auto a = got.to_vector(), b = ref.to_vector();
     double err = 0, mx = 0;
     bool nan = a.size() != b.size();
@@ -52,7 +53,9 @@ struct Check {
   std::string result() const { return (ok ? "ok (rel: " : "FAIL (rel: ") + text + ")"; }
 };
 
-int reps_or(const Options& o, int def) { return o.reps > 0 ? o.reps : (o.quick ? std::max(2, def / 3) : def); }
+int reps_or(const Options& o, int def) {
+  return o.reps > 0 ? o.reps : (o.quick ? std::max(2, def / 3) : def);
+}
 
 Tensor u8_mask(const Shape& s, uint64_t seed, Device d) {
   ops::Generator g(seed);
@@ -87,9 +90,10 @@ void copy_case(Bench& b, int64_t n) {
   chk.compare("copy", y, x, 0);
   Json p = Json::object();
   p.set("elements", n);
-  add_timed(b, g, "d2d", chk, [&] { copy_bytes(y.raw(), d, x.raw(), d, size_t(n) * 4); },
-            8.0 * double(n), 0, p, 3, reps_or(b.opt, 20),
-            d == Device::CPU ? "memcpy (one thread)" : "cudaMemcpy device to device");
+  add_timed(
+      b, g, "d2d", chk, [&] { copy_bytes(y.raw(), d, x.raw(), d, size_t(n) * 4); }, 8.0 * double(n),
+      0, p, 3, reps_or(b.opt, 20),
+      d == Device::CPU ? "memcpy (one thread)" : "cudaMemcpy device to device");
 }
 
 // ---------------------------------------------------------------- weight fake-quant
@@ -175,15 +179,21 @@ void wquant_cases(Bench& b, bool hard, int64_t K, int64_t M) {
   const double fwd_bytes = hard ? 12 * nb : 13 * nb, bwd_bytes = hard ? 12 * nb : 17 * nb;
   const int reps = reps_or(b.opt, 15);
   Tensor t1, t2, t3;
-  add_timed(b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2); }, fwd_bytes, 0, p, 2, reps);
-  add_timed(b, g + ".fwd", "composed", cc_f, [&] {
-    composed::WQuantSaved s;
-    composed::wquant_fwd(d, wf, v, step, zero, qmax, hard, t1, s);
-  }, fwd_bytes, 0, p, 2, reps, hard ? "6 passes" : "9 passes");
-  add_timed(b, g + ".bwd", "fused", cb, [&] { fused_bwd(m_f, t1, t3); }, bwd_bytes, 0, p, 2, reps);
-  add_timed(b, g + ".bwd", "composed", cc_b, [&] {
-    composed::wquant_bwd(d, dy, sv, step, qmax, hard, t1, t3);
-  }, bwd_bytes, 0, p, 2, reps, hard ? "1 pass + row sums" : "6 passes + row sums");
+  add_timed(
+      b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2); }, fwd_bytes, 0, p, 2, reps);
+  add_timed(
+      b, g + ".fwd", "composed", cc_f,
+      [&] {
+        composed::WQuantSaved s;
+        composed::wquant_fwd(d, wf, v, step, zero, qmax, hard, t1, s);
+      },
+      fwd_bytes, 0, p, 2, reps, hard ? "6 passes" : "9 passes");
+  add_timed(
+      b, g + ".bwd", "fused", cb, [&] { fused_bwd(m_f, t1, t3); }, bwd_bytes, 0, p, 2, reps);
+  add_timed(
+      b, g + ".bwd", "composed", cc_b,
+      [&] { composed::wquant_bwd(d, dy, sv, step, qmax, hard, t1, t3); }, bwd_bytes, 0, p, 2, reps,
+      hard ? "1 pass + row sums" : "6 passes + row sums");
 }
 
 // ---------------------------------------------------------------- LSQ + QDrop
@@ -248,15 +258,21 @@ void aquant_cases(Bench& b, const Shape& shape) {
   const double nb = double(n);
   const int reps = reps_or(b.opt, 15);
   Tensor t1, t2, t3;
-  add_timed(b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2); }, 10 * nb, 0, p, 2, reps);
-  add_timed(b, g + ".fwd", "composed", cc_f, [&] {
-    composed::AQuantSaved s;
-    composed::aquant_fwd(d, x, step, qn, qp, mask, t1, s);
-  }, 10 * nb, 0, p, 2, reps, "5 passes");
-  add_timed(b, g + ".bwd", "fused", cb, [&] { fused_bwd(code_f, t1, t3); }, 13 * nb, 0, p, 2, reps);
-  add_timed(b, g + ".bwd", "composed", cc_b, [&] {
-    composed::aquant_bwd(d, dy, x, step, qn, qp, mask, sv, t1, t3);
-  }, 13 * nb, 0, p, 2, reps, "8 passes + 2 sums");
+  add_timed(
+      b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2); }, 10 * nb, 0, p, 2, reps);
+  add_timed(
+      b, g + ".fwd", "composed", cc_f,
+      [&] {
+        composed::AQuantSaved s;
+        composed::aquant_fwd(d, x, step, qn, qp, mask, t1, s);
+      },
+      10 * nb, 0, p, 2, reps, "5 passes");
+  add_timed(
+      b, g + ".bwd", "fused", cb, [&] { fused_bwd(code_f, t1, t3); }, 13 * nb, 0, p, 2, reps);
+  add_timed(
+      b, g + ".bwd", "composed", cc_b,
+      [&] { composed::aquant_bwd(d, dy, x, step, qn, qp, mask, sv, t1, t3); }, 13 * nb, 0, p, 2,
+      reps, "8 passes + 2 sums");
 }
 
 // ---------------------------------------------------------------- BN-statistics loss
@@ -278,8 +294,8 @@ void bnstat_cases(Bench& b, int64_t N, int64_t C, int64_t H, int64_t W) {
     loss = Tensor::empty({1}, d);
     mean = Tensor::empty({C}, d);
     sd = Tensor::empty({C}, d);
-    k::bnstat_loss_fwd(d, x.data(), N, C, HW, mu.data(), sigma.data(), weight, mean.data(), sd.data(),
-                       loss.data(), nullptr);
+    k::bnstat_loss_fwd(d, x.data(), N, C, HW, mu.data(), sigma.data(), weight, mean.data(),
+                       sd.data(), loss.data(), nullptr);
   };
   auto fused_bwd = [&](const Tensor& mean, const Tensor& sd, Tensor& dx) {
     dx = Tensor::empty(shape, d);
@@ -316,15 +332,21 @@ void bnstat_cases(Bench& b, int64_t N, int64_t C, int64_t H, int64_t W) {
   const double nb = double(N * C * HW);
   const int reps = reps_or(b.opt, 15);
   Tensor t1, t2, t3;
-  add_timed(b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2, t3); }, 4 * nb, 0, p, 2, reps);
-  add_timed(b, g + ".fwd", "composed", cc_f, [&] {
-    composed::BnStatSaved s;
-    composed::bnstat_fwd(d, x, N, C, HW, mu, sigma, weight, t1, s);
-  }, 4 * nb, 0, p, 2, reps, "channel_mean_var + 5 small passes + sum");
-  add_timed(b, g + ".bwd", "fused", cb, [&] { fused_bwd(mean_f, sd_f, t1); }, 8 * nb, 0, p, 2, reps);
-  add_timed(b, g + ".bwd", "composed", cc_b, [&] {
-    composed::bnstat_bwd(d, x, N, C, HW, mu, sigma, weight, dout, sv, t1);
-  }, 8 * nb, 0, p, 2, reps, "3 small passes + moments_bwd");
+  add_timed(
+      b, g + ".fwd", "fused", cf, [&] { fused_fwd(t1, t2, t3); }, 4 * nb, 0, p, 2, reps);
+  add_timed(
+      b, g + ".fwd", "composed", cc_f,
+      [&] {
+        composed::BnStatSaved s;
+        composed::bnstat_fwd(d, x, N, C, HW, mu, sigma, weight, t1, s);
+      },
+      4 * nb, 0, p, 2, reps, "channel_mean_var + 5 small passes + sum");
+  add_timed(
+      b, g + ".bwd", "fused", cb, [&] { fused_bwd(mean_f, sd_f, t1); }, 8 * nb, 0, p, 2, reps);
+  add_timed(
+      b, g + ".bwd", "composed", cc_b,
+      [&] { composed::bnstat_bwd(d, x, N, C, HW, mu, sigma, weight, dout, sv, t1); }, 8 * nb, 0, p,
+      2, reps, "3 small passes + moments_bwd");
 }
 
 // ---------------------------------------------------------------- convolutions
@@ -427,8 +449,12 @@ void conv_case(Bench& b, const std::string& family, const ConvCase& cc) {
          dy = random_normal(ys, 43, d);
   Tensor y = Tensor::empty(ys, d), dx = Tensor::empty(xs, d), dw = Tensor::empty(ws, d);
   auto fwd = [&] { k::conv2d_fwd(d, cs, x.data(), w.data(), nullptr, y.data(), nullptr); };
-  auto bwd_data = [&] { k::conv2d_bwd_data(d, cs, dy.data(), w.data(), dx.data(), false, nullptr); };
-  auto bwd_filter = [&] { k::conv2d_bwd_filter(d, cs, x.data(), dy.data(), dw.data(), false, nullptr); };
+  auto bwd_data = [&] {
+    k::conv2d_bwd_data(d, cs, dy.data(), w.data(), dx.data(), false, nullptr);
+  };
+  auto bwd_filter = [&] {
+    k::conv2d_bwd_filter(d, cs, x.data(), dy.data(), dw.data(), false, nullptr);
+  };
   fwd();
   bwd_data();
   bwd_filter();
@@ -439,7 +465,8 @@ void conv_case(Bench& b, const std::string& family, const ConvCase& cc) {
   Check chk;
   chk.ok = err <= 1e-4;
   chk.text = str("sampled vs direct sums, worst ", which, " ", sci(err));
-  const double flops = 2.0 * double(cs.N * cs.K * cs.P() * cs.Q()) * double(cs.C / cs.groups * cs.R * cs.S);
+  const double flops =
+      2.0 * double(cs.N * cs.K * cs.P() * cs.Q()) * double(cs.C / cs.groups * cs.R * cs.S);
   Json p = Json::object();
   p.set("N", cs.N);
   p.set("C", cs.C);
@@ -485,6 +512,10 @@ void run_conv_cases(Bench& b) {
       // The Genie-D generator for 28x28 images at the same batch (a large share of the iteration).
       {"gen.conv1.3x3.128to64x14", conv_shape(n20, 128, 14, 64, 3, 1, 1)},
       {"gen.conv2.3x3.64to1x28", conv_shape(n20, 64, 28, 1, 3, 1, 1)},
+      // ... as the engine runs them: upsample + 3x3 conv fused into four stacked 2x2 filters on
+      // the low-resolution input (ops::upsample2x_conv3x3), 4/9 of the multiply-adds.
+      {"gen.conv1.fused2x2.128to4x64x7", conv_shape(n20, 128, 7, 256, 2, 1, 1)},
+      {"gen.conv2.fused2x2.64to4x1x14", conv_shape(n20, 64, 14, 4, 2, 1, 1)},
   };
   for (const auto& c : r20) conv_case(b, str("resnet20_B", n20), c);
   // ResNet-18 on ImageNet shapes: batch 128 on the GPU, 16 on the CPU (8 quick).

@@ -254,10 +254,12 @@ void dw_bwd_filter_plane(const Geometry& g, const float* x, const float* dy, flo
   }
 }
 
-// ---- few output channels (K <= 3, groups 1, stride 1): the Genie-D generator's last conv ----
+// ---- few output channels (K <= 3, groups 1, stride 1): a 3x3 convolution to an image ----
 // A GEMM with 1-3 rows wastes the micro-kernel, and im2col writes 9x the input for it; direct
 // shifted-row multiply-adds (vectorised over q) are 2-3x faster for these shapes (bench/:
-// conv/resnet20_B128/gen.conv2.*). Added by the benchmark helper (H8).
+// conv/resnet20_B128/gen.conv2.3x3.*). Not for the generator as the engine runs it: its fused 2x2
+// form (ops::upsample2x_conv3x3, 4 stacked filters) is 3x faster through the GEMM than through
+// these loops (conv/resnet20_B128/gen.conv2.fused2x2.*: 3.8 against 12 ms forward).
 bool few_outputs(const Geometry& g) {
   return g.groups == 1 && g.stride == 1 && g.K <= 3 && !g.pointwise() && !g.depthwise();
 }

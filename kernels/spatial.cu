@@ -92,6 +92,53 @@ struct MaxPoolBwdPlane {
   }
 };
 
+struct ParityWeightsFwd {
+  const float* w;
+  int64_t KC;
+  float* wp;
+  __device__ void operator()(int64_t i) const {  // i over (4, K*C, 2, 2)
+    const int64_t pi = cuda::div_fast(i, KC * 4), r = i - pi * (KC * 4);
+    const int64_t kc = r >> 2, ab = r & 3;
+    wp[i] = ParityConvF::weight(w + kc * 9, int(pi), int(ab >> 1), int(ab & 1));
+  }
+};
+struct ParityWeightsBwd {
+  const float* dwp;
+  int64_t KC;
+  float* dw;
+  bool acc;
+  __device__ void operator()(int64_t i) const {  // i over (K*C, 3, 3)
+    const int64_t kc = cuda::div_fast(i, int64_t(9)), rs = i - kc * 9;
+    const float g = ParityConvF::weight_grad(dwp + kc * 4, KC * 4, int(rs / 3), int(rs % 3));
+    dw[i] = acc ? dw[i] + g : g;
+  }
+};
+struct ParityInterleaveFwd {
+  const float* z;
+  const float* bias;
+  int64_t K, H, W;
+  float* y;
+  __device__ void operator()(int64_t i) const {  // i over (N, K, 2H, 2W)
+    const int64_t OHW = 4 * H * W, nk = cuda::div_fast(i, OHW), r = i - nk * OHW;
+    const int64_t n = cuda::div_fast(nk, K), k = nk - n * K;
+    const int64_t Y = cuda::div_fast(r, 2 * W), X = r - Y * (2 * W);
+    y[i] = z[ParityConvF::z_index(K, H, W, n, k, Y, X)] + (bias ? bias[k] : 0.f);
+  }
+};
+struct ParityInterleaveBwd {
+  const float* dy;
+  int64_t K, H, W;
+  float* dz;
+  bool acc;
+  __device__ void operator()(int64_t i) const {  // i over (N, 4K, H+1, W+1)
+    const int64_t ZHW = (H + 1) * (W + 1), plane = cuda::div_fast(i, ZHW), r = i - plane * ZHW;
+    const int64_t n = cuda::div_fast(plane, 4 * K), pk = plane - n * (4 * K);
+    const int64_t zy = cuda::div_fast(r, W + 1), zx = r - zy * (W + 1);
+    const float g = ParityConvF::z_grad(dy, K, H, W, n, pk, zy, zx);
+    dz[i] = acc ? dz[i] + g : g;
+  }
+};
+
 }  // namespace
 
 void upsample2x_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, float* y, Stream s) {
@@ -105,6 +152,30 @@ void upsample2x_bwd_cuda(const float* dy, int64_t NC, int64_t H, int64_t W, floa
   if (H <= 0 || W <= 0) return;
   cuda_for(NC * H * W, cuda::resolve(s),
            GatherBwd<Upsample2xF>{Upsample2xF{H, W}, dy, 4 * H * W, H, W, dx, acc});
+}
+
+void parity_weights_fwd_cuda(const float* w, int64_t K, int64_t C, float* wp, Stream s) {
+  if (K * C <= 0) return;
+  cuda_for(16 * K * C, cuda::resolve(s), ParityWeightsFwd{w, K * C, wp});
+}
+
+void parity_weights_bwd_cuda(const float* dwp, int64_t K, int64_t C, float* dw, bool acc,
+                             Stream s) {
+  if (K * C <= 0) return;
+  cuda_for(9 * K * C, cuda::resolve(s), ParityWeightsBwd{dwp, K * C, dw, acc});
+}
+
+void parity_interleave_fwd_cuda(const float* z, const float* bias, int64_t N, int64_t K, int64_t H,
+                                int64_t W, float* y, Stream s) {
+  if (N * K * H * W <= 0) return;
+  cuda_for(N * K * 4 * H * W, cuda::resolve(s), ParityInterleaveFwd{z, bias, K, H, W, y});
+}
+
+void parity_interleave_bwd_cuda(const float* dy, int64_t N, int64_t K, int64_t H, int64_t W,
+                                float* dz, bool acc, Stream s) {
+  if (N * K * H * W <= 0) return;
+  cuda_for(N * 4 * K * (H + 1) * (W + 1), cuda::resolve(s),
+           ParityInterleaveBwd{dy, K, H, W, dz, acc});
 }
 
 void reflect_pad_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int64_t pad, float* y,

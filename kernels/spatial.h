@@ -5,15 +5,34 @@
 namespace genie::k {
 
 // Nearest-neighbour x2 upsampling: y (NC, 2H, 2W)
-GENIE_DECLARE_KERNEL(upsample2x_fwd, (const float* x, int64_t NC, int64_t H, int64_t W, float* y, Stream s),
+GENIE_DECLARE_KERNEL(upsample2x_fwd,
+                     (const float* x, int64_t NC, int64_t H, int64_t W, float* y, Stream s),
                      (x, NC, H, W, y, s))
 GENIE_DECLARE_KERNEL(upsample2x_bwd,
                      (const float* dy, int64_t NC, int64_t H, int64_t W, float* dx, bool accumulate,
                       Stream s),
                      (dy, NC, H, W, dx, accumulate, s))
+// Nearest x2 upsampling + 3x3 convolution (pad 1) as four 2x2 convolutions (ParityConvF):
+// the stacked filter wp (4K, C, 2, 2) from w (K, C, 3, 3), and its adjoint (dw (+)= ...);
+GENIE_DECLARE_KERNEL(parity_weights_fwd,
+                     (const float* w, int64_t K, int64_t C, float* wp, Stream s), (w, K, C, wp, s))
+GENIE_DECLARE_KERNEL(parity_weights_bwd,
+                     (const float* dwp, int64_t K, int64_t C, float* dw, bool accumulate, Stream s),
+                     (dwp, K, C, dw, accumulate, s))
+// y (N, K, 2H, 2W) = the parities of z (N, 4K, H+1, W+1) interleaved, plus bias (K) when given;
+// the adjoint dz (N, 4K, H+1, W+1) (+)= ... (zeros where no output reads z).
+GENIE_DECLARE_KERNEL(parity_interleave_fwd,
+                     (const float* z, const float* bias, int64_t N, int64_t K, int64_t H, int64_t W,
+                      float* y, Stream s),
+                     (z, bias, N, K, H, W, y, s))
+GENIE_DECLARE_KERNEL(parity_interleave_bwd,
+                     (const float* dy, int64_t N, int64_t K, int64_t H, int64_t W, float* dz,
+                      bool accumulate, Stream s),
+                     (dy, N, K, H, W, dz, accumulate, s))
 // Reflect padding (PyTorch ReflectionPad2d, pad < H and pad < W): y (NC, H+2p, W+2p)
 GENIE_DECLARE_KERNEL(reflect_pad_fwd,
-                     (const float* x, int64_t NC, int64_t H, int64_t W, int64_t pad, float* y, Stream s),
+                     (const float* x, int64_t NC, int64_t H, int64_t W, int64_t pad, float* y,
+                      Stream s),
                      (x, NC, H, W, pad, y, s))
 GENIE_DECLARE_KERNEL(reflect_pad_bwd,
                      (const float* dy, int64_t NC, int64_t H, int64_t W, int64_t pad, float* dx,
@@ -32,7 +51,8 @@ GENIE_DECLARE_KERNEL(crop_bwd,
 GENIE_DECLARE_KERNEL(gap_fwd, (const float* x, int64_t NC, int64_t HW, float* y, Stream s),
                      (x, NC, HW, y, s))
 GENIE_DECLARE_KERNEL(gap_bwd,
-                     (const float* dy, int64_t NC, int64_t HW, float* dx, bool accumulate, Stream s),
+                     (const float* dy, int64_t NC, int64_t HW, float* dx, bool accumulate,
+                      Stream s),
                      (dy, NC, HW, dx, accumulate, s))
 // Max pool k x k, stride, padding (implicit -inf padding, PyTorch semantics); argmax (int32,
 // index into the input plane) saved for backward. Output (NC, OH, OW).

@@ -34,6 +34,47 @@ void upsample2x_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, float
   });
 }
 
+void parity_weights_fwd_cpu(const float* w, int64_t K, int64_t C, float* wp, Stream) {
+  for (int pi = 0; pi < 4; ++pi)
+    for (int64_t kc = 0; kc < K * C; ++kc)
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b)
+          wp[(pi * K * C + kc) * 4 + a * 2 + b] = ParityConvF::weight(w + kc * 9, pi, a, b);
+}
+
+void parity_weights_bwd_cpu(const float* dwp, int64_t K, int64_t C, float* dw, bool acc, Stream) {
+  for (int64_t kc = 0; kc < K * C; ++kc)
+    for (int r = 0; r < 3; ++r)
+      for (int s = 0; s < 3; ++s)
+        store(dw + kc * 9 + r * 3 + s, ParityConvF::weight_grad(dwp + kc * 4, K * C * 4, r, s),
+              acc);
+}
+
+void parity_interleave_fwd_cpu(const float* z, const float* bias, int64_t N, int64_t K, int64_t H,
+                               int64_t W, float* y, Stream) {
+  const int64_t OH = 2 * H, OW = 2 * W;
+  cpu_for_outer(N * K, OH * OW, [&](int64_t nk) {
+    const int64_t n = nk / K, k = nk % K;
+    const float b = bias ? bias[k] : 0.f;
+    float* yp = y + nk * OH * OW;
+    for (int64_t Y = 0; Y < OH; ++Y)
+      for (int64_t X = 0; X < OW; ++X)
+        yp[Y * OW + X] = z[ParityConvF::z_index(K, H, W, n, k, Y, X)] + b;
+  });
+}
+
+void parity_interleave_bwd_cpu(const float* dy, int64_t N, int64_t K, int64_t H, int64_t W,
+                               float* dz, bool acc, Stream) {
+  const int64_t ZH = H + 1, ZW = W + 1;
+  cpu_for_outer(N * 4 * K, ZH * ZW, [&](int64_t plane) {
+    const int64_t n = plane / (4 * K), pk = plane % (4 * K);
+    float* zp = dz + plane * ZH * ZW;
+    for (int64_t zy = 0; zy < ZH; ++zy)
+      for (int64_t zx = 0; zx < ZW; ++zx)
+        store(zp + zy * ZW + zx, ParityConvF::z_grad(dy, K, H, W, n, pk, zy, zx), acc);
+  });
+}
+
 void reflect_pad_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64_t pad, float* y,
                          Stream) {
   const ReflectPadF f{H, W, pad};

@@ -103,4 +103,52 @@ struct MaxPoolF {
   }
 };
 
+// Nearest x2 upsampling followed by a 3x3 convolution with padding 1 (the Genie-D generator's
+// "upsample -> conv" pairs) is four 2x2 convolutions of the low-resolution input, one per output
+// parity (py, px) in {0,1}^2: along one axis, output row 2i+py reads upsampled rows
+// 2i+py-1..2i+py+1, i.e. input rows i-1, i, i (py = 0) or i, i, i+1 (py = 1). So tap r of the 3-tap
+// kernel lands on tap a = tap(py, r) of parity py's 2-tap kernel, applied to input rows i+py-1 and
+// i+py. A 2x2 convolution with padding 1 of the (H, W) input gives (H+1, W+1) outputs; parity (py,
+// px) uses outputs (i+py, j+px). 4/9 of the multiply-adds of the composed form, on a 4x smaller
+// input. Parity index pi = 2 py + px; the stacked 2x2 filter has output channel pi*K + k.
+struct ParityConvF {
+  // Tap of parity p's 2-tap kernel that 3-tap r lands on: p = 0: 0,1,1; p = 1: 0,0,1.
+  GENIE_HD static int tap(int p, int r) { return r > p ? 1 : 0; }
+  // wp[pi*K + k][c][a][b] = sum of w[k][c][r][s] over tap(py, r) == a, tap(px, s) == b, in (r, s)
+  // order; w33 points at the 3x3 block of (k, c).
+  GENIE_HD static float weight(const float* w33, int pi, int a, int b) {
+    const int py = pi >> 1, px = pi & 1;
+    float v = 0.f;
+    for (int r = 0; r < 3; ++r)
+      for (int s = 0; s < 3; ++s)
+        if (tap(py, r) == a && tap(px, s) == b) v += w33[r * 3 + s];
+    return v;
+  }
+  // dw[k][c][r][s] = sum over pi of dwp[pi*K + k][c][tap(py, r)][tap(px, s)], pi ascending;
+  // dwp22 points at the 2x2 block of (pi = 0, k, c), parity_stride = K*C*4.
+  GENIE_HD static float weight_grad(const float* dwp22, int64_t parity_stride, int r, int s) {
+    float g = 0.f;
+    for (int pi = 0; pi < 4; ++pi)
+      g += dwp22[pi * parity_stride + tap(pi >> 1, r) * 2 + tap(pi & 1, s)];
+    return g;
+  }
+  // Output (n, k, Y, X), Y < 2H, X < 2W, reads the stacked convolution's output z (N, 4K, H+1, W+1)
+  // at this flat index.
+  GENIE_HD static int64_t z_index(int64_t K, int64_t H, int64_t W, int64_t n, int64_t k, int64_t Y,
+                                  int64_t X) {
+    const int64_t py = Y & 1, px = X & 1;
+    const int64_t plane = (n * 4 + 2 * py + px) * K + k;
+    return (plane * (H + 1) + (Y >> 1) + py) * (W + 1) + (X >> 1) + px;
+  }
+  // The adjoint: dz at (n, pi*K + k, zy, zx) is dy (N, K, 2H, 2W) at the one output that reads it,
+  // 0 for the row/column of z that parity pi does not use.
+  GENIE_HD static float z_grad(const float* dy, int64_t K, int64_t H, int64_t W, int64_t n,
+                               int64_t pk, int64_t zy, int64_t zx) {
+    const int64_t pi = pk / K, k = pk - pi * K, py = pi >> 1, px = pi & 1;
+    const int64_t i = zy - py, j = zx - px;
+    if (i < 0 || i >= H || j < 0 || j >= W) return 0.f;
+    return dy[((n * K + k) * 2 * H + 2 * i + py) * (2 * W) + 2 * j + px];
+  }
+};
+
 }  // namespace genie::k

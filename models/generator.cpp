@@ -72,15 +72,14 @@ Tensor GenieGenerator::forward(const Tensor& z) const {
               kLatentDim, "), got ", shape_str(z.shape()));
   const int64_t B = z.dim(0), s = R_ / 4;
   auto P = [&](size_t i) -> const Tensor& { return params_[i].second; };
-  Tensor h = ops::linear(z, P(0), P(1));                              // (B, 128·s²)
+  Tensor h = ops::linear(z, P(0), P(1));  // (B, 128·s²)
   h = ops::reshape(h, {B, 128, s, s});
   h = ops::batch_norm_train(h, P(2), P(3), kBnEps);
-  h = ops::upsample_nearest2x(h);                                     // (B, 128, 2s, 2s)
-  h = ops::conv2d(h, P(4), P(5), 1, 1);                               // (B, 64, 2s, 2s)
+  // upsample x2 -> conv3x3 (pad 1), fused: four 2x2 convolutions of the low-resolution input.
+  h = ops::upsample2x_conv3x3(h, P(4), P(5));  // (B, 64, 2s, 2s)
   h = ops::batch_norm_train(h, P(6), P(7), kBnEps);
   h = ops::leaky_relu(h, kSlope);
-  h = ops::upsample_nearest2x(h);                                     // (B, 64, R, R)
-  h = ops::conv2d(h, P(8), P(9), 1, 1);                               // (B, C, R, R)
+  h = ops::upsample2x_conv3x3(h, P(8), P(9));  // (B, C, R, R)
   h = ops::tanh(h);
   return ops::batch_norm_train(h, Tensor(), Tensor(), kBnEps);
 }

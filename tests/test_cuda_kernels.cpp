@@ -29,7 +29,9 @@ struct Twin {
   double err() const { return test::rel_err(g.to_vector(), c.to_vector()); }
 };
 
-Twin randn(const Shape& s, uint64_t seed, float std = 1.f) { return Twin(test::randn_cpu(s, seed, std)); }
+Twin randn(const Shape& s, uint64_t seed, float std = 1.f) {
+  return Twin(test::randn_cpu(s, seed, std));
+}
 Twin zeros(const Shape& s) { return Twin(Tensor::zeros(s)); }
 Twin filled(const Shape& s, float v) { return Twin(Tensor::full(s, v)); }
 Twin labels(const std::vector<int32_t>& v) {
@@ -42,11 +44,11 @@ void both(F&& f) {
   f(kGpu);
 }
 
-#define CHECK_TWIN(t, tol)                          \
-  do {                                              \
-    const double e_ = (t).err();                    \
-    INFO(#t " rel err " << e_);                     \
-    CHECK(e_ <= (tol));                             \
+#define CHECK_TWIN(t, tol)       \
+  do {                           \
+    const double e_ = (t).err(); \
+    INFO(#t " rel err " << e_);  \
+    CHECK(e_ <= (tol));          \
   } while (0)
 
 }  // namespace
@@ -55,9 +57,9 @@ TEST_CASE("cuda parity: unary forward/backward for every op, overwrite and accum
   GENIE_REQUIRE_GPU();
   const int64_t n = 10007;  // not a multiple of the block size
   using k::UnaryOp;
-  for (UnaryOp op : {UnaryOp::Relu, UnaryOp::Relu6, UnaryOp::LeakyRelu, UnaryOp::Tanh,
-                     UnaryOp::Sigmoid, UnaryOp::Scale, UnaryOp::Square, UnaryOp::Abs,
-                     UnaryOp::AddScalar}) {
+  for (UnaryOp op :
+       {UnaryOp::Relu, UnaryOp::Relu6, UnaryOp::LeakyRelu, UnaryOp::Tanh, UnaryOp::Sigmoid,
+        UnaryOp::Scale, UnaryOp::Square, UnaryOp::Abs, UnaryOp::AddScalar}) {
     INFO(k::unary_name(op));
     const float a = 0.3f;
     Twin x = randn({n}, 1, 4.f), y = zeros({n}), dy = randn({n}, 2), dx = randn({n}, 3);
@@ -104,9 +106,11 @@ TEST_CASE("cuda parity: binary, axpby, fill, select_mask, channel_affine, u8_to_
 
   const int64_t N = 3, C = 5, HW = 37;
   Twin x = randn({N, C, HW}, 7), sc = randn({C}, 8), sh = randn({C}, 9), z = zeros({N, C, HW});
-  both([&](Device d) { k::channel_affine(d, x.f(d), sc.f(d), sh.f(d), z.f(d), N, C, HW, nullptr); });
+  both(
+      [&](Device d) { k::channel_affine(d, x.f(d), sc.f(d), sh.f(d), z.f(d), N, C, HW, nullptr); });
   CHECK_TWIN(z, 1e-6);
-  both([&](Device d) { k::channel_affine(d, x.f(d), sc.f(d), nullptr, z.f(d), N, C, HW, nullptr); });
+  both(
+      [&](Device d) { k::channel_affine(d, x.f(d), sc.f(d), nullptr, z.f(d), N, C, HW, nullptr); });
   CHECK_TWIN(z, 1e-6);
 }
 
@@ -212,7 +216,8 @@ TEST_CASE("cuda parity: GEMM in all transpose combinations, beta, K == 0 [gpu]")
   CHECK_TWIN(C0, 0.0);
 }
 
-TEST_CASE("cuda parity: convolution forward/backward (groups, depthwise, stride, pad, 1x1, stem) [gpu]") {
+TEST_CASE(
+    "cuda parity: convolution forward/backward (groups, depthwise, stride, pad, 1x1, stem) [gpu]") {
   GENIE_REQUIRE_GPU();
   auto make = [](int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t st,
                  int64_t pad, int64_t g) {
@@ -230,16 +235,19 @@ TEST_CASE("cuda parity: convolution forward/backward (groups, depthwise, stride,
   };
   for (const auto& cs : shapes) {
     INFO("N C H W K R stride pad groups = " << cs.N << " " << cs.C << " " << cs.H << " " << cs.W
-                                            << " " << cs.K << " " << cs.R << " " << cs.stride
-                                            << " " << cs.pad << " " << cs.groups);
+                                            << " " << cs.K << " " << cs.R << " " << cs.stride << " "
+                                            << cs.pad << " " << cs.groups);
     const int64_t P = cs.P(), Q = cs.Q();
-    Twin x = randn({cs.N, cs.C, cs.H, cs.W}, 30), w = randn({cs.K, cs.C / cs.groups, cs.R, cs.S}, 31, 0.3f);
-    Twin bias = randn({cs.K}, 32), y = zeros({cs.N, cs.K, P, Q}), dy = randn({cs.N, cs.K, P, Q}, 33);
+    Twin x = randn({cs.N, cs.C, cs.H, cs.W}, 30),
+         w = randn({cs.K, cs.C / cs.groups, cs.R, cs.S}, 31, 0.3f);
+    Twin bias = randn({cs.K}, 32), y = zeros({cs.N, cs.K, P, Q}),
+         dy = randn({cs.N, cs.K, P, Q}, 33);
     both([&](Device d) { k::conv2d_fwd(d, cs, x.f(d), w.f(d), bias.f(d), y.f(d), nullptr); });
     CHECK_TWIN(y, 1e-5);
     both([&](Device d) { k::conv2d_fwd(d, cs, x.f(d), w.f(d), nullptr, y.f(d), nullptr); });
     CHECK_TWIN(y, 1e-5);
-    Twin dx = randn({cs.N, cs.C, cs.H, cs.W}, 34), dw = randn({cs.K, cs.C / cs.groups, cs.R, cs.S}, 35);
+    Twin dx = randn({cs.N, cs.C, cs.H, cs.W}, 34),
+         dw = randn({cs.K, cs.C / cs.groups, cs.R, cs.S}, 35);
     for (bool acc : {true, false}) {
       INFO("accumulate " << acc);
       both([&](Device d) { k::conv2d_bwd_data(d, cs, dy.f(d), w.f(d), dx.f(d), acc, nullptr); });
@@ -259,7 +267,8 @@ TEST_CASE("cuda parity: batch norm eval/train forward and backward [gpu]") {
   for (S s : {S{4, 6, 25}, S{16, 8, 1024}, S{32, 3, 1}}) {
     INFO("N C HW = " << s.N << " " << s.C << " " << s.HW);
     const Shape xs = {s.N, s.C, s.HW};
-    Twin x = randn(xs, 40, 2.f), dy = randn(xs, 41), gamma = randn({s.C}, 42), beta = randn({s.C}, 43);
+    Twin x = randn(xs, 40, 2.f), dy = randn(xs, 41), gamma = randn({s.C}, 42),
+         beta = randn({s.C}, 43);
     Twin rm = randn({s.C}, 44, 0.5f), rv(test::rand_uniform_cpu({s.C}, 45, 0.5f, 2.f));
     Twin y = zeros(xs), dx = randn(xs, 46), dg = randn({s.C}, 47), db = randn({s.C}, 48);
     for (bool affine : {true, false}) {
@@ -267,7 +276,8 @@ TEST_CASE("cuda parity: batch norm eval/train forward and backward [gpu]") {
       auto G = [&](Device d) { return affine ? gamma.f(d) : nullptr; };
       auto B = [&](Device d) { return affine ? beta.f(d) : nullptr; };
       both([&](Device d) {
-        k::bn_eval_fwd(d, x.f(d), s.N, s.C, s.HW, rm.f(d), rv.f(d), G(d), B(d), eps, y.f(d), nullptr);
+        k::bn_eval_fwd(d, x.f(d), s.N, s.C, s.HW, rm.f(d), rv.f(d), G(d), B(d), eps, y.f(d),
+                       nullptr);
       });
       CHECK_TWIN(y, 1e-6);
       for (bool acc : {true, false}) {
@@ -288,7 +298,8 @@ TEST_CASE("cuda parity: batch norm eval/train forward and backward [gpu]") {
 
       Twin sm = zeros({s.C}), si = zeros({s.C});
       both([&](Device d) {
-        k::bn_train_fwd(d, x.f(d), s.N, s.C, s.HW, G(d), B(d), eps, y.f(d), sm.f(d), si.f(d), nullptr);
+        k::bn_train_fwd(d, x.f(d), s.N, s.C, s.HW, G(d), B(d), eps, y.f(d), sm.f(d), si.f(d),
+                        nullptr);
       });
       CHECK_TWIN(sm, 1e-6);
       CHECK_TWIN(si, 1e-5);
@@ -320,7 +331,8 @@ TEST_CASE("cuda parity: upsample, reflect pad, crop, global average pool, max po
   for (bool acc : {true, false}) {
     INFO("accumulate " << acc);
     {
-      Twin y = zeros({NC, 2 * H, 2 * W}), dy = randn({NC, 2 * H, 2 * W}, 51), dx = randn({NC, H, W}, 52);
+      Twin y = zeros({NC, 2 * H, 2 * W}), dy = randn({NC, 2 * H, 2 * W}, 51),
+           dx = randn({NC, H, W}, 52);
       both([&](Device d) { k::upsample2x_fwd(d, x.f(d), NC, H, W, y.f(d), nullptr); });
       CHECK(y.err() == 0.0);
       both([&](Device d) { k::upsample2x_bwd(d, dy.f(d), NC, H, W, dx.f(d), acc, nullptr); });
@@ -328,7 +340,8 @@ TEST_CASE("cuda parity: upsample, reflect pad, crop, global average pool, max po
     }
     {
       const int64_t pad = 3;
-      Twin y = zeros({NC, H + 2 * pad, W + 2 * pad}), dy = randn({NC, H + 2 * pad, W + 2 * pad}, 53);
+      Twin y = zeros({NC, H + 2 * pad, W + 2 * pad}),
+           dy = randn({NC, H + 2 * pad, W + 2 * pad}, 53);
       Twin dx = randn({NC, H, W}, 54);
       both([&](Device d) { k::reflect_pad_fwd(d, x.f(d), NC, H, W, pad, y.f(d), nullptr); });
       CHECK(y.err() == 0.0);
@@ -340,11 +353,14 @@ TEST_CASE("cuda parity: upsample, reflect pad, crop, global average pool, max po
       Twin y = zeros({NC, OH, OW}), dy = randn({NC, OH, OW}, 55), dx = randn({NC, H, W}, 56);
       both([&](Device d) { k::crop_fwd(d, x.f(d), NC, H, W, oy, ox, OH, OW, y.f(d), nullptr); });
       CHECK(y.err() == 0.0);
-      both([&](Device d) { k::crop_bwd(d, dy.f(d), NC, H, W, oy, ox, OH, OW, dx.f(d), acc, nullptr); });
+      both([&](Device d) {
+        k::crop_bwd(d, dy.f(d), NC, H, W, oy, ox, OH, OW, dx.f(d), acc, nullptr);
+      });
       CHECK_TWIN(dx, 0.0);
     }
     for (int64_t hw : {int64_t(1), int64_t(49), int64_t(3000)}) {
-      Twin xi = randn({NC, hw}, 57), y = zeros({NC}), dy = randn({NC}, 58), dx = randn({NC, hw}, 59);
+      Twin xi = randn({NC, hw}, 57), y = zeros({NC}), dy = randn({NC}, 58),
+           dx = randn({NC, hw}, 59);
       both([&](Device d) { k::gap_fwd(d, xi.f(d), NC, hw, y.f(d), nullptr); });
       CHECK_TWIN(y, 1e-6);
       both([&](Device d) { k::gap_bwd(d, dy.f(d), NC, hw, dx.f(d), acc, nullptr); });
@@ -356,7 +372,8 @@ TEST_CASE("cuda parity: upsample, reflect pad, crop, global average pool, max po
       const int64_t OH = (Hm + 2 * pd - kk) / st + 1, OW = (Wm + 2 * pd - kk) / st + 1;
       Tensor xc = test::randn_cpu({NC, Hm, Wm}, 60);
       for (int64_t i = 0; i < Hm * Wm; ++i) xc.data()[i] = 0.25f;
-      Twin xm(xc), y = zeros({NC, OH, OW}), dy = randn({NC, OH, OW}, 61), dx = randn({NC, Hm, Wm}, 62);
+      Twin xm(xc), y = zeros({NC, OH, OW}), dy = randn({NC, OH, OW}, 61),
+                   dx = randn({NC, Hm, Wm}, 62);
       Twin arg(Tensor::zeros({NC, OH, OW}, kCpu, DType::I32));
       both([&](Device d) {
         k::maxpool_fwd(d, xm.f(d), NC, Hm, Wm, kk, st, pd, y.f(d), arg.as<int32_t>(d), nullptr);
@@ -368,6 +385,46 @@ TEST_CASE("cuda parity: upsample, reflect pad, crop, global average pool, max po
       });
       CHECK_TWIN(dx, 0.0);
     }
+  }
+}
+
+TEST_CASE("cuda parity: fused upsample + 3x3 conv (parity filters, interleave) [gpu]") {
+  GENIE_REQUIRE_GPU();
+  const int64_t N = 3, C = 5, H = 4, W = 6, K = 7;
+  Twin w = randn({K, C, 3, 3}, 70), wp = zeros({4 * K, C, 2, 2});
+  Twin z = randn({N, 4 * K, H + 1, W + 1}, 71), b = randn({K}, 72), y = zeros({N, K, 2 * H, 2 * W});
+  both([&](Device d) { k::parity_weights_fwd(d, w.f(d), K, C, wp.f(d), nullptr); });
+  CHECK(wp.err() == 0.0);
+  both([&](Device d) { k::parity_interleave_fwd(d, z.f(d), b.f(d), N, K, H, W, y.f(d), nullptr); });
+  CHECK(y.err() == 0.0);
+  for (bool acc : {true, false}) {
+    INFO("accumulate " << acc);
+    Twin dwp = randn({4 * K, C, 2, 2}, 73), dw = randn({K, C, 3, 3}, 74);
+    both([&](Device d) { k::parity_weights_bwd(d, dwp.f(d), K, C, dw.f(d), acc, nullptr); });
+    CHECK_TWIN(dw, 0.0);
+    Twin dy = randn({N, K, 2 * H, 2 * W}, 75), dz = randn({N, 4 * K, H + 1, W + 1}, 76);
+    both(
+        [&](Device d) { k::parity_interleave_bwd(d, dy.f(d), N, K, H, W, dz.f(d), acc, nullptr); });
+    CHECK_TWIN(dz, 0.0);
+  }
+  // The whole op (cuDNN 2x2 convolution inside) against the CPU.
+  Tensor xc = test::randn_cpu({N, C, H, W}, 77), dyc = test::randn_cpu({N, K, 2 * H, 2 * W}, 78);
+  std::vector<float> out[2][4];
+  int i = 0;
+  both([&](Device d) {
+    Tensor x = xc.to(d).set_requires_grad(), wt = w.c.to(d).set_requires_grad();
+    Tensor bt = b.c.to(d).set_requires_grad();
+    Tensor yt = ops::upsample2x_conv3x3(x, wt, bt);
+    backward(yt, dyc.to(d));
+    out[i][0] = yt.to_vector();
+    out[i][1] = x.grad().to_vector();
+    out[i][2] = wt.grad().to_vector();
+    out[i][3] = bt.grad().to_vector();
+    ++i;
+  });
+  for (int j = 0; j < 4; ++j) {
+    INFO("output " << j);
+    CHECK(test::rel_err(out[1][j], out[0][j]) < 1e-5);
   }
 }
 
@@ -387,7 +444,9 @@ TEST_CASE("cuda parity: MSE and cross-entropy forward/backward [gpu]") {
   std::vector<int32_t> lab(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) lab[size_t(i)] = int32_t((i * 7) % K);
   Twin z = randn({N, K}, 73, 3.f), y = labels(lab), prob = zeros({N, K}), out = zeros({1});
-  both([&](Device d) { k::cross_entropy_fwd(d, z.f(d), y.as<int32_t>(d), N, K, prob.f(d), out.f(d), nullptr); });
+  both([&](Device d) {
+    k::cross_entropy_fwd(d, z.f(d), y.as<int32_t>(d), N, K, prob.f(d), out.f(d), nullptr);
+  });
   CHECK_TWIN(prob, 2e-6);
   CHECK_TWIN(out, 2e-6);
   Twin dout = filled({1}, 1.5f), dz = randn({N, K}, 74);
@@ -404,13 +463,16 @@ TEST_CASE("cuda parity: row mean/std and moment-statistics backward [gpu]") {
   const int64_t rows = 18, len = 64;
   Twin x = randn({rows, len}, 80), mean = zeros({rows}), sd = zeros({rows});
   for (bool unbiased : {false, true}) {
-    both([&](Device d) { k::row_mean_std(d, x.f(d), rows, len, unbiased, mean.f(d), sd.f(d), nullptr); });
+    both([&](Device d) {
+      k::row_mean_std(d, x.f(d), rows, len, unbiased, mean.f(d), sd.f(d), nullptr);
+    });
     CHECK_TWIN(mean, 1e-6);
     CHECK_TWIN(sd, 1e-6);
   }
   const int64_t N = 4, G = 5, L = 36;
   Twin xg = randn({N, G, L}, 81), gm = zeros({G}), gv = zeros({G});
-  both([&](Device d) { k::channel_mean_var(d, xg.f(d), N, G, L, true, gm.f(d), gv.f(d), nullptr); });
+  both(
+      [&](Device d) { k::channel_mean_var(d, xg.f(d), N, G, L, true, gm.f(d), gv.f(d), nullptr); });
   Twin dmean = randn({G}, 82), dsec = randn({G}, 83), dx = randn({N, G, L}, 84);
   for (bool is_std : {false, true})
     for (bool with_dmean : {false, true})

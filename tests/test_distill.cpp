@@ -3,6 +3,7 @@
 // resume, ablation modes, swing identity, and the output writers.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -21,12 +22,14 @@ using engine::DistillMode;
 
 namespace {
 
-// value(t, i) = offset + scale · sin(0.731 i + 1.37 t + 1.0), as in make_distill_golden.py.
+// value(t, i) = offset + scale · sin(0.731 i + 1.37 t + kPhase), as in make_distill_golden.py (its
+// PHASE, stored in the golden file and checked below).
+constexpr double kPhase = 0.3;
 Tensor formula(int t, const Shape& shape, double offset, double scale) {
   Tensor x = Tensor::empty(shape);
   float* p = x.data();
   for (int64_t i = 0; i < x.numel(); ++i)
-    p[i] = float(offset + scale * std::sin(0.731 * double(i) + 1.37 * double(t) + 1.0));
+    p[i] = float(offset + scale * std::sin(0.731 * double(i) + 1.37 * double(t) + kPhase));
   return x;
 }
 
@@ -152,6 +155,7 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
   const auto in_ref = gold.read_f32("input_loss").to_vector();
   const int64_t iters = gold.attr_i64("iters");
   REQUIRE(iters == 20);
+  REQUIRE(gold.attr_f64("phase") == kPhase);  // the instance this file evaluates
 
   models::Model teacher = small_teacher();
   REQUIRE(teacher.strided_convs().size() == 2);
@@ -183,23 +187,30 @@ TEST_CASE("distill matches the PyTorch golden (loss and dL/dz at iterations 1 an
   REQUIRE(losses.size() == 20);
   REQUIRE(prog.size() == 20);
 
-  for (int it : {1, 20}) {
-    INFO("iteration ", it);
-    CHECK(losses[size_t(it - 1)] == doctest::Approx(loss_ref[size_t(it - 1)]).epsilon(1e-4));
-    CHECK(prog[size_t(it - 1)].bn_loss == doctest::Approx(bn_ref[size_t(it - 1)]).epsilon(1e-4));
-    CHECK(prog[size_t(it - 1)].input_loss == doctest::Approx(in_ref[size_t(it - 1)]).epsilon(1e-4));
-  }
+  // Iteration 1 is the gradient itself; by iteration 20 Adam has amplified float32 rounding: a
+  // correct float32 run (PyTorch's, one with another summation order, ones with 1e-7 perturbed
+  // inputs) drifts up to `drift` from the float64 trajectory (make_distill_golden.py measures it
+  // and stores the worst), so the engine is held to twice that, at least 1e-4.
+  const double drift = gold.attr_f64("float32_vs_float64");
+  REQUIRE(drift < 1e-4);
+  const double tol20 = std::max(1e-4, 2 * drift);
   const double e1 = rel(zg1, gold.read_f32("zgrad_1").to_vector());
   const double e20 = rel(zg20, gold.read_f32("zgrad_20").to_vector());
-  MESSAGE("dL/dz relative error vs the float64 golden: iteration 1 ", e1, ", iteration 20 ", e20);
-  CHECK(e1 < 1e-4);
-  CHECK(e20 < 1e-4);
+  MESSAGE("dL/dz relative error vs the float64 golden: iteration 1 ", e1, ", iteration 20 ", e20,
+          " (bound ", tol20, ")");
+  CHECK(e1 < 2e-5);
+  CHECK(e20 < tol20);
+  CHECK(losses[0] == doctest::Approx(loss_ref[0]).epsilon(2e-5));
+  CHECK(prog[0].bn_loss == doctest::Approx(bn_ref[0]).epsilon(2e-5));
+  CHECK(prog[0].input_loss == doctest::Approx(in_ref[0]).epsilon(2e-5));
   // Every iteration's loss, and the returned images (x of the 20th forward).
   for (size_t i = 0; i < losses.size(); ++i)
-    CHECK(losses[i] == doctest::Approx(loss_ref[i]).epsilon(1e-4));
-  CHECK(rel(res.images.to_vector(), gold.read_f32("images_20").to_vector()) < 1e-4);
-  CHECK(res.bn_loss_final == doctest::Approx(bn_ref[19]).epsilon(1e-4));
-  CHECK(res.input_loss_final == doctest::Approx(in_ref[19]).epsilon(1e-4));
+    CHECK(losses[i] == doctest::Approx(loss_ref[i]).epsilon(tol20));
+  CHECK(prog[19].bn_loss == doctest::Approx(bn_ref[19]).epsilon(tol20));
+  CHECK(prog[19].input_loss == doctest::Approx(in_ref[19]).epsilon(tol20));
+  CHECK(rel(res.images.to_vector(), gold.read_f32("images_20").to_vector()) < tol20);
+  CHECK(res.bn_loss_final == doctest::Approx(bn_ref[19]).epsilon(tol20));
+  CHECK(res.input_loss_final == doctest::Approx(in_ref[19]).epsilon(tol20));
   // Learning rates reported: z's plateau schedule has not fired, G's decay has not started.
   CHECK(prog.back().lr_z == doctest::Approx(0.1));
   CHECK(prog.back().lr_g == doctest::Approx(0.01));

@@ -74,11 +74,17 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
   struct Case {
     int64_t N, C, H, K, R, stride, pad, groups;
   };
-  const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1}, {20, 8, 9, 12, 3, 1, 1, 1},
-                        {6, 16, 7, 8, 3, 1, 0, 2},  {6, 8, 8, 8, 5, 1, 2, 1},
-                        {6, 16, 7, 16, 1, 1, 0, 1}, {4, 16, 6, 16, 3, 1, 2, 1},
+  const Case cases[] = {{20, 8, 9, 12, 3, 2, 1, 1},
+                        {20, 8, 9, 12, 3, 1, 1, 1},
+                        {6, 16, 7, 8, 3, 1, 0, 2},
+                        {6, 8, 8, 8, 5, 1, 2, 1},
+                        {6, 16, 7, 16, 1, 1, 0, 1},
+                        {4, 16, 6, 16, 3, 1, 2, 1},
                         // K <= 3 (direct few-output path, the Genie-D generator's last conv)
-                        {20, 16, 9, 1, 3, 1, 1, 1}, {6, 8, 8, 3, 3, 1, 2, 1}};
+                        {20, 16, 9, 1, 3, 1, 1, 1},
+                        {6, 8, 8, 3, 3, 1, 2, 1},
+                        // K = 4, 2x2, pad 1: the generator's fused upsample + conv to 1 channel
+                        {20, 16, 9, 4, 2, 1, 1, 1}};
   for (const Case& c : cases) {
     INFO("N ", c.N, " C ", c.C, " H ", c.H, " K ", c.K, " R ", c.R, " stride ", c.stride, " pad ",
          c.pad, " groups ", c.groups);
@@ -143,6 +149,50 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
     CHECK(test::rel_err(x.grad().to_vector(), twice(dxv)) < 1e-6);
     CHECK(test::rel_err(w.grad().to_vector(), twice(dwv)) < 1e-6);
   }
+}
+
+TEST_CASE("upsample2x_conv3x3 equals upsample_nearest2x then conv2d (values and gradients)") {
+  struct Case {
+    int64_t N, C, H, W, K;
+    bool bias;
+  };
+  // The generator's shapes (128 -> 64 and 64 -> 1 channels) scaled down; C >= 8 takes the
+  // flipped-filter data gradient, 1x1 inputs the all-padding border.
+  const Case cases[] = {{3, 12, 7, 7, 8, true},
+                        {20, 16, 5, 6, 1, true},
+                        {2, 3, 4, 9, 5, false},
+                        {2, 5, 1, 1, 2, true}};
+  for (const Case& c : cases) {
+    INFO("N ", c.N, " C ", c.C, " H ", c.H, " W ", c.W, " K ", c.K, " bias ", c.bias);
+    Tensor x = test::randn_cpu({c.N, c.C, c.H, c.W}, 11).set_requires_grad();
+    Tensor w = test::randn_cpu({c.K, c.C, 3, 3}, 12, 0.3f).set_requires_grad();
+    Tensor b = c.bias ? test::randn_cpu({c.K}, 13).set_requires_grad() : Tensor();
+    Tensor dy = test::randn_cpu({c.N, c.K, 2 * c.H, 2 * c.W}, 14);
+    Tensor y = ops::upsample2x_conv3x3(x, w, b);
+    REQUIRE(y.shape() == Shape{c.N, c.K, 2 * c.H, 2 * c.W});
+    backward(y, dy);
+    Tensor x2 = x.detach().clone().set_requires_grad(), w2 = w.detach().clone().set_requires_grad();
+    Tensor b2 = c.bias ? b.detach().clone().set_requires_grad() : Tensor();
+    Tensor y2 = ops::conv2d(ops::upsample_nearest2x(x2), w2, b2, 1, 1);
+    backward(y2, dy);
+    CHECK(test::rel_err(y.to_vector(), y2.to_vector()) < 1e-5);
+    CHECK(test::rel_err(x.grad().to_vector(), x2.grad().to_vector()) < 1e-5);
+    CHECK(test::rel_err(w.grad().to_vector(), w2.grad().to_vector()) < 1e-5);
+    if (c.bias) CHECK(test::rel_err(b.grad().to_vector(), b2.grad().to_vector()) < 1e-5);
+  }
+  Tensor x = test::randn_cpu({2, 3, 3, 4}, 21).set_requires_grad();
+  Tensor w = test::randn_cpu({2, 3, 3, 3}, 22, 0.3f).set_requires_grad();
+  Tensor b = test::randn_cpu({2}, 23).set_requires_grad();
+  auto f = [](const std::vector<Tensor>& v) { return ops::upsample2x_conv3x3(v[0], v[1], v[2]); };
+  CHECK(test::gradcheck(f, {x, w, b}, 1e-2, 48) < 2e-3);
+  CHECK_THROWS_WITH_AS(
+      ops::upsample2x_conv3x3(Tensor::zeros({2, 6, 5, 5}), Tensor::zeros({8, 6, 5, 5}), Tensor()),
+      doctest::Contains("[upsample2x_conv3x3] expected weight (K, C, 3, 3) with "
+                        "C = 6, got (8, 6, 5, 5)"),
+      Error);
+  CHECK_THROWS_WITH_AS(ops::upsample2x_conv3x3(Tensor::zeros({2, 6, 5, 5}),
+                                               Tensor::zeros({8, 6, 3, 3}), Tensor::zeros({7})),
+                       doctest::Contains("[upsample2x_conv3x3] expected bias (8), got (7)"), Error);
 }
 
 TEST_CASE("linear forward and gradients match PyTorch and finite differences") {

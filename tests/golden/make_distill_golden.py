@@ -10,7 +10,7 @@ The small teacher (1x8x8 input): conv1 3x3 1->4 -> bn1 -> relu -> conv2 3x3 stri
 -> relu -> conv3 1x1 stride 2 8->8 -> bn3 -> relu -> global avg pool -> fc 8->3. Teacher weights,
 generator weights and latents all come from one formula that the C++ test evaluates identically:
 
-    value(t, i) = offset + scale * sin(0.731 * i + 1.37 * t + 1.0)   (double, then float32)
+    value(t, i) = offset + scale * sin(0.731 * i + 1.37 * t + PHASE)   (double, then float32)
 
 with t the tensor's ordinal in PARAMS below (teacher tensors, then generator tensors, then z) and i the flat element index. The swing offsets (dy, dx)
 are drawn here with numpy and stored, then injected into the engine.
@@ -20,9 +20,16 @@ is at the level of float32 rounding noise moves by +-lr depending on summation o
 correct float32 implementations can drift apart by 1e-3 after a few steps on an unlucky instance
 (PyTorch float32 against PyTorch float64 differs by up to 5 on some phases of the formula above).
 The stored values are therefore the float64 trajectory (the exact answer), and the script checks
-that this instance is well conditioned: PyTorch float32 stays within COND_TOL of it at every one of
-the 20 iterations, so a correct float32 engine can be held to 1e-4. The phase 1.0 was chosen
-among 0.0, 0.1, ..., 3.1 as one that passes.
+that this instance is well conditioned against *any* float32 summation order, not just PyTorch's:
+three kinds of float32 run must stay within COND_TOL of it at every one of the 20 iterations —
+PyTorch's own, one with the generator's upsample + 3x3 convolutions computed as four 2x2
+convolutions (the engine's fused op, a different summation order; exact in float64: 2e-13), and
+four runs with the generator weights and latents perturbed by 1e-7 relative noise (the size of a
+rounding difference). The worst of these drifts is stored as the attribute float32_vs_float64;
+the test holds the engine to twice that (at least 1e-4) at iteration 20, and to 2e-5 at iteration
+1, before Adam has amplified anything. PHASE was chosen among 0.0, 0.1, ..., 3.1 as the best
+conditioned (1.0, used before, drifts to 1.1e-4 with the fused generator convolutions; most phases
+drift beyond 1e-4 with PyTorch's own summation order, several beyond 1e-2).
 
 Usage: /usr/bin/python3 tests/golden/make_distill_golden.py   (writes tests/golden/distill_small.h5)
 """
@@ -37,6 +44,7 @@ import torch.nn.functional as F
 
 B, C_IN, R, LATENT, ITERS = 4, 1, 8, 256, 20
 LR_Z, LR_G = 0.1, 0.01
+PHASE = 0.3  # see Conditioning above; tests/test_distill.cpp reads it from the file
 
 # (name, shape, offset, scale); the ordinal t is the position in this list.
 TEACHER = [
@@ -78,7 +86,7 @@ PARAMS = TEACHER + GENERATOR + [LATENTS]
 def formula(t, shape, offset, scale):
     n = int(np.prod(shape))
     # math.sin (libm, double) rather than numpy's vectorised sin, to match the C++ std::sin.
-    v = [offset + scale * math.sin(0.731 * i + 1.37 * t + 1.0) for i in range(n)]
+    v = [offset + scale * math.sin(0.731 * i + 1.37 * t + PHASE) for i in range(n)]
     return torch.tensor(np.array(v, dtype=np.float64).astype(np.float32).reshape(shape))
 
 
@@ -137,24 +145,60 @@ class Generator(nn.Module):
         return self.bn2(torch.tanh(self.conv2(h)))
 
 
+def upsample_conv_parity(x, conv):
+    """conv(upsample_nearest2x(x)) for a 3x3, pad-1 conv, as four 2x2 convolutions of x (one per
+    output parity), the way ops::upsample2x_conv3x3 computes it."""
+    w, K = conv.weight, conv.weight.shape[0]
+    taps = ([[0], [1, 2]], [[0, 1], [2]])  # parity p: 3-taps summed into 2-tap 0 and 1
+    stacked = []
+    for py in (0, 1):
+        for px in (0, 1):
+            rows = [w[:, :, taps[py][a]].sum(2) for a in (0, 1)]  # (K, C, 3) each
+            stacked.append(torch.stack([torch.stack([r[:, :, taps[px][b]].sum(2) for b in (0, 1)], -1)
+                                        for r in rows], -2))
+    z = F.conv2d(x, torch.cat(stacked, 0), None, 1, 1)  # (N, 4K, H+1, W+1)
+    H, W = x.shape[2], x.shape[3]
+    y = torch.empty(x.shape[0], K, 2 * H, 2 * W, dtype=x.dtype)
+    for py in (0, 1):
+        for px in (0, 1):
+            pi = 2 * py + px
+            y[:, :, py::2, px::2] = z[:, pi * K:(pi + 1) * K, py:py + H, px:px + W]
+    return y + conv.bias.view(1, -1, 1, 1)
+
+
+class ParityGenerator(Generator):
+    def forward(self, z):
+        h = self.bn0(self.l1(z).view(z.shape[0], 128, S4, S4))
+        h = F.leaky_relu(self.bn1(upsample_conv_parity(h, self.conv1)), 0.2)
+        return self.bn2(torch.tanh(upsample_conv_parity(h, self.conv2)))
+
+
 def l2_loss(a, b):  # ||a - b||^2 / b.size(0), as in the reference
     return (a - b).norm() ** 2 / b.size(0)
 
 
-COND_TOL = 5e-5
+COND_TOL = 1e-4
 
 
-def trajectory(dtype, offsets):
-    """One distillation batch of ITERS iterations; returns per-iteration losses, dL/dz, last x."""
+def trajectory(dtype, offsets, gen_cls=None, perturb_seed=None):
+    """One distillation batch of ITERS iterations; returns per-iteration losses, dL/dz, last x.
+    gen_cls: the generator class (default Generator); perturb_seed: multiply the generator weights
+    and latents by (1 + 1e-7 N(0,1)) first."""
     teacher = Teacher()
     teacher.load_state_dict({k: T_VALUES[k] for k in teacher.state_dict() if k in T_VALUES}, strict=False)
     teacher.eval().to(dtype)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    gen = Generator()
-    gen.load_state_dict({k: G_VALUES[k] for k in gen.state_dict() if k in G_VALUES}, strict=False)
+    g_values, z_value = G_VALUES, Z_VALUE
+    if perturb_seed is not None:
+        rng = torch.Generator().manual_seed(perturb_seed)
+        noisy = lambda v: v * (1 + 1e-7 * torch.randn(v.shape, generator=rng))
+        g_values = {k: noisy(v) for k, v in G_VALUES.items()}
+        z_value = noisy(Z_VALUE)
+    gen = (gen_cls or Generator)()
+    gen.load_state_dict({k: g_values[k] for k in gen.state_dict() if k in g_values}, strict=False)
     gen.train().to(dtype)
-    z = Z_VALUE.clone().to(dtype).requires_grad_()
+    z = z_value.clone().to(dtype).requires_grad_()
 
     bn_stats = [(teacher.state_dict()[f"bn{i}.running_mean"].clone(),
                  torch.sqrt(teacher.state_dict()[f"bn{i}.running_var"] + 1e-6)) for i in (1, 2, 3)]
@@ -197,12 +241,20 @@ def main():
     rng = np.random.RandomState(2023)
     offsets = rng.randint(0, 3, size=(ITERS, 2, 2)).astype(np.int32)  # (iter, layer, [dy, dx])
     losses, bn_losses, in_losses, zgrads, last_x = trajectory(torch.float64, offsets)
-    l32, _, _, z32, x32 = trajectory(torch.float32, offsets)
 
     def rel(a, b):
         return float(np.abs(a - b).max() / np.abs(b).max())
-    cond = max(max(rel(z32[i], zgrads[i]) for i in range(ITERS)), rel(x32, last_x),
-               rel(l32, losses))
+
+    def drift(run):  # worst relative difference of a float32 run from the float64 trajectory
+        l32, _, _, z32, x32 = run
+        return max(max(rel(z32[i], zgrads[i]) for i in range(ITERS)), rel(x32, last_x),
+                   rel(l32, losses))
+    drifts = {"pytorch": drift(trajectory(torch.float32, offsets)),
+              "parity_conv": drift(trajectory(torch.float32, offsets, ParityGenerator))}
+    for seed in range(4):
+        drifts[f"perturbed_{seed}"] = drift(trajectory(torch.float32, offsets, perturb_seed=seed))
+    cond = max(drifts.values())
+    print("float32 vs float64: " + ", ".join(f"{k} {v:.2e}" for k, v in drifts.items()))
     assert cond < COND_TOL, f"ill-conditioned instance: float32 vs float64 differ by {cond:.2e}"
 
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distill_small.h5")
@@ -213,6 +265,7 @@ def main():
         f.attrs["iters"] = ITERS
         f.attrs["batch"] = B
         f.attrs["float32_vs_float64"] = cond
+        f.attrs["phase"] = PHASE
         f.create_dataset("offsets", data=offsets)
         f.create_dataset("loss", data=np.array(losses, dtype=np.float32))
         f.create_dataset("bn_loss", data=np.array(bn_losses, dtype=np.float32))
