@@ -79,30 +79,47 @@ Tensor upsample2x_conv3x3(const Tensor& x, const Tensor& w, const Tensor& bias) 
               "] expected weight (K, C, 3, 3) with C = ", C, ", got ", shape_str(w.shape()),
               " for input ", shape_str(x.shape()));
   detail::need_vec_or_none(op, "bias", bias, K, dev);
-
-  // Stacked parity filter (4K, C, 2, 2): a differentiable function of w.
-  Tensor wp = Tensor::empty({4 * K, C, 2, 2}, dev);
-  k::parity_weights_fwd(dev, w.data(), K, C, wp.data(), nullptr);
-  if (needs_grad({&w})) {
-    record(op, wp, [w, K, C](const Tensor& dwp) {
-      bool fresh;
-      Tensor& dw = grad_buffer(w, &fresh);
-      k::parity_weights_bwd(dwp.device(), dwp.data(), K, C, dw.data(), !fresh, nullptr);
-    });
-  }
-  // z (N, 4K, H+1, W+1): the four parities' 2x2 convolutions at once.
-  Tensor z = conv2d(x, wp, Tensor(), 1, 1);
+  // The four parities' 2x2 convolutions as one: stacked filter wp (4K, C, 2, 2), padding 1,
+  // output z (N, 4K, H+1, W+1). wp and z are temporaries (one tape node, nothing but x, w and
+  // bias kept for the backward).
+  k::ConvShape cs;
+  cs.N = N;
+  cs.C = C;
+  cs.H = H;
+  cs.W = W;
+  cs.K = 4 * K;
+  cs.R = cs.S = 2;
+  cs.pad = 1;
   Tensor y = Tensor::empty({N, K, 2 * H, 2 * W}, dev);
-  if (y.numel() > 0)
+  if (y.numel() == 0) return y;
+  {
+    Tensor wp = Tensor::empty({4 * K, C, 2, 2}, dev),
+           z = Tensor::empty({N, 4 * K, H + 1, W + 1}, dev);
+    k::parity_weights_fwd(dev, w.data(), K, C, wp.data(), nullptr);
+    k::conv2d_fwd(dev, cs, x.data(), wp.data(), nullptr, z.data(), nullptr);
     k::parity_interleave_fwd(dev, z.data(), detail::ptr_or_null(bias), N, K, H, W, y.data(),
                              nullptr);
-  if (needs_grad({&z, &bias})) {
-    record(op, y, [z, bias, N, K, H, W](const Tensor& dy) {
+  }
+  if (needs_grad({&x, &w, &bias})) {
+    record(op, y, [x, w, bias, cs](const Tensor& dy) {
       const Device d = dy.device();
+      const int64_t N = cs.N, C = cs.C, H = cs.H, W = cs.W, K = cs.K / 4;
       bool fresh;
-      if (z.requires_grad()) {
-        Tensor& dz = grad_buffer(z, &fresh);
-        k::parity_interleave_bwd(d, dy.data(), N, K, H, W, dz.data(), !fresh, nullptr);
+      if (x.requires_grad() || w.requires_grad()) {
+        Tensor dz = Tensor::empty({N, 4 * K, H + 1, W + 1}, d);
+        k::parity_interleave_bwd(d, dy.data(), N, K, H, W, dz.data(), false, nullptr);
+        if (x.requires_grad()) {
+          Tensor wp = Tensor::empty({4 * K, C, 2, 2}, d);
+          k::parity_weights_fwd(d, w.data(), K, C, wp.data(), nullptr);
+          Tensor& dx = grad_buffer(x, &fresh);
+          k::conv2d_bwd_data(d, cs, dz.data(), wp.data(), dx.data(), !fresh, nullptr);
+        }
+        if (w.requires_grad()) {
+          Tensor dwp = Tensor::empty({4 * K, C, 2, 2}, d);
+          k::conv2d_bwd_filter(d, cs, x.data(), dz.data(), dwp.data(), false, nullptr);
+          Tensor& dw = grad_buffer(w, &fresh);
+          k::parity_weights_bwd(d, dwp.data(), K, C, dw.data(), !fresh, nullptr);
+        }
       }
       if (bias.defined() && bias.requires_grad()) {
         Tensor& db = grad_buffer(bias, &fresh);

@@ -14,13 +14,13 @@ namespace genie::bench {
 
 struct Options {
   Device device = Device::CPU;
-  int threads = 0;           // 0 = library default
-  std::string filter;        // substring of case names; empty = all
-  bool quick = false;        // smaller sizes and fewer repetitions (smoke runs, CI)
-  std::string json_path;     // also write the JSON document here
-  std::string model_path;    // resnet20_fmnist.h5
-  int reps = 0;              // 0 = per-case default
-  bool list = false;         // print case names only
+  int threads = 0;         // 0 = library default
+  std::string filter;      // substring of case names; empty = all
+  bool quick = false;      // smaller sizes and fewer repetitions (smoke runs, CI)
+  std::string json_path;   // also write the JSON document here
+  std::string model_path;  // resnet20_fmnist.h5
+  int reps = 0;            // 0 = per-case default
+  bool list = false;       // print case names only
 };
 
 // Timing statistics of one case, in milliseconds.
@@ -61,13 +61,13 @@ struct Result {
   std::string group;    // what is computed ("wquant_soft", "genie_d/resnet20_fmnist/B128", …)
   std::string variant;  // "fused", "composed", "fwd", "iter", …
   Timing t;
-  double bytes = 0;     // minimum memory traffic of one call (for GB/s); 0 = n/a
-  double flops = 0;     // floating-point operations of one call (for GFLOP/s); 0 = n/a
-  std::string check;    // "ok (max err …)" | "FAIL: …" | "n/a: …"
+  double bytes = 0;   // minimum memory traffic of one call (for GB/s); 0 = n/a
+  double flops = 0;   // floating-point operations of one call (for GFLOP/s); 0 = n/a
+  std::string check;  // "ok (max err …)" | "FAIL: …" | "n/a: …"
   bool failed = false;
   std::string note;
   Json params = Json::object();  // shapes and settings
-  double peak_mem_mb = -1;       // peak device memory (CUDA caching allocator), -1 = n/a
+  double peak_mem_mb = -1;       // peak tensor memory (CUDA caching allocator / host), -1 = n/a
 };
 
 class Bench {

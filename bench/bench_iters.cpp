@@ -6,6 +6,7 @@
 // "params" what bench/compare_pytorch.py needs to run the same computation in PyTorch.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -144,12 +145,15 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
       IterClock clk(d);
       float first = 0, last = 0;
       if (d == Device::CUDA) cuda_reset_peak();
+      host_reset_peak();
       engine::distill(teacher, cfg, [&](const engine::DistillProgress& p) {
         clk.mark();
         if (p.iter == 1) first = p.bn_loss + p.input_loss;
         last = p.bn_loss + p.input_loss;
       });
-      if (d == Device::CUDA) r.peak_mem_mb = double(cuda_mem_stats().peak_allocated) / (1 << 20);
+      r.peak_mem_mb = double(d == Device::CUDA ? cuda_mem_stats().peak_allocated
+                                               : host_mem_stats().peak_allocated) /
+                      (1 << 20);
       r.t = summarize(clk.deltas_ms(warmup));
       if (!std::isfinite(last)) {
         r.failed = true;
@@ -499,7 +503,10 @@ void run_genie_d_cases(Bench& b) {
 
   // Case list first (names decide what runs; models are built only for selected cases).
   const std::string main_case = "genie_d/resnet20_fmnist/B128";
-  const int64_t B18 = gpu ? 128 : 8;
+  // ResNet-18 Genie-D: batch 128 on the GPU, 8 on the CPU (GENIE_BENCH_R18_BATCH overrides the
+  // CPU batch, e.g. 128 to compare host memory with the GPU run: about 2 minutes on 2 cores).
+  const char* r18_env = std::getenv("GENIE_BENCH_R18_BATCH");
+  const int64_t B18 = gpu ? 128 : (r18_env ? std::max<int64_t>(1, std::atoll(r18_env)) : 8);
   const std::string r18_case = str("genie_d/resnet18/B", B18);
   std::vector<int64_t> batches;
   for (int64_t B : {32, 64, 128, 256})

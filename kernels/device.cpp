@@ -3,6 +3,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -85,6 +87,13 @@ bool host_cache_on() {
   }();
   return on;
 }
+std::atomic<size_t> g_host_allocated{0}, g_host_peak{0};
+void host_note_alloc(size_t block) {
+  const size_t now = g_host_allocated.fetch_add(block, std::memory_order_relaxed) + block;
+  size_t peak = g_host_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_host_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
 HostCache& host_cache() {
   static HostCache* c = new HostCache;  // never destroyed: tensors may outlive static teardown
   return *c;
@@ -111,11 +120,13 @@ void* device_alloc(Device d, size_t bytes) {
       void* p = it->second.back();
       it->second.pop_back();
       c.cached -= block;
+      host_note_alloc(block);
       return p;
     }
   }
   void* p = std::aligned_alloc(64, block);
   GENIE_CHECK(p != nullptr, "[alloc] out of host memory allocating ", bytes, " bytes");
+  host_note_alloc(block);
   return p;
 }
 
@@ -126,6 +137,7 @@ void device_free(Device d, void* p, size_t bytes) {
     return;
   }
   const size_t block = host_block_size(bytes == 0 ? 1 : bytes);
+  g_host_allocated.fetch_sub(block, std::memory_order_relaxed);
   if (block >= kHostCacheMin && host_cache_on()) {
     HostCache& c = host_cache();
     std::lock_guard<std::mutex> lk(c.mu);
@@ -152,6 +164,15 @@ void host_empty_cache() {
   c.free.clear();
   c.cached = 0;
 }
+
+HostMemStats host_mem_stats() {
+  HostMemStats s;
+  s.allocated = g_host_allocated.load(std::memory_order_relaxed);
+  s.peak_allocated = std::max(s.allocated, g_host_peak.load(std::memory_order_relaxed));
+  return s;
+}
+
+void host_reset_peak() { g_host_peak.store(g_host_allocated.load(std::memory_order_relaxed)); }
 
 void copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t bytes) {
   if (bytes == 0) return;

@@ -28,6 +28,13 @@ void device_free(Device d, void* p, size_t bytes);
 // a way to hand them all back to the system.
 size_t host_cached_bytes();
 void host_empty_cache();
+// Host tensor memory in use (bytes of the blocks handed out, cached ones not counted) and its peak
+// since the last reset: the CPU counterpart of CudaMemStats::allocated / peak_allocated.
+struct HostMemStats {
+  size_t allocated = 0, peak_allocated = 0;
+};
+HostMemStats host_mem_stats();
+void host_reset_peak();
 // Copies bytes between any two devices (synchronous with respect to the host).
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void fill_bytes_zero(void* dst, Device d, size_t bytes);

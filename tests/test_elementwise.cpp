@@ -169,3 +169,25 @@ TEST_CASE("host memory: large blocks are cached per size class and reused, small
   host_empty_cache();
   CHECK(host_cached_bytes() == 0);
 }
+
+TEST_CASE("host memory statistics: blocks in use and the peak since a reset") {
+  const HostMemStats s0 = host_mem_stats();
+  host_reset_peak();
+  CHECK(host_mem_stats().peak_allocated == s0.allocated);
+  const size_t big = size_t(3) << 20, blk = size_t(3) << 20;  // exactly a size class
+  void* a = device_alloc(Device::CPU, big);
+  void* b = device_alloc(Device::CPU, big);
+  CHECK(host_mem_stats().allocated == s0.allocated + 2 * blk);
+  device_free(Device::CPU, a, big);
+  CHECK(host_mem_stats().allocated == s0.allocated + blk);  // a cached block is not in use
+  CHECK(host_mem_stats().peak_allocated == s0.allocated + 2 * blk);
+  host_reset_peak();
+  CHECK(host_mem_stats().peak_allocated == s0.allocated + blk);
+  {
+    Tensor t = Tensor::empty({256, 1024});  // 1 MiB
+    CHECK(host_mem_stats().allocated == s0.allocated + blk + (size_t(1) << 20));
+  }
+  device_free(Device::CPU, b, big);
+  CHECK(host_mem_stats().allocated == s0.allocated);
+  CHECK(host_mem_stats().peak_allocated == s0.allocated + blk + (size_t(1) << 20));
+}
