@@ -17,6 +17,29 @@ namespace {
 
 constexpr int kThreads = 256;
 using BlockSum = cub::BlockReduce<double, kThreads>;
+using cuda::aligned_to;
+
+// 16-byte loads/stores of 4 consecutive floats (or 4-byte ones of 4 codes) at quad q.
+__device__ __forceinline__ float4 ld4(const float* p, int64_t q) {
+  return reinterpret_cast<const float4*>(p)[q];
+}
+__device__ __forceinline__ void st4(float* p, int64_t q, float4 v) {
+  reinterpret_cast<float4*>(p)[q] = v;
+}
+__device__ __forceinline__ uchar4 ld4(const uint8_t* p, int64_t q) {
+  return reinterpret_cast<const uchar4*>(p)[q];
+}
+__device__ __forceinline__ void st4(uint8_t* p, int64_t q, uchar4 v) {
+  reinterpret_cast<uchar4*>(p)[q] = v;
+}
+// dst (+)= g elementwise, in the scalar kernels' order (old + g).
+__device__ __forceinline__ void store4(float* p, int64_t q, float4 g, bool acc) {
+  if (acc) {
+    const float4 o = ld4(p, q);
+    g = make_float4(o.x + g.x, o.y + g.y, o.z + g.z, o.w + g.w);
+  }
+  st4(p, q, g);
+}
 
 struct WquantFwdBody {
   const float *w_floor, *v, *step, *zero;
@@ -31,9 +54,26 @@ struct WquantFwdBody {
     w_hat[i] = f.fwd(w_floor[i], v[i], step[k], zero[k], m);
     if (mask) mask[i] = m;
   }
+  // Elements 4q..4q+3, all in channel k (M % 4 == 0).
+  __device__ void quad(int64_t q) const {
+    const int64_t k = cuda::div_fast(4 * q, M);
+    const float4 a = ld4(w_floor, q), b = ld4(v, q);
+    const float s = step[k], z = zero[k];
+    uchar4 m;
+    float4 o;
+    o.x = f.fwd(a.x, b.x, s, z, m.x);
+    o.y = f.fwd(a.y, b.y, s, z, m.y);
+    o.z = f.fwd(a.z, b.z, s, z, m.z);
+    o.w = f.fwd(a.w, b.w, s, z, m.w);
+    st4(w_hat, q, o);
+    if (mask) st4(mask, q, m);
+  }
 };
 
-// Block k: dv for channel k's elements and the channel's step gradient.
+// Block k: dv for channel k's elements and the channel's step gradient. kQuads: M % 4 == 0 and
+// aligned arrays, 4 elements per thread and step (the step-gradient terms summed in element order
+// within a thread, as the scalar loop sums its elements).
+template <bool kQuads>
 __global__ void wquant_bwd_kernel(const float* __restrict__ dw, const float* __restrict__ w_floor,
                                   const float* __restrict__ v, const float* __restrict__ step,
                                   const float* __restrict__ zero, const uint8_t* __restrict__ mask,
@@ -43,11 +83,28 @@ __global__ void wquant_bwd_kernel(const float* __restrict__ dw, const float* __r
   const int64_t k = blockIdx.x;
   const float s = step[k], z = zero[k];
   double ds = 0;
-  for (int64_t m = k * M + threadIdx.x; m < (k + 1) * M; m += kThreads) {
-    float g, t;
-    f.bwd(dw[m], w_floor[m], v[m], s, z, mask ? mask[m] : uint8_t(0), g, t);
-    ds += double(t);
-    if (dv) dv[m] = acc ? dv[m] + g : g;
+  if (kQuads) {
+    for (int64_t q = k * M / 4 + threadIdx.x; q < (k + 1) * M / 4; q += kThreads) {
+      const float4 d = ld4(dw, q), a = ld4(w_floor, q), b = ld4(v, q);
+      const uchar4 m = mask ? ld4(mask, q) : make_uchar4(0, 0, 0, 0);
+      float4 g, t;
+      f.bwd(d.x, a.x, b.x, s, z, m.x, g.x, t.x);
+      f.bwd(d.y, a.y, b.y, s, z, m.y, g.y, t.y);
+      f.bwd(d.z, a.z, b.z, s, z, m.z, g.z, t.z);
+      f.bwd(d.w, a.w, b.w, s, z, m.w, g.w, t.w);
+      ds += double(t.x);
+      ds += double(t.y);
+      ds += double(t.z);
+      ds += double(t.w);
+      if (dv) store4(dv, q, g, acc);
+    }
+  } else {
+    for (int64_t m = k * M + threadIdx.x; m < (k + 1) * M; m += kThreads) {
+      float g, t;
+      f.bwd(dw[m], w_floor[m], v[m], s, z, mask ? mask[m] : uint8_t(0), g, t);
+      ds += double(t);
+      if (dv) dv[m] = acc ? dv[m] + g : g;
+    }
   }
   const double total = BlockSum(tmp).Sum(ds);
   if (dstep && threadIdx.x == 0) dstep[k] = acc ? dstep[k] + float(total) : float(total);
@@ -64,9 +121,25 @@ struct AquantFwdBody {
     y[i] = f.fwd(x[i], step[0], qdrop ? qdrop[i] != 0 : true, c);
     if (code) code[i] = c;
   }
+  __device__ void quad(int64_t q) const {
+    const float4 a = ld4(x, q);
+    const float s = step[0];
+    const uchar4 d = qdrop ? ld4(qdrop, q) : make_uchar4(1, 1, 1, 1);
+    uchar4 c;
+    float4 o;
+    o.x = f.fwd(a.x, s, d.x != 0, c.x);
+    o.y = f.fwd(a.y, s, d.y != 0, c.y);
+    o.z = f.fwd(a.z, s, d.z != 0, c.z);
+    o.w = f.fwd(a.w, s, d.w != 0, c.w);
+    st4(y, q, o);
+    if (code) st4(code, q, c);
+  }
 };
 
-// Block b covers chunk b: writes dx and the chunk's partial of dstep.
+// Block b covers chunk b: writes dx and the chunk's partial of dstep. kQuads (aligned arrays):
+// the chunk's whole quads 4 elements per thread and step, then its tail (only the last chunk has
+// one) element by element.
+template <bool kQuads>
 __global__ void aquant_bwd_kernel(const float* __restrict__ dy, const float* __restrict__ x,
                                   const float* __restrict__ step, const uint8_t* __restrict__ code,
                                   ActQuantF f, int64_t n, float* __restrict__ dx,
@@ -76,7 +149,26 @@ __global__ void aquant_bwd_kernel(const float* __restrict__ dy, const float* __r
   const int64_t b0 = int64_t(blockIdx.x) * kQuantChunk;
   const int64_t b1 = min(n, b0 + kQuantChunk);
   double ds = 0;
-  for (int64_t i = b0 + threadIdx.x; i < b1; i += kThreads) {
+  int64_t rest = b0;  // first element not handled by the quad loop
+  if (kQuads) {
+    const int64_t q0 = b0 / 4, q1 = q0 + (b1 - b0) / 4;  // kQuantChunk % 4 == 0
+    for (int64_t q = q0 + threadIdx.x; q < q1; q += kThreads) {
+      const float4 g = ld4(dy, q);
+      const uchar4 c = ld4(code, q);
+      if (dx)
+        store4(dx, q, make_float4(f.dx(g.x, c.x), f.dx(g.y, c.y), f.dx(g.z, c.z), f.dx(g.w, c.w)),
+               acc);
+      if (partial) {
+        const float4 a = ld4(x, q);
+        ds += double(f.ds_term(g.x, a.x, s, c.x));
+        ds += double(f.ds_term(g.y, a.y, s, c.y));
+        ds += double(f.ds_term(g.z, a.z, s, c.z));
+        ds += double(f.ds_term(g.w, a.w, s, c.w));
+      }
+    }
+    rest = q1 * 4;
+  }
+  for (int64_t i = rest + threadIdx.x; i < b1; i += kThreads) {
     if (dx) {
       const float g = f.dx(dy[i], code[i]);
       dx[i] = acc ? dx[i] + g : g;
@@ -148,6 +240,7 @@ __global__ void clip_search_kernel(const float* __restrict__ x, int64_t cols, in
   if (threadIdx.x == 0) score[rc] = total;
 }
 
+static_assert(kQuantChunk % 4 == 0, "aquant_bwd_kernel<true> splits chunks into whole quads");
 int64_t chunks_of(int64_t n) { return (n + kQuantChunk - 1) / kQuantChunk; }
 
 }  // namespace
@@ -155,22 +248,31 @@ int64_t chunks_of(int64_t n) { return (n + kQuantChunk - 1) / kQuantChunk; }
 void wquant_fwd_cuda(const float* w_floor, const float* v, const float* step, const float* zero,
                      int64_t K, int64_t M, float qmax, bool hard, float* w_hat, uint8_t* mask,
                      Stream s) {
-  cuda::cuda_for(K * M, cuda::resolve(s),
-                 WquantFwdBody{w_floor, v, step, zero, M, WeightQuantF{qmax, hard}, w_hat, mask});
+  const bool quads = M % 4 == 0 && aligned_to(w_floor, 16) && aligned_to(v, 16) &&
+                     aligned_to(w_hat, 16) && aligned_to(mask, 4);
+  cuda::cuda_for_quads(
+      K * M, cuda::resolve(s),
+      WquantFwdBody{w_floor, v, step, zero, M, WeightQuantF{qmax, hard}, w_hat, mask}, quads);
 }
 
 void wquant_bwd_cuda(const float* dw_hat, const float* w_floor, const float* v, const float* step,
                      const float* zero, const uint8_t* mask, int64_t K, int64_t M, float qmax,
                      bool hard, float* dv, float* dstep, bool acc, Stream s) {
   if (K == 0 || (!dv && !dstep)) return;
-  wquant_bwd_kernel<<<unsigned(K), kThreads, 0, cuda::resolve(s)>>>(
-      dw_hat, w_floor, v, step, zero, mask, M, WeightQuantF{qmax, hard}, dv, dstep, acc);
+  const bool quads = M % 4 == 0 && aligned_to(dw_hat, 16) && aligned_to(w_floor, 16) &&
+                     aligned_to(v, 16) && aligned_to(dv, 16) && aligned_to(mask, 4);
+  auto kernel = quads ? wquant_bwd_kernel<true> : wquant_bwd_kernel<false>;
+  kernel<<<unsigned(K), kThreads, 0, cuda::resolve(s)>>>(dw_hat, w_floor, v, step, zero, mask, M,
+                                                         WeightQuantF{qmax, hard}, dv, dstep, acc);
   GENIE_LAUNCH_CHECK();
 }
 
 void aquant_fwd_cuda(const float* x, const float* step, float qn, float qp, const uint8_t* qdrop,
                      int64_t n, float* y, uint8_t* code, Stream s) {
-  cuda::cuda_for(n, cuda::resolve(s), AquantFwdBody{x, step, ActQuantF{qn, qp}, qdrop, y, code});
+  const bool quads =
+      aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(qdrop, 4) && aligned_to(code, 4);
+  cuda::cuda_for_quads(n, cuda::resolve(s),
+                       AquantFwdBody{x, step, ActQuantF{qn, qp}, qdrop, y, code}, quads);
 }
 
 void aquant_bwd_cuda(const float* dy, const float* x, const float* step, const uint8_t* code,
@@ -182,8 +284,11 @@ void aquant_bwd_cuda(const float* dy, const float* x, const float* step, const u
     return;
   }
   cuda::Scratch part(dstep ? size_t(chunks) * sizeof(double) : 0);
-  aquant_bwd_kernel<<<unsigned(chunks), kThreads, 0, st>>>(
-      dy, x, step, code, ActQuantF{qn, qp}, n, dx, dstep ? part.as<double>() : nullptr, acc);
+  const bool quads =
+      aligned_to(dy, 16) && aligned_to(x, 16) && aligned_to(dx, 16) && aligned_to(code, 4);
+  auto kernel = quads ? aquant_bwd_kernel<true> : aquant_bwd_kernel<false>;
+  kernel<<<unsigned(chunks), kThreads, 0, st>>>(dy, x, step, code, ActQuantF{qn, qp}, n, dx,
+                                                dstep ? part.as<double>() : nullptr, acc);
   GENIE_LAUNCH_CHECK();
   if (dstep) {
     finish_sum_kernel<<<1, kThreads, 0, st>>>(part.as<double>(), chunks, dstep, acc);

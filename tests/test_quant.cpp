@@ -271,3 +271,78 @@ TEST_CASE("quant: CPU and CUDA kernels agree (GPU)") {
   auto w1 = quant::WeightQuantizer::from_weight(G("wq.w").to(D), 4);
   CHECK(w0.step().to_vector() == w1.step().to(C).to_vector());
 }
+
+TEST_CASE("quant: CUDA kernels' 4-wide and element-wise paths both match the CPU (GPU)") {
+  GENIE_REQUIRE_GPU();
+  const Device C = Device::CPU, D = Device::CUDA;
+  // M % 4 == 0 with aligned arrays takes the 4-wide path; M = 37 or arrays one float off their
+  // alignment take the element-wise one. Activations: several reduction chunks and a tail.
+  struct WCase {
+    int64_t K, M, off;
+  };
+  for (const WCase& c : {WCase{5, 64, 0}, WCase{5, 37, 0}, WCase{3, 64, 1}}) {
+    for (bool hard : {false, true}) {
+      INFO("K ", c.K, " M ", c.M, " offset ", c.off, " hard ", hard);
+      const int64_t n = c.K * c.M + c.off;
+      Tensor wf = test::randn_cpu({n}, 31, 3.f), v = test::randn_cpu({n}, 32, 2.f);
+      for (int64_t i = 0; i < n; ++i) wf.data()[i] = std::floor(wf.data()[i]) + 8.f;
+      Tensor st = test::randn_cpu({c.K}, 33, 0.01f), zr = Tensor::full({c.K}, 8.f);
+      for (int64_t i = 0; i < c.K; ++i) st.data()[i] = 0.05f + std::fabs(st.data()[i]);
+      Tensor dy = test::randn_cpu({n}, 34), dv0 = test::randn_cpu({n}, 35);
+      std::vector<float> wh[2], dv[2], ds[2];
+      std::vector<uint8_t> mk[2];
+      for (int j = 0; j < 2; ++j) {
+        const Device d = j ? D : C;
+        Tensor wfd = wf.to(d), vd = v.to(d), sd = st.to(d), zd = zr.to(d), dyd = dy.to(d);
+        Tensor w_hat = Tensor::zeros({n}, d), mask = Tensor::zeros({n}, d, DType::U8);
+        Tensor dvd = dv0.to(d), dsd = Tensor::full({c.K}, 1.f, d);
+        const int64_t o = c.off;
+        k::wquant_fwd(d, wfd.data() + o, vd.data() + o, sd.data(), zd.data(), c.K, c.M, 15.f, hard,
+                      w_hat.data() + o, mask.data_as<uint8_t>() + o, nullptr);
+        k::wquant_bwd(d, dyd.data() + o, wfd.data() + o, vd.data() + o, sd.data(), zd.data(),
+                      mask.data_as<uint8_t>() + o, c.K, c.M, 15.f, hard, dvd.data() + o, dsd.data(),
+                      true, nullptr);
+        wh[j] = w_hat.to(C).to_vector();
+        dv[j] = dvd.to(C).to_vector();
+        ds[j] = dsd.to(C).to_vector();
+        Tensor mc = mask.to(C);
+        mk[j].assign(mc.data_as<uint8_t>(), mc.data_as<uint8_t>() + n);
+      }
+      CHECK(test::rel_err(wh[1], wh[0]) < 1e-6);
+      CHECK(test::rel_err(dv[1], dv[0]) < 1e-5);
+      CHECK(test::rel_err(ds[1], ds[0]) < 1e-5);
+      int64_t diff = 0;
+      for (int64_t i = 0; i < n; ++i) diff += mk[0][size_t(i)] != mk[1][size_t(i)];
+      CHECK(diff <= (hard ? 0 : 2));  // soft: expf may differ in the last bit at a clamp edge
+    }
+  }
+  for (int64_t off : {int64_t(0), int64_t(1)}) {
+    INFO("activation offset ", off);
+    const int64_t n = 3 * k::kQuantChunk + 7 + off;
+    Tensor x = test::randn_cpu({n}, 41, 2.f), dy = test::randn_cpu({n}, 42);
+    Tensor dx0 = test::randn_cpu({n}, 43);
+    ops::Generator g(5);
+    Tensor keep = ops::bernoulli_mask({n}, 0.5f, g);
+    std::vector<float> y[2], dx[2], ds(2);
+    std::vector<uint8_t> code[2];
+    for (int j = 0; j < 2; ++j) {
+      const Device d = j ? D : C;
+      Tensor xd = x.to(d), dyd = dy.to(d), kd = keep.to(d), dxd = dx0.to(d);
+      Tensor sd = Tensor::from_vector({0.3f}, {1}, d), dsd = Tensor::full({1}, 0.5f, d);
+      Tensor yd = Tensor::zeros({n}, d), cd = Tensor::zeros({n}, d, DType::U8);
+      k::aquant_fwd(d, xd.data() + off, sd.data(), -8.f, 7.f, kd.data_as<uint8_t>() + off, n - off,
+                    yd.data() + off, cd.data_as<uint8_t>() + off, nullptr);
+      k::aquant_bwd(d, dyd.data() + off, xd.data() + off, sd.data(), cd.data_as<uint8_t>() + off,
+                    -8.f, 7.f, n - off, dxd.data() + off, dsd.data(), true, nullptr);
+      y[j] = yd.to(C).to_vector();
+      dx[j] = dxd.to(C).to_vector();
+      ds[size_t(j)] = dsd.to(C).item();
+      Tensor cc = cd.to(C);
+      code[j].assign(cc.data_as<uint8_t>(), cc.data_as<uint8_t>() + n);
+    }
+    CHECK(y[1] == y[0]);
+    CHECK(dx[1] == dx[0]);
+    CHECK(code[1] == code[0]);
+    CHECK(ds[1] == doctest::Approx(ds[0]).epsilon(1e-5));
+  }
+}
