@@ -341,6 +341,7 @@ struct MState {
   ops::Generator gen{99};
   std::mt19937_64 perm_rng{7};
   std::vector<int64_t> perm;
+  Tensor order;  // perm on the cache's device (quant::row_order), as reconstruct() keeps it
   int64_t pos = 0;
   std::unique_ptr<Adam> opt_w, opt_a, opt_v;
   Device dev;
@@ -411,12 +412,13 @@ struct MState {
     if (pos + bs > N) {
       std::iota(perm.begin(), perm.end(), int64_t(0));
       std::shuffle(perm.begin(), perm.end(), perm_rng);
+      order = quant::row_order(perm, N, X.device());
       pos = 0;
     }
-    const std::vector<int64_t> idx(perm.begin() + pos, perm.begin() + pos + bs);
+    Tensor xb = quant::gather_rows(X, order, pos, bs, dev),
+           xqb = quant::gather_rows(Xq, order, pos, bs, dev),
+           yb = quant::gather_rows(Y, order, pos, bs, dev);
     pos += bs;
-    Tensor xb = gather_rows(X, idx, dev), xqb = gather_rows(Xq, idx, dev),
-           yb = gather_rows(Y, idx, dev);
     Tensor mix = ops::qdrop_mask(xb.shape(), gen, dev);
     quant::Objective o = quant::unit_objective(*qm, unit, xb, xqb, yb, mix, train, it, opt);
     opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
@@ -482,6 +484,10 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
     r.check += ")";
     if (!r.failed) {
       int64_t it = it0 + 2;
+      // Kernel calls of one step (device independent: on the GPU, launches or library calls).
+      const uint64_t c0 = k::dispatch_count().load();
+      st.step(it++, false);
+      r.params.set("kernel_calls", int64_t(k::dispatch_count().load() - c0));
       r.t = time_fn(
           b.opt, [&] { st.step(it++, false); }, warmup, reps);
     }

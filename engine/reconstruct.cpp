@@ -9,6 +9,7 @@
 #include <random>
 
 #include "autograd/optim.h"
+#include "kernels/elementwise.h"
 
 namespace genie::quant {
 
@@ -40,19 +41,36 @@ Tensor slice_rows(const Tensor& t, int64_t b, int64_t e) {
 
 }  // namespace
 
-Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d) {
+Tensor row_order(const std::vector<int64_t>& row_numbers, int64_t rows, Device d) {
+  GENIE_CHECK(rows < (int64_t(1) << 31), "[gather_rows] a cache of ", rows,
+              " rows is beyond 32-bit row numbers");
+  std::vector<int32_t> v(row_numbers.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    GENIE_CHECK(row_numbers[i] >= 0 && row_numbers[i] < rows, "[gather_rows] row ", row_numbers[i],
+                " outside 0..", rows - 1);
+    v[i] = int32_t(row_numbers[i]);
+  }
+  return Tensor::from_i32(v, {int64_t(v.size())}, d);
+}
+
+Tensor gather_rows(const Tensor& t, const Tensor& order, int64_t first, int64_t n, Device d) {
+  check_f32("gather_rows", t);
+  GENIE_CHECK(order.dtype() == DType::I32 && order.ndim() == 1 && order.device() == t.device(),
+              "[gather_rows] expected a row order (I32 vector) on ", device_name(t.device()),
+              ", got ", order.describe());
+  GENIE_CHECK(first >= 0 && n >= 0 && first + n <= order.numel(), "[gather_rows] rows ", first,
+              "..", first + n, " outside the order's ", order.numel());
   Shape s = t.shape();
   s[0] = n;
-  const Device td = t.device();
-  Tensor out = Tensor::empty(s, td);
-  const int64_t r = row_elems(t);
-  const size_t bytes = size_t(r) * sizeof(float);
-  for (int64_t i = 0; i < n; ++i) {
-    GENIE_CHECK(idx[i] >= 0 && idx[i] < t.dim(0), "[gather_rows] row ", idx[i], " outside 0..",
-                t.dim(0) - 1);
-    copy_bytes(out.data() + i * r, td, t.data() + idx[i] * r, td, bytes);  // GPU: async
-  }
+  Tensor out = Tensor::empty(s, t.device());
+  k::gather_rows(t.device(), t.data(), order.data_as<int32_t>() + first, n, row_elems(t),
+                 out.data(), nullptr);
   return out.to(d);
+}
+
+Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d) {
+  return gather_rows(t, row_order(std::vector<int64_t>(idx, idx + n), t.dim(0), t.device()), 0, n,
+                     d);
 }
 
 bool cache_on_device(int64_t bytes, Device d, const ReconOptions& opt) {
@@ -234,17 +252,19 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     train.gen = &gen;
     train.qdrop_p = opt.qdrop_p;
     std::vector<int64_t> perm(static_cast<size_t>(N));
+    Tensor order;     // perm on the cache's device
     int64_t pos = N;  // forces a fresh permutation first
     for (int64_t it = 1; it <= opt.iters; ++it) {
       if (pos + bs > N) {
         std::iota(perm.begin(), perm.end(), int64_t(0));
         std::shuffle(perm.begin(), perm.end(), perm_rng);
+        order = row_order(perm, N, src.x.device());
         pos = 0;
       }
-      const int64_t* idx = perm.data() + pos;
+      Tensor xb = gather_rows(src.x, order, pos, bs, d),
+             xqb = gather_rows(src.xq, order, pos, bs, d);
+      Tensor yb = gather_rows(src.y, order, pos, bs, d);
       pos += bs;
-      Tensor xb = gather_rows(src.x, idx, bs, d), xqb = gather_rows(src.xq, idx, bs, d);
-      Tensor yb = gather_rows(src.y, idx, bs, d);
       Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), gen, d)
                                        : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, gen, d);
       Objective o = unit_objective(qm, u, xb, xqb, yb, mix, train, it, opt);

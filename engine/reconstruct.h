@@ -39,8 +39,16 @@ struct ReconOptions {
   int64_t device_cache_bytes = int64_t(4) << 30;
 };
 
-// Rows idx[0..n) of t (a reconstruction cache, on the host or on device d) as one batch on d:
-// row copies on t's device, then one transfer when t is on the host and d is not.
+// A batch order over a reconstruction cache of `rows` rows: the row numbers as an I32 tensor on
+// device d (each checked to lie in [0, rows) here, so gathers need no checks). reconstruct() makes
+// one per shuffle of the cache, so the GPU sees one small upload per pass over the cache, not one
+// per batch.
+Tensor row_order(const std::vector<int64_t>& row_numbers, int64_t rows, Device d);
+// Rows order[first .. first+n) of t (a cache on the host or on device d; `order` from row_order
+// on t's device, for t's row count) as one batch on d: one gather kernel on t's device, then one
+// transfer when t is on the host and d is not.
+Tensor gather_rows(const Tensor& t, const Tensor& order, int64_t first, int64_t n, Device d);
+// The same for host row numbers idx[0..n) (checked).
 Tensor gather_rows(const Tensor& t, const int64_t* idx, int64_t n, Device d);
 
 // Whether a unit's cache of `bytes` (X, X_q and Y together) stays on device d (see

@@ -5,15 +5,28 @@
 // declaration of fn_cuda into a definition that throws a clear "built without CUDA" error — so
 // every CUDA entry point exists in every build, with no list to keep in sync by hand.
 #pragma once
+#include <atomic>
+#include <cstdint>
+
 #include "kernels/device.h"
 
 namespace genie {
 [[noreturn]] void throw_no_cuda(const char* what);
+namespace k {
+// Kernel calls through the dispatchers so far (both devices; relaxed counter). A launch count for
+// the benchmarks: on the GPU each call is at least one kernel launch or cuDNN/cuBLAS call, so
+// calls per iteration show how launch-bound a step is from any machine.
+inline std::atomic<uint64_t>& dispatch_count() {
+  static std::atomic<uint64_t> n{0};
+  return n;
 }
+}  // namespace k
+}  // namespace genie
 
 #define GENIE_UNPAREN(...) __VA_ARGS__
-#define GENIE_DISPATCH(dev, fn, ...) \
-  ((dev) == ::genie::Device::CPU ? fn##_cpu(__VA_ARGS__) : fn##_cuda(__VA_ARGS__))
+#define GENIE_DISPATCH(dev, fn, ...)                                     \
+  (::genie::k::dispatch_count().fetch_add(1, std::memory_order_relaxed), \
+   (dev) == ::genie::Device::CPU ? fn##_cpu(__VA_ARGS__) : fn##_cuda(__VA_ARGS__))
 
 #ifdef GENIE_DEFINE_CUDA_STUBS
 #define GENIE_CUDA_DECL_(fn, PARAMS) \
@@ -22,9 +35,9 @@ namespace genie {
 #define GENIE_CUDA_DECL_(fn, PARAMS) void fn##_cuda PARAMS;
 #endif
 
-#define GENIE_DECLARE_KERNEL(fn, PARAMS, ARGS)                   \
-  void fn##_cpu PARAMS;                                          \
-  GENIE_CUDA_DECL_(fn, PARAMS)                                   \
-  inline void fn(::genie::Device dev_, GENIE_UNPAREN PARAMS) {   \
-    GENIE_DISPATCH(dev_, fn, GENIE_UNPAREN ARGS);                \
+#define GENIE_DECLARE_KERNEL(fn, PARAMS, ARGS)                 \
+  void fn##_cpu PARAMS;                                        \
+  GENIE_CUDA_DECL_(fn, PARAMS)                                 \
+  inline void fn(::genie::Device dev_, GENIE_UNPAREN PARAMS) { \
+    GENIE_DISPATCH(dev_, fn, GENIE_UNPAREN ARGS);              \
   }

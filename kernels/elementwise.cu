@@ -51,6 +51,23 @@ struct AxpbyBody {
   }
 };
 
+// y[i, j] = x[idx[i], j]; quad(q): 4 consecutive elements of one row (row % 4 == 0, aligned).
+struct GatherRowsBody {
+  const float* x;
+  const int32_t* idx;
+  int64_t row;
+  float* y;
+  __device__ void operator()(int64_t e) const {
+    const int64_t i = cuda::div_fast(e, row), j = e - i * row;
+    y[e] = x[int64_t(idx[i]) * row + j];
+  }
+  __device__ void quad(int64_t q) const {
+    const int64_t e = 4 * q, i = cuda::div_fast(e, row), j = e - i * row;
+    reinterpret_cast<float4*>(y)[q] =
+        reinterpret_cast<const float4*>(x)[(int64_t(idx[i]) * row + j) / 4];
+  }
+};
+
 struct FillBody {
   float* y;
   float v;
@@ -128,6 +145,12 @@ void axpby_cuda(float alpha, const float* x, float beta, float* y, int64_t n, St
 
 void fill_cuda(float* y, float v, int64_t n, Stream s) {
   cuda_for(n, cuda::resolve(s), FillBody{y, v});
+}
+
+void gather_rows_cuda(const float* x, const int32_t* idx, int64_t n, int64_t row, float* y,
+                      Stream s) {
+  const bool quads = row % 4 == 0 && cuda::aligned_to(x, 16) && cuda::aligned_to(y, 16);
+  cuda::cuda_for_quads(n * row, cuda::resolve(s), GatherRowsBody{x, idx, row, y}, quads);
 }
 
 void select_mask_cuda(const uint8_t* m, const float* a, const float* b, float* y, int64_t n,

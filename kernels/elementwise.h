@@ -6,7 +6,17 @@
 
 namespace genie::k {
 
-enum class UnaryOp : uint8_t { Relu, Relu6, LeakyRelu, Tanh, Sigmoid, Scale, Square, Abs, AddScalar };
+enum class UnaryOp : uint8_t {
+  Relu,
+  Relu6,
+  LeakyRelu,
+  Tanh,
+  Sigmoid,
+  Scale,
+  Square,
+  Abs,
+  AddScalar
+};
 const char* unary_name(UnaryOp op);
 
 enum class BinaryOp : uint8_t { Add, Sub, Mul };
@@ -25,9 +35,16 @@ GENIE_DECLARE_KERNEL(binary_fwd,
                      (BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream s),
                      (op, a, b, y, n, s))
 // y = alpha * x + beta * y
-GENIE_DECLARE_KERNEL(axpby, (float alpha, const float* x, float beta, float* y, int64_t n, Stream s),
+GENIE_DECLARE_KERNEL(axpby,
+                     (float alpha, const float* x, float beta, float* y, int64_t n, Stream s),
                      (alpha, x, beta, y, n, s))
 GENIE_DECLARE_KERNEL(fill, (float* y, float value, int64_t n, Stream s), (y, value, n, s))
+// Row gather: y[i, :] = x[idx[i], :] for i < n, rows of `row` floats; idx on the same device, every
+// entry a valid row of x (the caller's contract: the GPU kernel does not check).
+GENIE_DECLARE_KERNEL(gather_rows,
+                     (const float* x, const int32_t* idx, int64_t n, int64_t row, float* y,
+                      Stream s),
+                     (x, idx, n, row, y, s))
 // y = mask ? a : b   (QDrop mixing; mask is 0/1 bytes)
 GENIE_DECLARE_KERNEL(select_mask,
                      (const uint8_t* mask, const float* a, const float* b, float* y, int64_t n,

@@ -1,25 +1,36 @@
-// CPU drivers for elementwise kernels, Philox draws and Adam: loops only; the math is in functors.h.
+// CPU drivers for elementwise kernels, Philox draws and Adam: loops only; the math is in
+// functors.h.
+#include <cmath>
+#include <cstring>
+
 #include "kernels/adam.h"
 #include "kernels/cpu_loop.h"
 #include "kernels/elementwise.h"
 #include "kernels/functors.h"
 #include "kernels/philox.h"
 
-#include <cmath>
-
 namespace genie::k {
 
 const char* unary_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Relu6: return "relu6";
-    case UnaryOp::LeakyRelu: return "leaky_relu";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Scale: return "mul_scalar";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Abs: return "abs";
-    case UnaryOp::AddScalar: return "add_scalar";
+    case UnaryOp::Relu:
+      return "relu";
+    case UnaryOp::Relu6:
+      return "relu6";
+    case UnaryOp::LeakyRelu:
+      return "leaky_relu";
+    case UnaryOp::Tanh:
+      return "tanh";
+    case UnaryOp::Sigmoid:
+      return "sigmoid";
+    case UnaryOp::Scale:
+      return "mul_scalar";
+    case UnaryOp::Square:
+      return "square";
+    case UnaryOp::Abs:
+      return "abs";
+    case UnaryOp::AddScalar:
+      return "add_scalar";
   }
   return "?";
 }
@@ -54,7 +65,14 @@ void fill_cpu(float* y, float v, int64_t n, Stream) {
   cpu_for(n, [=](int64_t i) { y[i] = v; });
 }
 
-void select_mask_cpu(const uint8_t* m, const float* a, const float* b, float* y, int64_t n, Stream) {
+void gather_rows_cpu(const float* x, const int32_t* idx, int64_t n, int64_t row, float* y, Stream) {
+  cpu_for_outer(n, row, [=](int64_t i) {
+    std::memcpy(y + i * row, x + int64_t(idx[i]) * row, size_t(row) * sizeof(float));
+  });
+}
+
+void select_mask_cpu(const uint8_t* m, const float* a, const float* b, float* y, int64_t n,
+                     Stream) {
   cpu_for(n, [=](int64_t i) { y[i] = m[i] ? a[i] : b[i]; });
 }
 

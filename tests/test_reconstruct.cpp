@@ -344,6 +344,28 @@ TEST_CASE("reconstruct: batch gather from the cache, and where the cache lives")
   const int64_t bad[1] = {5};
   CHECK_THROWS_WITH(quant::gather_rows(cache, bad, 1, Device::CPU),
                     doctest::Contains("row 5 outside 0..4"));
+  // A row order made once, batches taken from it at an offset (reconstruct()'s loop).
+  const Tensor order = quant::row_order({3, 1, 4, 0, 2}, 5, Device::CPU);
+  CHECK(order.dtype() == DType::I32);
+  const auto b2 = quant::gather_rows(cache, order, 2, 3, Device::CPU).to_vector();  // rows 4, 0, 2
+  CHECK(b2 == got);
+  CHECK_THROWS_WITH(quant::row_order({0, -1}, 5, Device::CPU),
+                    doctest::Contains("row -1 outside 0..4"));
+  CHECK_THROWS_WITH(quant::gather_rows(cache, order, 3, 3, Device::CPU),
+                    doctest::Contains("rows 3..6 outside the order's 5"));
+  CHECK_THROWS_WITH(quant::gather_rows(cache, cache, 0, 1, Device::CPU),
+                    doctest::Contains("expected a row order (I32 vector)"));
+  if (cuda_available()) {  // the same batch gathered on the GPU (4-wide and element-wise rows)
+    for (int64_t row : {int64_t(6), int64_t(8)}) {
+      std::vector<float> w(size_t(5 * row));
+      for (size_t i = 0; i < w.size(); ++i) w[i] = float(i) * 0.5f;
+      const Tensor c = Tensor::from_vector(w, {5, row});
+      const auto host = quant::gather_rows(c, order, 1, 4, Device::CPU).to_vector();
+      const Tensor cd = c.to(Device::CUDA);
+      const Tensor od = quant::row_order({3, 1, 4, 0, 2}, 5, Device::CUDA);
+      CHECK(quant::gather_rows(cd, od, 1, 4, Device::CPU).to_vector() == host);
+    }
+  }
   // The cache goes to the GPU only there, and only within the budget.
   quant::ReconOptions o;
   o.device_cache_bytes = 1000;
