@@ -29,7 +29,7 @@ BnDims bn_dims(const char* op, const Tensor& x) {
 // gradients into zeroed C-sized buffers (the kernel's accumulate flag then is harmless for them)
 // that are accumulated into gamma/beta.
 template <class Kernel>
-void bn_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t C,
+void bn_backward(const GradRef& x, const Tensor& gamma, const Tensor& beta, int64_t C,
                  const char* op, Kernel&& kernel) {
   const Device d = x.device();
   const bool want_dg = gamma.defined() && gamma.requires_grad();
@@ -70,10 +70,14 @@ Tensor batch_norm_eval(const Tensor& x, const Tensor& mean, const Tensor& var, c
   k::bn_eval_fwd(dev, x.data(), s.N, s.C, s.HW, mean.data(), var.data(), ptr_or_null(gamma),
                  ptr_or_null(beta), eps, y.data(), nullptr);
   if (needs_grad({&x, &gamma, &beta})) {
-    record(op, y, [x, mean, var, gamma, beta, eps, s, op](const Tensor& dy) {
-      bn_backward(x, gamma, beta, s.C, op, [&](float* dx, float* dg, float* db, bool acc) {
-        k::bn_eval_bwd(dy.device(), x.data(), dy.data(), s.N, s.C, s.HW, mean.data(), var.data(),
-                       ptr_or_null(gamma), eps, dx, dg, db, acc, nullptr);
+    // x's values only feed the affine parameters' gradients (a frozen teacher keeps none).
+    const bool params =
+        (gamma.defined() && gamma.requires_grad()) || (beta.defined() && beta.requires_grad());
+    Tensor xs = params ? x : Tensor();
+    record(op, y, [xr = GradRef(x), xs, mean, var, gamma, beta, eps, s, op](const Tensor& dy) {
+      bn_backward(xr, gamma, beta, s.C, op, [&](float* dx, float* dg, float* db, bool acc) {
+        k::bn_eval_bwd(dy.device(), ptr_or_null(xs), dy.data(), s.N, s.C, s.HW, mean.data(),
+                       var.data(), ptr_or_null(gamma), eps, dx, dg, db, acc, nullptr);
       });
     });
   }
@@ -97,7 +101,7 @@ Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta
                   y.data(), save_mean.data(), save_invstd.data(), nullptr);
   if (needs_grad({&x, &gamma, &beta})) {
     record(op, y, [x, gamma, beta, save_mean, save_invstd, s, op](const Tensor& dy) {
-      bn_backward(x, gamma, beta, s.C, op, [&](float* dx, float* dg, float* db, bool acc) {
+      bn_backward(GradRef(x), gamma, beta, s.C, op, [&](float* dx, float* dg, float* db, bool acc) {
         k::bn_train_bwd(dy.device(), x.data(), dy.data(), s.N, s.C, s.HW, ptr_or_null(gamma),
                         save_mean.data(), save_invstd.data(), dx, dg, db, acc, nullptr);
       });

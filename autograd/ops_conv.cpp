@@ -48,22 +48,27 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
   if (y.numel() > 0 && x.numel() > 0)
     k::conv2d_fwd(dev, cs, x.data(), w.data(), detail::ptr_or_null(bias), y.data(), nullptr);
   if (needs_grad({&x, &w, &bias})) {
-    record(op, y, [x, w, bias, cs](const Tensor& dy) {
-      const Device d = dy.device();
-      bool fresh;
-      if (x.requires_grad()) {
-        Tensor& dx = grad_buffer(x, &fresh);
-        k::conv2d_bwd_data(d, cs, dy.data(), w.data(), dx.data(), !fresh, nullptr);
-      }
-      if (w.requires_grad()) {
-        Tensor& dw = grad_buffer(w, &fresh);
-        k::conv2d_bwd_filter(d, cs, x.data(), dy.data(), dw.data(), !fresh, nullptr);
-      }
-      if (bias.defined() && bias.requires_grad()) {
-        Tensor& db = grad_buffer(bias, &fresh);
-        k::channel_sum(d, dy.data(), cs.N, cs.K, cs.P() * cs.Q(), db.data(), !fresh, nullptr);
-      }
-    });
+    // The data gradient needs w, the filter gradient x: keep each only when the other wants a
+    // gradient (a frozen teacher's activations are not kept for its convolutions).
+    Tensor xs = w.requires_grad() ? x : Tensor(), ws = x.requires_grad() ? w : Tensor();
+    record(op, y,
+           [xr = GradRef(x), wr = GradRef(w), br = GradRef(bias), xs, ws, cs](const Tensor& dy) {
+             const Device d = dy.device();
+             bool fresh;
+             if (xr.requires_grad()) {
+               Tensor& dx = grad_buffer(xr, &fresh);
+               k::conv2d_bwd_data(d, cs, dy.data(), ws.data(), dx.data(), !fresh, nullptr);
+             }
+             if (wr.requires_grad()) {
+               Tensor& dw = grad_buffer(wr, &fresh);
+               k::conv2d_bwd_filter(d, cs, xs.data(), dy.data(), dw.data(), !fresh, nullptr);
+             }
+             if (br.requires_grad()) {
+               Tensor& db = grad_buffer(br, &fresh);
+               k::channel_sum(d, dy.data(), cs.N, cs.K, cs.P() * cs.Q(), db.data(), !fresh,
+                              nullptr);
+             }
+           });
   }
   return y;
 }
@@ -101,31 +106,33 @@ Tensor upsample2x_conv3x3(const Tensor& x, const Tensor& w, const Tensor& bias) 
                              nullptr);
   }
   if (needs_grad({&x, &w, &bias})) {
-    record(op, y, [x, w, bias, cs](const Tensor& dy) {
-      const Device d = dy.device();
-      const int64_t N = cs.N, C = cs.C, H = cs.H, W = cs.W, K = cs.K / 4;
-      bool fresh;
-      if (x.requires_grad() || w.requires_grad()) {
-        Tensor dz = Tensor::empty({N, 4 * K, H + 1, W + 1}, d);
-        k::parity_interleave_bwd(d, dy.data(), N, K, H, W, dz.data(), false, nullptr);
-        if (x.requires_grad()) {
-          Tensor wp = Tensor::empty({4 * K, C, 2, 2}, d);
-          k::parity_weights_fwd(d, w.data(), K, C, wp.data(), nullptr);
-          Tensor& dx = grad_buffer(x, &fresh);
-          k::conv2d_bwd_data(d, cs, dz.data(), wp.data(), dx.data(), !fresh, nullptr);
-        }
-        if (w.requires_grad()) {
-          Tensor dwp = Tensor::empty({4 * K, C, 2, 2}, d);
-          k::conv2d_bwd_filter(d, cs, x.data(), dz.data(), dwp.data(), false, nullptr);
-          Tensor& dw = grad_buffer(w, &fresh);
-          k::parity_weights_bwd(d, dwp.data(), K, C, dw.data(), !fresh, nullptr);
-        }
-      }
-      if (bias.defined() && bias.requires_grad()) {
-        Tensor& db = grad_buffer(bias, &fresh);
-        k::channel_sum(d, dy.data(), N, K, 4 * H * W, db.data(), !fresh, nullptr);
-      }
-    });
+    Tensor xs = w.requires_grad() ? x : Tensor(), ws = x.requires_grad() ? w : Tensor();
+    record(op, y,
+           [xr = GradRef(x), wr = GradRef(w), br = GradRef(bias), xs, ws, cs](const Tensor& dy) {
+             const Device d = dy.device();
+             const int64_t N = cs.N, C = cs.C, H = cs.H, W = cs.W, K = cs.K / 4;
+             bool fresh;
+             if (xr.requires_grad() || wr.requires_grad()) {
+               Tensor dz = Tensor::empty({N, 4 * K, H + 1, W + 1}, d);
+               k::parity_interleave_bwd(d, dy.data(), N, K, H, W, dz.data(), false, nullptr);
+               if (xr.requires_grad()) {
+                 Tensor wp = Tensor::empty({4 * K, C, 2, 2}, d);
+                 k::parity_weights_fwd(d, ws.data(), K, C, wp.data(), nullptr);
+                 Tensor& dx = grad_buffer(xr, &fresh);
+                 k::conv2d_bwd_data(d, cs, dz.data(), wp.data(), dx.data(), !fresh, nullptr);
+               }
+               if (wr.requires_grad()) {
+                 Tensor dwp = Tensor::empty({4 * K, C, 2, 2}, d);
+                 k::conv2d_bwd_filter(d, cs, xs.data(), dz.data(), dwp.data(), false, nullptr);
+                 Tensor& dw = grad_buffer(wr, &fresh);
+                 k::parity_weights_bwd(d, dwp.data(), K, C, dw.data(), !fresh, nullptr);
+               }
+             }
+             if (br.requires_grad()) {
+               Tensor& db = grad_buffer(br, &fresh);
+               k::channel_sum(d, dy.data(), N, K, 4 * H * W, db.data(), !fresh, nullptr);
+             }
+           });
   }
   return y;
 }

@@ -13,18 +13,23 @@ static Tensor unary(UnaryOp op, float alpha, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   k::unary_fwd(x.device(), op, alpha, x.data(), y.data(), x.numel(), nullptr);
   if (needs_grad({&x})) {
-    // tanh/sigmoid differentiate through the output, the others through the input; keeping the
-    // output alive costs nothing extra (it is on the tape already).
+    // tanh/sigmoid differentiate through the output, the others through the input. ReLU, ReLU6
+    // and leaky ReLU (slope >= 0) pass the gradient where the output is inside (0, ...) exactly
+    // where the input is, so they keep the output in the input's place (PyTorch saves ReLU's
+    // result too): the input is then freed as soon as the forward is done with it, and the
+    // output is the next layer's input anyway.
     const bool uses_y = op == UnaryOp::Tanh || op == UnaryOp::Sigmoid;
+    const bool mask_from_y =
+        op == UnaryOp::Relu || op == UnaryOp::Relu6 || (op == UnaryOp::LeakyRelu && alpha >= 0.f);
     const bool uses_x = !uses_y && op != UnaryOp::Scale && op != UnaryOp::AddScalar;
-    Tensor xs = uses_x ? x.detach() : Tensor();
+    Tensor xs = uses_x ? (mask_from_y ? y.detach() : x.detach()) : Tensor();
     Tensor ys = uses_y ? y.detach() : Tensor();
-    record(name, y, [x, xs, ys, op, alpha](const Tensor& dy) {
-      if (!x.requires_grad()) return;
+    record(name, y, [xr = GradRef(x), xs, ys, op, alpha](const Tensor& dy) {
+      if (!xr.requires_grad()) return;
       bool fresh;
-      Tensor& dx = grad_buffer(x, &fresh);
-      k::unary_bwd(x.device(), op, alpha, xs.defined() ? xs.data() : nullptr,
-                   ys.defined() ? ys.data() : nullptr, dy.data(), dx.data(), x.numel(), !fresh,
+      Tensor& dx = grad_buffer(xr, &fresh);
+      k::unary_bwd(xr.device(), op, alpha, xs.defined() ? xs.data() : nullptr,
+                   ys.defined() ? ys.data() : nullptr, dy.data(), dx.data(), dy.numel(), !fresh,
                    nullptr);
     });
   }
@@ -51,10 +56,10 @@ static Tensor binary(k::BinaryOp op, const char* name, const Tensor& a, const Te
   if (needs_grad({&a, &b})) {
     const bool mul = op == k::BinaryOp::Mul;
     Tensor as = mul ? a.detach() : Tensor(), bs = mul ? b.detach() : Tensor();
-    record(name, y, [a, b, as, bs, op, name](const Tensor& dy) {
+    record(name, y, [a = GradRef(a), b = GradRef(b), as, bs, op, name](const Tensor& dy) {
       const Device d = dy.device();
       const int64_t n = dy.numel();
-      auto push = [&](const Tensor& t, float sign, const Tensor& other) {
+      auto push = [&](const GradRef& t, float sign, const Tensor& other) {
         if (!t.requires_grad()) return;
         Tensor g = Tensor::empty(t.shape(), d);
         if (other.defined())
@@ -84,7 +89,7 @@ Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b) {
   const Device d = a.device();
   k::select_mask(d, mask.data_as<uint8_t>(), a.data(), b.data(), y.data(), a.numel(), nullptr);
   if (needs_grad({&a, &b})) {
-    record("select", y, [mask, a, b](const Tensor& dy) {
+    record("select", y, [mask, a = GradRef(a), b = GradRef(b)](const Tensor& dy) {
       const Device d = dy.device();
       const int64_t n = dy.numel();
       Tensor zero = Tensor::zeros(dy.shape(), d);
@@ -109,7 +114,7 @@ Tensor reshape(const Tensor& x, const Shape& s) {
   Tensor y = x.detach();
   y.impl()->shape = s;
   if (needs_grad({&x})) {
-    record("reshape", y, [x](const Tensor& dy) {
+    record("reshape", y, [x = GradRef(x)](const Tensor& dy) {
       Tensor g = dy.detach();
       g.impl()->shape = x.shape();
       accumulate_grad(x, g, "reshape");

@@ -14,8 +14,8 @@ Tensor stat_loss(const char* name, const Tensor& x, int64_t N, int64_t C, int64_
   const Device d = x.device();
   Tensor loss = Tensor::empty({}, d);
   Tensor mean = Tensor::empty({C}, d), sd = Tensor::empty({C}, d);
-  k::bnstat_loss_fwd(d, x.data(), N, C, HW, mu.data(), sigma.data(), weight, mean.data(),
-                     sd.data(), loss.data(), nullptr);
+  k::bnstat_loss_fwd(d, x.data(), N, C, HW, mu.data(), sigma.data(), weight, mean.data(), sd.data(),
+                     loss.data(), nullptr);
   if (needs_grad({&x})) {
     Tensor xs = x.detach();
     record(name, loss, [x, xs, N, C, HW, mu, sigma, mean, sd, weight, name](const Tensor& dl) {
@@ -41,8 +41,10 @@ Tensor bn_stat_loss(const Tensor& a, const Tensor& mu, const Tensor& sigma) {
   GENIE_CHECK(mu.shape() == Shape{C} && sigma.shape() == Shape{C},
               "[bn_stat_loss] expected targets of shape (", C, "), got mean ",
               shape_str(mu.shape()), " and std ", shape_str(sigma.shape()));
-  GENIE_CHECK(N * HW >= 2, "[bn_stat_loss] expected at least 2 values per channel for an unbiased "
-              "std, got ", shape_str(a.shape()));
+  GENIE_CHECK(N * HW >= 2,
+              "[bn_stat_loss] expected at least 2 values per channel for an unbiased "
+              "std, got ",
+              shape_str(a.shape()));
   check_same_device("bn_stat_loss", a, mu);
   check_same_device("bn_stat_loss", a, sigma);
   return stat_loss("bn_stat_loss", a, N, C, HW, mu, sigma, 1.f / float(C));
@@ -52,8 +54,10 @@ Tensor input_stat_loss(const Tensor& x) {
   check_f32("input_stat_loss", x);
   check_ndim("input_stat_loss", x, 4, "images");
   const int64_t B = x.dim(0), rows = x.dim(0) * x.dim(1), HW = x.dim(2) * x.dim(3);
-  GENIE_CHECK(HW >= 2, "[input_stat_loss] expected at least 2 pixels per image for an unbiased "
-              "std, got ", shape_str(x.shape()));
+  GENIE_CHECK(HW >= 2,
+              "[input_stat_loss] expected at least 2 pixels per image for an unbiased "
+              "std, got ",
+              shape_str(x.shape()));
   Tensor zeros = Tensor::zeros({rows}, x.device());
   Tensor ones = Tensor::full({rows}, 1.f, x.device());
   return stat_loss("input_stat_loss", x, 1, rows, HW, zeros, ones, 1.f / float(B));
@@ -65,12 +69,14 @@ Tensor swing_shift(const Tensor& x, int dy, int dx) {
   GENIE_CHECK(dy >= 0 && dy <= 2 && dx >= 0 && dx <= 2,
               "[swing_shift] expected offsets (dy, dx) in {0,1,2}, got (", dy, ", ", dx, ")");
   const int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
-  GENIE_CHECK(H >= 2 && W >= 2, "[swing_shift] expected an input of at least 2x2 (reflect padding "
-              "by 1), got ", shape_str(x.shape()));
+  GENIE_CHECK(H >= 2 && W >= 2,
+              "[swing_shift] expected an input of at least 2x2 (reflect padding "
+              "by 1), got ",
+              shape_str(x.shape()));
   Tensor y = Tensor::empty(x.shape(), x.device());
   k::swing_shift_fwd(x.device(), x.data(), NC, H, W, dy, dx, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record("swing_shift", y, [x, NC, H, W, dy, dx](const Tensor& g) {
+    record("swing_shift", y, [x = GradRef(x), NC, H, W, dy, dx](const Tensor& g) {
       if (!x.requires_grad()) return;
       bool fresh;
       Tensor& gx = grad_buffer(x, &fresh);

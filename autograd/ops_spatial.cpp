@@ -24,7 +24,7 @@ Tensor upsample_nearest2x(const Tensor& x) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * p.H, 2 * p.W}, x.device());
   k::upsample2x_fwd(x.device(), x.data(), p.NC, p.H, p.W, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record(op, y, [x, p](const Tensor& dy) {
+    record(op, y, [x = GradRef(x), p](const Tensor& dy) {
       bool fresh;
       Tensor& dx = grad_buffer(x, &fresh);
       k::upsample2x_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, dx.data(), !fresh, nullptr);
@@ -42,7 +42,7 @@ Tensor reflect_pad(const Tensor& x, int64_t pad) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), p.H + 2 * pad, p.W + 2 * pad}, x.device());
   k::reflect_pad_fwd(x.device(), x.data(), p.NC, p.H, p.W, pad, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record(op, y, [x, p, pad](const Tensor& dy) {
+    record(op, y, [x = GradRef(x), p, pad](const Tensor& dy) {
       bool fresh;
       Tensor& dx = grad_buffer(x, &fresh);
       k::reflect_pad_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, pad, dx.data(), !fresh, nullptr);
@@ -60,7 +60,7 @@ Tensor crop(const Tensor& x, int64_t oy, int64_t ox, int64_t oh, int64_t ow) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), oh, ow}, x.device());
   k::crop_fwd(x.device(), x.data(), p.NC, p.H, p.W, oy, ox, oh, ow, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record(op, y, [x, p, oy, ox, oh, ow](const Tensor& dy) {
+    record(op, y, [x = GradRef(x), p, oy, ox, oh, ow](const Tensor& dy) {
       bool fresh;
       Tensor& dx = grad_buffer(x, &fresh);
       k::crop_bwd(dy.device(), dy.data(), p.NC, p.H, p.W, oy, ox, oh, ow, dx.data(), !fresh,
@@ -78,7 +78,7 @@ Tensor global_avg_pool(const Tensor& x) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1)}, x.device());  // (N, C)
   k::gap_fwd(x.device(), x.data(), p.NC, p.H * p.W, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record(op, y, [x, p](const Tensor& dy) {
+    record(op, y, [x = GradRef(x), p](const Tensor& dy) {
       bool fresh;
       Tensor& dx = grad_buffer(x, &fresh);
       k::gap_bwd(dy.device(), dy.data(), p.NC, p.H * p.W, dx.data(), !fresh, nullptr);

@@ -60,7 +60,8 @@ float exponential_lr(float base, float gamma, int64_t iter) {
 }
 float cosine_lr(float base, int64_t iter, int64_t t_max, float eta_min) {
   const double pi = 3.14159265358979323846;
-  return float(eta_min + (base - eta_min) * (1.0 + std::cos(pi * double(iter) / double(t_max))) / 2.0);
+  return float(eta_min +
+               (base - eta_min) * (1.0 + std::cos(pi * double(iter) / double(t_max))) / 2.0);
 }
 
 }  // namespace genie

@@ -8,7 +8,7 @@ namespace genie {
 namespace {
 struct Node {
   const char* name;
-  std::shared_ptr<TensorImpl> out;  // whose grad feeds the closure
+  std::shared_ptr<AutogradMeta> out;  // whose grad feeds the closure (not the output's data)
   std::function<void(const Tensor&)> fn;
 };
 thread_local std::vector<Node> g_tape;
@@ -26,35 +26,61 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-void record(const char* name, Tensor& out, std::function<void(const Tensor&)> fn) {
-  TensorImpl* impl = out.impl();
-  impl->requires_grad = true;
-  impl->is_leaf = false;
-  g_tape.push_back(Node{name, out.impl_ptr(), std::move(fn)});
+GradRef::GradRef(const Tensor& t) {
+  if (!t.defined()) return;
+  meta_ = t.impl()->meta;
+  if (!meta_) {  // a tensor that does not require grad: share a (fresh) state all the same
+    t.impl()->autograd();
+    meta_ = t.impl()->meta;
+  }
+  shape_ = t.shape();
+  device_ = t.device();
 }
 
-void accumulate_grad(const Tensor& t, const Tensor& g, const char* op) {
-  TensorImpl* impl = t.impl();
-  if (!impl->requires_grad) return;
-  GENIE_CHECK(g.shape() == impl->shape, "[", op, "] gradient shape ", shape_str(g.shape()),
-              " does not match tensor shape ", shape_str(impl->shape));
-  GENIE_CHECK(g.device() == t.device(), "[", op, "] gradient on ", device_name(g.device()),
-              " for a tensor on ", device_name(t.device()));
-  if (!impl->grad.defined()) {
+void record(const char* name, Tensor& out, std::function<void(const Tensor&)> fn) {
+  AutogradMeta& m = out.impl()->autograd();
+  m.requires_grad = true;
+  m.is_leaf = false;
+  g_tape.push_back(Node{name, out.impl()->meta, std::move(fn)});
+}
+
+namespace {
+void accumulate_into(AutogradMeta* m, const Shape& shape, Device dev, const Tensor& g,
+                     const char* op) {
+  if (!m || !m->requires_grad) return;
+  GENIE_CHECK(g.shape() == shape, "[", op, "] gradient shape ", shape_str(g.shape()),
+              " does not match tensor shape ", shape_str(shape));
+  GENIE_CHECK(g.device() == dev, "[", op, "] gradient on ", device_name(g.device()),
+              " for a tensor on ", device_name(dev));
+  if (!m->grad.defined()) {
     // Adopt g only when nobody else can see it (a fresh buffer made by the backward closure);
     // otherwise later in-place accumulation would write through into another tensor's gradient.
     const bool exclusive = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1;
-    impl->grad = exclusive ? g : g.clone();
+    m->grad = exclusive ? g : g.clone();
   } else {
-    k::axpby(t.device(), 1.f, g.data(), 1.f, impl->grad.data(), g.numel(), nullptr);
+    k::axpby(dev, 1.f, g.data(), 1.f, m->grad.data(), g.numel(), nullptr);
   }
+}
+Tensor& buffer_of(AutogradMeta& m, const Shape& shape, Device dev, bool* fresh) {
+  *fresh = !m.grad.defined();
+  if (*fresh) m.grad = Tensor::empty(shape, dev);
+  return m.grad;
+}
+}  // namespace
+
+void accumulate_grad(const Tensor& t, const Tensor& g, const char* op) {
+  accumulate_into(t.impl()->meta.get(), t.shape(), t.device(), g, op);
+}
+void accumulate_grad(const GradRef& t, const Tensor& g, const char* op) {
+  accumulate_into(t.meta(), t.shape(), t.device(), g, op);
 }
 
 Tensor& grad_buffer(const Tensor& t, bool* fresh) {
-  TensorImpl* impl = t.impl();
-  *fresh = !impl->grad.defined();
-  if (*fresh) impl->grad = Tensor::empty(impl->shape, t.device());
-  return impl->grad;
+  return buffer_of(t.impl()->autograd(), t.shape(), t.device(), fresh);
+}
+Tensor& grad_buffer(const GradRef& t, bool* fresh) {
+  GENIE_CHECK(t.defined(), "[grad_buffer] undefined gradient reference");
+  return buffer_of(*t.meta(), t.shape(), t.device(), fresh);
 }
 
 void backward(const Tensor& loss, const Tensor& seed) {

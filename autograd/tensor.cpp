@@ -15,20 +15,28 @@ int64_t numel_of(const Shape& s) {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::I32: return 4;
-    case DType::I8: return 1;
-    case DType::U8: return 1;
+    case DType::F32:
+      return 4;
+    case DType::I32:
+      return 4;
+    case DType::I8:
+      return 1;
+    case DType::U8:
+      return 1;
   }
   return 4;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::I32: return "i32";
-    case DType::I8: return "i8";
-    case DType::U8: return "u8";
+    case DType::F32:
+      return "f32";
+    case DType::I32:
+      return "i32";
+    case DType::I8:
+      return "i8";
+    case DType::U8:
+      return "u8";
   }
   return "?";
 }
@@ -37,7 +45,8 @@ Storage::Storage(size_t b, Device d) : bytes(b), device(d) { ptr = device_alloc(
 Storage::~Storage() { device_free(device, ptr, bytes); }
 
 static std::shared_ptr<TensorImpl> make_impl(const Shape& shape, Device d, DType t) {
-  for (auto s : shape) GENIE_CHECK(s >= 0, "[tensor] negative dimension in shape ", shape_str(shape));
+  for (auto s : shape)
+    GENIE_CHECK(s >= 0, "[tensor] negative dimension in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = t;
@@ -45,7 +54,9 @@ static std::shared_ptr<TensorImpl> make_impl(const Shape& shape, Device d, DType
   return impl;
 }
 
-Tensor Tensor::empty(const Shape& shape, Device d, DType t) { return Tensor(make_impl(shape, d, t)); }
+Tensor Tensor::empty(const Shape& shape, Device d, DType t) {
+  return Tensor(make_impl(shape, d, t));
+}
 
 Tensor Tensor::zeros(const Shape& shape, Device d, DType t) {
   Tensor x = empty(shape, d, t);
@@ -141,7 +152,8 @@ std::vector<int32_t> Tensor::to_i32() const {
   return v;
 }
 std::vector<int8_t> Tensor::to_i8() const {
-  GENIE_CHECK(dtype() == DType::I8 || dtype() == DType::U8, "[to_i8] expected i8/u8, got ", describe());
+  GENIE_CHECK(dtype() == DType::I8 || dtype() == DType::U8, "[to_i8] expected i8/u8, got ",
+              describe());
   std::vector<int8_t> v(static_cast<size_t>(numel()));
   copy_bytes(v.data(), Device::CPU, raw(), device(), v.size());
   return v;
@@ -161,16 +173,20 @@ void Tensor::copy_(const Tensor& src) {
 void Tensor::fill_(float v) { k::fill(device(), data(), v, numel(), nullptr); }
 void Tensor::zero_() { fill_bytes_zero(raw(), device(), size_t(numel()) * dtype_size(dtype())); }
 
-bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }
+bool Tensor::requires_grad() const {
+  return defined() && impl_->meta && impl_->meta->requires_grad;
+}
 Tensor& Tensor::set_requires_grad(bool on) {
-  GENIE_CHECK(need(impl_).is_leaf, "[set_requires_grad] only leaf tensors can be marked");
+  GENIE_CHECK(is_leaf(), "[set_requires_grad] only leaf tensors can be marked");
   GENIE_CHECK(!on || dtype() == DType::F32, "[set_requires_grad] expected f32, got ", describe());
-  impl_->requires_grad = on;
+  if (on || impl_->meta) impl_->autograd().requires_grad = on;
   return *this;
 }
-Tensor Tensor::grad() const { return need(impl_).grad; }
-void Tensor::zero_grad() { need(impl_).grad = Tensor(); }
-bool Tensor::is_leaf() const { return need(impl_).is_leaf; }
+Tensor Tensor::grad() const { return need(impl_).meta ? impl_->meta->grad : Tensor(); }
+void Tensor::zero_grad() {
+  if (need(impl_).meta) impl_->meta->grad = Tensor();
+}
+bool Tensor::is_leaf() const { return need(impl_).meta ? impl_->meta->is_leaf : true; }
 
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
   GENIE_CHECK(a.shape() == b.shape(), "[", op, "] expected matching shapes, got ",

@@ -37,7 +37,8 @@ class Tensor {
   static Tensor empty(const Shape& shape, Device d = Device::CPU, DType t = DType::F32);
   static Tensor zeros(const Shape& shape, Device d = Device::CPU, DType t = DType::F32);
   static Tensor full(const Shape& shape, float value, Device d = Device::CPU);
-  static Tensor from_vector(const std::vector<float>& v, const Shape& shape, Device d = Device::CPU);
+  static Tensor from_vector(const std::vector<float>& v, const Shape& shape,
+                            Device d = Device::CPU);
   static Tensor from_i32(const std::vector<int32_t>& v, const Shape& shape, Device d = Device::CPU);
   static Tensor scalar(float v, Device d = Device::CPU) { return from_vector({v}, {}, d); }
 
@@ -59,14 +60,14 @@ class Tensor {
   void* raw();
   const void* raw() const;
 
-  Tensor to(Device d) const;      // copy (shares when already there)
-  Tensor clone() const;           // deep copy on the same device, no autograd history
-  Tensor detach() const;          // same storage, no autograd history
+  Tensor to(Device d) const;             // copy (shares when already there)
+  Tensor clone() const;                  // deep copy on the same device, no autograd history
+  Tensor detach() const;                 // same storage, no autograd history
   std::vector<float> to_vector() const;  // float32 → host vector
   std::vector<int32_t> to_i32() const;
   std::vector<int8_t> to_i8() const;
-  float item() const;                   // single-element float tensor
-  void copy_(const Tensor& src);        // same shape and dtype, any devices
+  float item() const;             // single-element float tensor
+  void copy_(const Tensor& src);  // same shape and dtype, any devices
   void fill_(float v);
   void zero_();
   Tensor reshape(const Shape& s) const;  // view sharing storage; autograd-aware (see ops.h)
@@ -86,13 +87,24 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// A tensor's autograd state, apart from its data: the tape and the backward closures hold this
+// (through GradRef, autograd/tape.h) where they only route gradients, so a tensor's memory is
+// freed when its last data user is done with it, not when the backward has passed.
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool is_leaf = true;  // false for outputs of recorded ops
+  Tensor grad;          // accumulated gradient (same shape/device), undefined until needed
+};
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
   DType dtype = DType::F32;
-  bool requires_grad = false;
-  bool is_leaf = true;  // false for outputs of recorded ops
-  Tensor grad;          // accumulated gradient (same shape/device), undefined until needed
+  std::shared_ptr<AutogradMeta> meta;  // created on first use (requires_grad, record)
+  AutogradMeta& autograd() {
+    if (!meta) meta = std::make_shared<AutogradMeta>();
+    return *meta;
+  }
 };
 
 template <class T>

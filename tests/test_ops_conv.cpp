@@ -195,6 +195,41 @@ TEST_CASE("upsample2x_conv3x3 equals upsample_nearest2x then conv2d (values and 
                        doctest::Contains("[upsample2x_conv3x3] expected bias (8), got (7)"), Error);
 }
 
+TEST_CASE("memory: the tape and frozen-weight convolutions keep no activation they do not need") {
+  // (1, 4, 64, 64) floats = 64 KiB: exactly one host size class, so the counts below are exact.
+  const size_t blk = size_t(64) << 10;
+  Tensor x = test::randn_cpu({1, 4, 64, 64}, 3).set_requires_grad();
+  Tensor w = test::randn_cpu({4, 4, 3, 3}, 4, 0.2f);
+  for (bool w_grad : {false, true}) {
+    INFO("weight requires grad: ", w_grad);
+    w.set_requires_grad(w_grad);
+    const size_t before = host_mem_stats().allocated;
+    Tensor y;
+    {
+      Tensor h = ops::relu(ops::mul_scalar(x, 2.f));  // two intermediates, 64 KiB each
+      y = ops::conv2d(h, w, Tensor(), 1, 1);
+    }
+    // Kept: y; the ReLU's output h for its own mask, and for the filter gradient when w learns.
+    // Not kept: the scaled input (only its gradient slot is on the tape).
+    CHECK(host_mem_stats().allocated == before + 2 * blk);
+    backward(ops::sum(y));
+    CHECK(x.grad().defined());
+    CHECK(w_grad == w.grad().defined());
+    x.zero_grad();
+    w.zero_grad();
+  }
+  {  // a frozen convolution of a leaf: after the forward, only y is new
+    w.set_requires_grad(false);
+    const size_t before = host_mem_stats().allocated;
+    Tensor y;
+    {
+      Tensor h = ops::mul_scalar(x, 2.f);
+      y = ops::conv2d(h, w, Tensor(), 1, 1);
+    }
+    CHECK(host_mem_stats().allocated == before + blk);
+  }
+}
+
 TEST_CASE("linear forward and gradients match PyTorch and finite differences") {
   for (const char* c : {"linear", "linear_nobias"}) {
     INFO(c);
