@@ -146,7 +146,10 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
       float first = 0, last = 0;
       if (d == Device::CUDA) cuda_reset_peak();
       host_reset_peak();
+      uint64_t calls_at_2 = 0, calls_at_3 = 0;  // kernel calls of iteration 3 (steady state)
       engine::distill(teacher, cfg, [&](const engine::DistillProgress& p) {
+        if (p.iter == 2) calls_at_2 = k::dispatch_count().load();
+        if (p.iter == 3) calls_at_3 = k::dispatch_count().load();
         clk.mark();
         if (p.iter == 1) first = p.bn_loss + p.input_loss;
         last = p.bn_loss + p.input_loss;
@@ -155,6 +158,7 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
                                                : host_mem_stats().peak_allocated) /
                       (1 << 20);
       r.t = summarize(clk.deltas_ms(warmup));
+      if (calls_at_3 > calls_at_2) r.params.set("kernel_calls", int64_t(calls_at_3 - calls_at_2));
       if (!std::isfinite(last)) {
         r.failed = true;
         r.check = str("FAIL (loss not finite after ", cfg.iters, " iterations)");

@@ -191,3 +191,12 @@ TEST_CASE("host memory statistics: blocks in use and the peak since a reset") {
   CHECK(host_mem_stats().allocated == s0.allocated);
   CHECK(host_mem_stats().peak_allocated == s0.allocated + blk + (size_t(1) << 20));
 }
+
+TEST_CASE("dispatch count: every kernel call through a dispatcher is counted") {
+  Tensor a = Tensor::zeros({5});
+  const uint64_t c0 = k::dispatch_count().load();
+  k::fill(Device::CPU, a.data(), 2.f, 5, nullptr);
+  k::axpby(Device::CPU, 1.f, a.data(), 1.f, a.data(), 5, nullptr);
+  CHECK(k::dispatch_count().load() - c0 == 2);
+  CHECK(a.to_vector() == std::vector<float>(5, 4.f));
+}
