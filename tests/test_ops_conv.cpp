@@ -2,6 +2,7 @@
 // bad-input errors, CPU-vs-CUDA parity.
 #include <omp.h>
 
+#include "kernels/conv.h"
 #include "op_golden.h"
 
 using namespace genie;
@@ -228,6 +229,24 @@ TEST_CASE("memory: the tape and frozen-weight convolutions keep no activation th
     }
     CHECK(host_mem_stats().allocated == before + blk);
   }
+}
+
+TEST_CASE("memory on the GPU: a frozen convolution keeps no activation it does not need [gpu]") {
+  GENIE_REQUIRE_GPU();
+  const size_t blk = size_t(64) << 10;  // (1, 4, 64, 64) floats, one CUDA size class
+  Tensor x = test::randn_cpu({1, 4, 64, 64}, 3).to(Device::CUDA).set_requires_grad();
+  Tensor w = test::randn_cpu({4, 4, 3, 3}, 4, 0.2f).to(Device::CUDA);
+  k::conv2d_fwd(Device::CUDA, k::ConvShape{1, 4, 64, 64, 4, 3, 3, 1, 1, 1}, x.data(), w.data(),
+                nullptr, Tensor::empty({1, 4, 64, 64}, Device::CUDA).data(), nullptr);  // warm-up
+  const size_t before = cuda_mem_stats().allocated;
+  Tensor y;
+  {
+    Tensor h = ops::relu(ops::mul_scalar(x, 2.f));
+    y = ops::conv2d(h, w, Tensor(), 1, 1);
+  }
+  CHECK(cuda_mem_stats().allocated == before + 2 * blk);  // y and the ReLU's output (its mask)
+  backward(ops::sum(y));
+  CHECK(x.grad().defined());
 }
 
 TEST_CASE("linear forward and gradients match PyTorch and finite differences") {
