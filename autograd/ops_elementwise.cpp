@@ -56,11 +56,15 @@ static Tensor binary(k::BinaryOp op, const char* name, const Tensor& a, const Te
   if (needs_grad({&a, &b})) {
     const bool mul = op == k::BinaryOp::Mul;
     Tensor as = mul ? a.detach() : Tensor(), bs = mul ? b.detach() : Tensor();
-    record(name, y, [a = GradRef(a), b = GradRef(b), as, bs, op, name](const Tensor& dy) {
+    record(name, y, [a = GradRef(a), b = GradRef(b), as, bs, op, mul, name](const Tensor& dy) {
       const Device d = dy.device();
       const int64_t n = dy.numel();
-      auto push = [&](const GradRef& t, float sign, const Tensor& other) {
+      auto push = [&](const GradRef& t, float sign, const Tensor& other, bool pass_dy) {
         if (!t.requires_grad()) return;
+        if (pass_dy) {  // d(a ± b)/da = 1: dy itself (adopted when ours alone, else added in)
+          accumulate_grad(t, dy, name);
+          return;
+        }
         Tensor g = Tensor::empty(t.shape(), d);
         if (other.defined())
           k::binary_fwd(d, k::BinaryOp::Mul, dy.data(), other.data(), g.data(), n, nullptr);
@@ -68,8 +72,9 @@ static Tensor binary(k::BinaryOp op, const char* name, const Tensor& a, const Te
           k::axpby(d, sign, dy.data(), 0.f, g.data(), n, nullptr);
         accumulate_grad(t, g, name);
       };
-      push(a, 1.f, bs);
-      push(b, op == k::BinaryOp::Sub ? -1.f : 1.f, as);
+      // b first: a may take dy itself, after which dy must not be read again.
+      push(b, op == k::BinaryOp::Sub ? -1.f : 1.f, as, false);
+      push(a, 1.f, bs, !mul);
     });
   }
   return y;

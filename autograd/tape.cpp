@@ -98,11 +98,17 @@ void backward(const Tensor& loss, const Tensor& seed) {
     NoGradGuard ng;  // backward closures never record
     for (size_t i = g_tape.size(); i-- > 0;) {
       Node& n = g_tape[i];
-      Tensor g = n.out->grad;
-      if (g.defined()) {
-        n.fn(g);
-        if (!n.out->is_leaf) n.out->grad = Tensor();  // intermediate gradients are freed eagerly
+      // An intermediate's gradient is handed to its closure and dropped from the tensor (freed
+      // eagerly); the closure then holds the only reference, so an input may adopt it without a
+      // copy (accumulate_grad's exclusivity test).
+      Tensor g;
+      if (n.out->is_leaf) {
+        g = n.out->grad;
+      } else {
+        g = std::move(n.out->grad);
+        n.out->grad = Tensor();
       }
+      if (g.defined()) n.fn(g);
       n.fn = nullptr;
       n.out.reset();
     }

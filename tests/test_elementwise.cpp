@@ -82,6 +82,32 @@ TEST_CASE("tape: no-grad guard, accumulation across uses, cleared after backward
   CHECK(x.grad().to_vector() == std::vector<float>{6, 6, 6});
 }
 
+TEST_CASE("tape: an add hands its output gradient on without copying, and nothing aliases") {
+  // out = (a + b) + 3a - c: the outer add passes its gradient to the inner add's output, which
+  // passes it to a; later contributions to a's gradient (3·seed, from the other branch) must not
+  // leak into b's, and sub's negated copy must stay separate.
+  Tensor a = test::randn_cpu({4, 5}, 1).set_requires_grad();
+  Tensor b = test::randn_cpu({4, 5}, 2).set_requires_grad();
+  Tensor c = test::randn_cpu({4, 5}, 3).set_requires_grad();
+  Tensor seed = test::randn_cpu({4, 5}, 4);
+  Tensor out = ops::sub(ops::add(ops::add(a, b), ops::mul_scalar(a, 3.f)), c);
+  backward(out, seed);
+  const auto sv = seed.to_vector();
+  std::vector<float> four(sv), neg(sv);
+  for (size_t i = 0; i < sv.size(); ++i) {
+    four[i] = 3.f * sv[i] + sv[i];
+    neg[i] = -sv[i];
+  }
+  CHECK(a.grad().to_vector() == four);
+  CHECK(b.grad().to_vector() == sv);
+  CHECK(c.grad().to_vector() == neg);
+  CHECK(seed.to_vector() == sv);  // the caller's seed is never adopted
+  // x + x: both contributions land in one gradient.
+  Tensor x = test::randn_cpu({3}, 5).set_requires_grad();
+  backward(ops::add(x, x), Tensor::full({3}, 1.5f));
+  CHECK(x.grad().to_vector() == std::vector<float>{3.f, 3.f, 3.f});
+}
+
 TEST_CASE("bad input: elementwise shape, dtype and device mismatches name the op and shapes") {
   Tensor a = Tensor::zeros({2, 3});
   Tensor b = Tensor::zeros({3, 2});
