@@ -66,6 +66,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels_i32);  // mean o
 struct Generator {
   uint64_t seed = 0;
   uint64_t offset = 0;  // advanced by every draw
+  // Replayed steps (kernels/graph.h): when set, draws that support it (QDrop and Bernoulli masks)
+  // use counters from *offset_at + offset, with *offset_at in device memory, written by the host
+  // before each replay; `offset` then counts from 0 within the step.
+  const uint64_t* offset_at = nullptr;
   explicit Generator(uint64_t s = 0) : seed(s) {}
 };
 Tensor randn(const Shape& s, Generator& g, Device d = Device::CPU, float mean = 0.f,

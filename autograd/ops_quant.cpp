@@ -98,23 +98,23 @@ Tensor fake_quant_act(const Tensor& x, const Tensor& step, float qn, float qp,
 
 Tensor qdrop_mask(const Shape& s, Generator& g, Device d) {
   Tensor m = Tensor::empty(s, d, DType::U8);
-  k::qdrop_mask(d, g.seed, g.offset, m.data_as<uint8_t>(), m.numel(), nullptr);
+  k::qdrop_mask(d, g.seed, g.offset, g.offset_at, m.data_as<uint8_t>(), m.numel(), nullptr);
   g.offset += k::qdrop_counters(m.numel());
   return m;
 }
 
-Tensor rounding_reg(const Tensor& v, float beta) {
+Tensor rounding_reg(const Tensor& v, float beta, const float* beta_at) {
   check_f32("rounding_reg", v);
   const Device d = v.device();
   Tensor out = Tensor::empty({}, d);
-  k::round_reg_fwd(d, v.data(), v.numel(), beta, out.data(), nullptr);
+  k::round_reg_fwd(d, v.data(), v.numel(), beta, beta_at, out.data(), nullptr);
   if (needs_grad({&v})) {
     Tensor vs = v.detach();
-    record("rounding_reg", out, [v, vs, beta](const Tensor& dout) {
+    record("rounding_reg", out, [v, vs, beta, beta_at](const Tensor& dout) {
       bool fresh;
       Tensor& g = grad_buffer(v, &fresh);
-      k::round_reg_bwd(dout.device(), vs.data(), vs.numel(), beta, dout.data(), g.data(), !fresh,
-                       nullptr);
+      k::round_reg_bwd(dout.device(), vs.data(), vs.numel(), beta, beta_at, dout.data(), g.data(),
+                       !fresh, nullptr);
     });
   }
   return out;

@@ -23,6 +23,8 @@ Tensor fake_quant_act(const Tensor& x, const Tensor& step, float qn, float qp,
 Tensor qdrop_mask(const Shape& s, Generator& g, Device d = Device::CPU);
 
 // AdaRound's rounding regulariser Σ 1 − |2h(v) − 1|^β (a scalar), differentiable w.r.t. v.
-Tensor rounding_reg(const Tensor& v, float beta);
+// beta_at: β from device memory instead, read when the kernels run (replayed steps,
+// kernels/graph.h); `beta` is then only the value recorded for reports.
+Tensor rounding_reg(const Tensor& v, float beta, const float* beta_at = nullptr);
 
 }  // namespace genie::ops

@@ -6,6 +6,7 @@
 namespace genie::ops {
 
 Tensor randn(const Shape& s, Generator& g, Device d, float mean, float std) {
+  GENIE_CHECK(!g.offset_at, "[randn] expected a generator without a device offset (offset_at)");
   Tensor y = Tensor::empty(s, d);
   k::philox_normal(d, g.seed, g.offset, mean, std, y.data(), y.numel(), nullptr);
   g.offset += k::philox_counters(y.numel());
@@ -13,6 +14,7 @@ Tensor randn(const Shape& s, Generator& g, Device d, float mean, float std) {
 }
 
 Tensor rand(const Shape& s, Generator& g, Device d) {
+  GENIE_CHECK(!g.offset_at, "[rand] expected a generator without a device offset (offset_at)");
   Tensor y = Tensor::empty(s, d);
   k::philox_uniform(d, g.seed, g.offset, y.data(), y.numel(), nullptr);
   g.offset += k::philox_counters(y.numel());
@@ -21,7 +23,7 @@ Tensor rand(const Shape& s, Generator& g, Device d) {
 
 Tensor bernoulli_mask(const Shape& s, float p, Generator& g, Device d) {
   Tensor m = Tensor::empty(s, d, DType::U8);
-  k::philox_bernoulli(d, g.seed, g.offset, p, m.data_as<uint8_t>(), m.numel(), nullptr);
+  k::philox_bernoulli(d, g.seed, g.offset, g.offset_at, p, m.data_as<uint8_t>(), m.numel(), nullptr);
   g.offset += k::philox_counters(m.numel());
   return m;
 }

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "kernels/functors.h"
+
 namespace genie {
 
 Adam::Adam(std::vector<Tensor> params, float lr_, float b1, float b2, float eps, float wd)
@@ -23,12 +25,18 @@ void Adam::step() {
   h.eps = eps_;
   h.weight_decay = wd_;
   h.step = t_;
+  h.at = at_;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
     k::adam_step(params_[i].device(), params_[i].data(), g.data(), m_[i].data(), v_[i].data(),
                  params_[i].numel(), h, nullptr);
   }
+}
+
+std::array<float, 2> Adam::schedule(int64_t t) const {
+  const k::AdamF f = k::AdamF::make(lr, beta1_, beta2_, eps_, wd_, t);
+  return {f.step_size, f.sqrt_bc2};
 }
 
 void Adam::zero_grad() {

@@ -1,5 +1,6 @@
 // Adam and the learning-rate schedules of the Genie spec (GENIE.md §1.5, §2.5).
 #pragma once
+#include <array>
 #include <vector>
 
 #include "autograd/tensor.h"
@@ -20,11 +21,17 @@ class Adam {
   std::vector<Tensor>& m() { return m_; }
   std::vector<Tensor>& v() { return v_; }
   void set_steps(int64_t t) { t_ = t; }
+  // Replayed steps (kernels/graph.h): the update kernels read their per-step values (step size
+  // and bias correction, which depend on lr and the step count) from device memory `at`, two
+  // floats that the host writes before each replay: schedule(steps() + 1) for the next step.
+  void bind_schedule(const float* at) { at_ = at; }
+  std::array<float, 2> schedule(int64_t t) const;
 
  private:
   std::vector<Tensor> params_, m_, v_;
   float beta1_, beta2_, eps_, wd_;
   int64_t t_ = 0;
+  const float* at_ = nullptr;
 };
 
 // torch.optim.lr_scheduler.ReduceLROnPlateau(mode='min', factor, patience, threshold (rel),

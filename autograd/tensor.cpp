@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/elementwise.h"
+#include "kernels/graph.h"
 
 namespace genie {
 
@@ -71,6 +72,7 @@ Tensor Tensor::full(const Shape& shape, float value, Device d) {
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape, Device d) {
+  k::check_not_capturing("from_vector");
   GENIE_CHECK(int64_t(v.size()) == numel_of(shape), "[from_vector] expected ", numel_of(shape),
               " values for shape ", shape_str(shape), ", got ", v.size());
   Tensor x = empty(shape, d);
@@ -79,6 +81,7 @@ Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape, Devi
 }
 
 Tensor Tensor::from_i32(const std::vector<int32_t>& v, const Shape& shape, Device d) {
+  k::check_not_capturing("from_i32");
   GENIE_CHECK(int64_t(v.size()) == numel_of(shape), "[from_i32] expected ", numel_of(shape),
               " values for shape ", shape_str(shape), ", got ", v.size());
   Tensor x = empty(shape, d, DType::I32);
@@ -140,18 +143,21 @@ Tensor Tensor::detach() const {
 }
 
 std::vector<float> Tensor::to_vector() const {
+  k::check_not_capturing("to_vector");
   GENIE_CHECK(dtype() == DType::F32, "[to_vector] expected f32, got ", describe());
   std::vector<float> v(static_cast<size_t>(numel()));
   copy_bytes(v.data(), Device::CPU, raw(), device(), v.size() * 4);
   return v;
 }
 std::vector<int32_t> Tensor::to_i32() const {
+  k::check_not_capturing("to_i32");
   GENIE_CHECK(dtype() == DType::I32, "[to_i32] expected i32, got ", describe());
   std::vector<int32_t> v(static_cast<size_t>(numel()));
   copy_bytes(v.data(), Device::CPU, raw(), device(), v.size() * 4);
   return v;
 }
 std::vector<int8_t> Tensor::to_i8() const {
+  k::check_not_capturing("to_i8");
   GENIE_CHECK(dtype() == DType::I8 || dtype() == DType::U8, "[to_i8] expected i8/u8, got ",
               describe());
   std::vector<int8_t> v(static_cast<size_t>(numel()));

@@ -328,10 +328,11 @@ Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& idx, Device d) {
 
 // One Genie-M unit being reconstructed with the engine's own pieces (engine/qmodel.h,
 // engine/reconstruct.h): QModel quantizers, activation-quantizer initialisation on the first
-// batch, and per iteration exactly the body of quant::reconstruct()'s loop — gather a batch of
-// X / X_q / Y from the cache (on the GPU when it fits, as in reconstruct()), QDrop mixing mask,
-// unit_objective (quantized unit forward with QDrop, Σ_channels squared error, rounding
-// regulariser), backward, both Adam updates with the cosine schedule. The cache holds `cache`
+// batch, and per iteration quant::UnitOptimizer::step, the body of quant::reconstruct()'s loop —
+// gather a batch of X / X_q / Y from the cache (on the GPU when it fits, as in reconstruct()),
+// QDrop mixing mask, unit_objective (quantized unit forward with QDrop, Σ_channels squared error,
+// rounding regulariser), backward, the three Adam updates with the cosine schedule; eagerly, or
+// (`graph`) as replays of the captured step (ReconOptions::graph). The cache holds `cache`
 // random samples of the unit's input shape (X ≥ 0 like a post-ReLU tensor, X_q = X + noise, Y = the
 // FP unit on X).
 struct MState {
@@ -341,17 +342,12 @@ struct MState {
   std::unique_ptr<quant::QModel> qm;
   models::Unit unit;
   quant::ReconOptions opt;
-  quant::QModel::Run train;
   ops::Generator gen{99};
-  std::mt19937_64 perm_rng{7};
-  std::vector<int64_t> perm;
-  Tensor order;  // perm on the cache's device (quant::row_order), as reconstruct() keeps it
-  int64_t pos = 0;
-  std::unique_ptr<Adam> opt_w, opt_a, opt_v;
+  std::unique_ptr<quant::UnitOptimizer> uo;
   Device dev;
 
   MState(const Model& model, const std::string& unit_name, const ModelSpec& spec, int64_t B,
-         int64_t cache, bool extract, Device d)
+         int64_t cache, bool extract, Device d, bool graph)
       : dev(d) {
     const std::vector<models::Unit> units0 = quant::recon_units(model);
     const models::Unit* u0 = find_unit(units0, unit_name);
@@ -372,6 +368,7 @@ struct MState {
     qm = std::make_unique<quant::QModel>(m, quant::QuantConfig{});
     opt.iters = kIters;
     opt.batch = B;
+    opt.graph = graph;
     if (quant::cache_on_device(int64_t(X.numel() + Xq.numel() + Y.numel()) * 4, d, opt)) {
       X = X.to(d);
       Xq = Xq.to(d);
@@ -389,18 +386,7 @@ struct MState {
       std::iota(first.begin(), first.end(), int64_t(0));
       qm->forward_range(unit.first, unit.last, {{unit.input, gather_rows(Xq, first, d)}}, init);
     }
-    std::vector<Tensor> ws, as, vs;
-    for (int w : wids) {
-      ws.push_back(qm->wq[size_t(w)].step().set_requires_grad(true));
-      vs.push_back(qm->wq[size_t(w)].logits().set_requires_grad(true));
-    }
-    for (int a : aids) as.push_back(qm->aq[size_t(a)].step().set_requires_grad(true));
-    opt_w = std::make_unique<Adam>(ws, opt.lr_w_step);
-    opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
-    opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
-    train.gen = &gen;
-    perm.resize(size_t(cache));
-    pos = cache;
+    uo = std::make_unique<quant::UnitOptimizer>(*qm, unit, X, Xq, Y, opt, gen, 7);
   }
 
   int64_t num_weights() const {
@@ -412,42 +398,22 @@ struct MState {
 
   // One iteration (it is 1-based, as in reconstruct()); returns the loss when asked (a sync).
   float step(int64_t it, bool want_loss) {
-    const int64_t N = X.dim(0), bs = opt.batch;
-    if (pos + bs > N) {
-      std::iota(perm.begin(), perm.end(), int64_t(0));
-      std::shuffle(perm.begin(), perm.end(), perm_rng);
-      order = quant::row_order(perm, N, X.device());
-      pos = 0;
-    }
-    Tensor xb = quant::gather_rows(X, order, pos, bs, dev),
-           xqb = quant::gather_rows(Xq, order, pos, bs, dev),
-           yb = quant::gather_rows(Y, order, pos, bs, dev);
-    pos += bs;
-    Tensor mix = ops::qdrop_mask(xb.shape(), gen, dev);
-    quant::Objective o = quant::unit_objective(*qm, unit, xb, xqb, yb, mix, train, it, opt);
-    opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
-    opt_a->lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);
-    const float lv = want_loss ? o.total.item() : 0.f;
-    backward(o.total);
-    opt_w->step();
-    opt_a->step();
-    opt_v->step();
-    opt_w->zero_grad();
-    opt_a->zero_grad();
-    opt_v->zero_grad();
-    return lv;
+    quant::UnitOptimizer::Losses l;
+    uo->step(it, want_loss ? &l : nullptr);
+    return l.total;
   }
 };
 
 void genie_m_case(Bench& b, const std::string& group, const Model& model, const ModelSpec& spec,
-                  const std::string& unit_name, int64_t B, int warmup, int reps,
+                  const std::string& unit_name, int64_t B, int warmup, int reps, bool graph,
                   const std::string& note = "") {
-  const std::string name = group + "/iter";
+  const std::string variant = graph ? "iter_graph" : "iter";
+  const std::string name = group + "/" + variant;
   if (!b.selected(name)) return;
   const Device d = b.opt.device;
   Result r;
   r.group = group;
-  r.variant = "iter";
+  r.variant = variant;
   r.note = note;
   r.params = model_params(spec);
   r.params.set("unit", unit_name);
@@ -456,7 +422,7 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
   // Whole-model QModel for small teachers (exact bit conventions); the unit alone otherwise.
   const bool extract = model.num_params() > 2000000;
   try {
-    MState st(model, unit_name, spec, B, cache, extract, d);
+    MState st(model, unit_name, spec, B, cache, extract, d, graph);
     const int64_t it0 = MState::kIterNow;
     r.params.set("kind", st.unit.kind);
     r.params.set("wbits", st.qm->config().wbits);
@@ -470,28 +436,48 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
     r.params.set("quantized_weights", st.num_weights());
     r.params.set("act_quantizers", int64_t(st.num_act_quantizers()));
     r.params.set("unit_extracted", extract);
+    r.params.set("graph", st.uo->graphed());
     // Check before timing: the loss of two iterations is finite; on a device, both match the
     // same two iterations on the CPU (the reference: same quantizers, same Philox masks).
+    // A graph variant runs its first iteration eagerly, captures the second and replays from the
+    // third: all three must equal the eager variant's on the same device, bit for bit.
     const float l0 = st.step(it0, true), l1 = st.step(it0 + 1, true);
-    r.failed = !std::isfinite(l0) || !std::isfinite(l1);
-    r.check = str(r.failed ? "FAIL" : "ok", " (loss ", l0, ", ", l1);
-    if (!r.failed && d != Device::CPU) {
+    bool ok = std::isfinite(l0) && std::isfinite(l1);
+    std::string detail = str("loss ", l0, ", ", l1);
+    if (ok && graph) {
+      const float l2 = st.step(it0 + 2, true);
+      MState eager(model, unit_name, spec, B, cache, extract, d, false);
+      const float e0 = eager.step(it0, true), e1 = eager.step(it0 + 1, true),
+                  e2 = eager.step(it0 + 2, true);
+      const bool exact = l0 == e0 && l1 == e1 && l2 == e2;
+      double e = 0;  // on a GPU a nondeterministic cuDNN algorithm may differ in the last bits
+      for (auto [g, x] : {std::pair{l0, e0}, std::pair{l1, e1}, std::pair{l2, e2}})
+        e = std::max(e, std::fabs(double(g - x)) / (std::fabs(double(x)) + 1e-30));
+      ok = st.uo->graphed() && (d == Device::CPU ? exact : e < 1e-5);
+      detail +=
+          str(", ", l2, exact ? "; = eager" : str("; eager ", e0, ", ", e1, ", ", e2, ", rel ", e),
+              st.uo->graphed() ? "" : "; not graphed");
+    }
+    if (ok && d != Device::CPU && !graph) {  // (the graph variant is held to the eager one)
       Model cpu = model;
       cpu.to(Device::CPU);
-      MState ref(cpu, unit_name, spec, B, cache, extract, Device::CPU);
+      MState ref(cpu, unit_name, spec, B, cache, extract, Device::CPU, false);
       const float r0 = ref.step(it0, true), r1 = ref.step(it0 + 1, true);
       const double e = std::max(std::fabs(double(l0 - r0)) / (std::fabs(double(r0)) + 1e-30),
                                 std::fabs(double(l1 - r1)) / (std::fabs(double(r1)) + 1e-30));
-      r.failed = !(e < 1e-3);
-      r.check = str(r.failed ? "FAIL" : "ok", " (loss ", l0, ", ", l1, "; vs CPU rel ", e);
+      ok = e < 1e-3;
+      detail += str("; vs CPU rel ", e);
     }
-    r.check += ")";
+    r.failed = !ok;
+    r.check = str(ok ? "ok" : "FAIL", " (", detail, ")");
     if (!r.failed) {
-      int64_t it = it0 + 2;
-      // Kernel calls of one step (device independent: on the GPU, launches or library calls).
+      int64_t it = it0 + (graph ? 3 : 2);
+      // Kernel calls of one step (device independent: on the GPU, launches or library calls);
+      // for replays, the kernels the capture recorded (one launch on the GPU).
       const uint64_t c0 = k::dispatch_count().load();
       st.step(it++, false);
-      r.params.set("kernel_calls", int64_t(k::dispatch_count().load() - c0));
+      r.params.set("kernel_calls", graph ? int64_t(st.uo->captured_kernels())
+                                         : int64_t(k::dispatch_count().load() - c0));
       r.t = time_fn(
           b.opt, [&] { st.step(it++, false); }, warmup, reps);
     }
@@ -576,7 +562,9 @@ void run_genie_m_cases(Bench& b) {
   const bool gpu = d == Device::CUDA;
   const int reps = reps_or(o, gpu ? 50 : 10), warm = gpu ? 5 : 2;
   const int64_t B = 32;
-  auto wanted = [&](const std::string& group) { return b.selected(group + "/iter"); };
+  auto wanted = [&](const std::string& group) {
+    return b.selected(group + "/iter") || b.selected(group + "/iter_graph");
+  };
 
   const std::string l10 = "genie_m/basic_block/resnet20_fmnist.layer1.0",
                     l20 = "genie_m/basic_block/resnet20_fmnist.layer2.0";
@@ -584,8 +572,10 @@ void run_genie_m_cases(Bench& b) {
     ModelSpec fm{"resnet20", "resnet20_fmnist", 1, 28, 10};
     try {
       Model teacher = load_teacher(o, d);
-      if (wanted(l10)) genie_m_case(b, l10, teacher, fm, "layer1.0", B, warm, reps);
-      if (wanted(l20)) genie_m_case(b, l20, teacher, fm, "layer2.0", B, warm, reps);
+      for (bool graph : {false, true}) {
+        if (wanted(l10)) genie_m_case(b, l10, teacher, fm, "layer1.0", B, warm, reps, graph);
+        if (wanted(l20)) genie_m_case(b, l20, teacher, fm, "layer2.0", B, warm, reps, graph);
+      }
     } catch (const std::exception& e) {
       b.fail(l10 + "/iter", e.what());
     }
@@ -607,7 +597,8 @@ void run_genie_m_cases(Bench& b) {
     if (!wanted(c.group)) continue;
     ModelSpec s{c.arch, "random", 3, R, 1000};
     Model m = random_model(s, c.seed, d);
-    genie_m_case(b, c.group, m, s, c.unit, B, warm, reps, rn);
+    for (bool graph : {false, true})
+      genie_m_case(b, c.group, m, s, c.unit, B, warm, reps, graph, rn);
   }
 }
 

@@ -621,10 +621,13 @@ def main():
     for rnd in range(max(1, a.rounds)):
         if not a.genie_json:
             gdoc = run_genie(a, threads)
+        done = {}  # a Genie-M unit's PyTorch step runs once per round for both genie variants
         for r, is_conv in selected_cases(gdoc, a):
             genie_runs.setdefault(r["name"], []).append(r)
-            pt, err = run_torch_case(r, is_conv, dev, a)
-            torch_runs.setdefault(r["name"], []).append((pt, err))
+            key = r["group"] if r["group"].startswith("genie_m/") else r["name"]
+            if key not in done:
+                done[key] = run_torch_case(r, is_conv, dev, a)
+            torch_runs.setdefault(r["name"], []).append(done[key])
         loads.append(loadavg())
 
     rows = []

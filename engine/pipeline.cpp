@@ -148,6 +148,7 @@ const std::vector<Setting>& settings_table() {
       GENIE_FLOAT_SETTING("round-weight", round_weight, true, 0.0, false, HUGE_VAL),
       GENIE_FLOAT_SETTING("qdrop-p", qdrop_p, true, 0.0, false, 1.0),
       GENIE_SWITCH_SETTING("fold-bn", c.fold_bn, c.fold_bn = on, true),
+      GENIE_SWITCH_SETTING("recon-graph", c.recon_graph, c.recon_graph = on, false),
       Setting{"device", Kind::String, true,
               [](PipelineConfig& c, const std::string& v, const std::string& s) {
                 if (v != "cpu" && v != "cuda" && v != "auto")
@@ -687,6 +688,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   ro.batch = c.recon_batch;
   ro.round_weight = float(c.round_weight);
   ro.qdrop_p = float(c.qdrop_p);
+  ro.graph = c.recon_graph;
   ro.lr_w_step = float(c.lr_wstep);
   ro.lr_a_step = float(c.lr_astep);
   ro.lr_logits = float(c.lr_round);

@@ -10,6 +10,7 @@
 
 #include "autograd/optim.h"
 #include "kernels/elementwise.h"
+#include "kernels/graph.h"
 
 namespace genie::quant {
 
@@ -165,7 +166,7 @@ bool round_reg_on(int64_t it, const ReconOptions& opt) {
 
 Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
                          const Tensor& y, const Tensor& mix_mask, const QModel::Run& run,
-                         int64_t it, const ReconOptions& opt) {
+                         int64_t it, const ReconOptions& opt, const float* beta_at) {
   Tensor xin = mix_mask.defined() ? ops::select(mix_mask, xq, x) : xq;
   Tensor out = qm.forward_range(u.first, u.last, {{u.input, xin}}, run);
   check_same_shape("reconstruct", out, y);
@@ -178,12 +179,204 @@ Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, con
   if (it > 0 && round_reg_on(it, opt)) {
     o.beta = round_beta(it, opt);
     for (int w : qm.wq_in(u.first, u.last)) {
-      Tensor r = ops::rounding_reg(qm.wq[size_t(w)].logits(), o.beta);
+      Tensor r = ops::rounding_reg(qm.wq[size_t(w)].logits(), o.beta, beta_at);
       o.reg = o.reg.defined() ? ops::add(o.reg, r) : r;
     }
     if (o.reg.defined()) o.total = ops::add(o.rec, ops::mul_scalar(o.reg, opt.round_weight));
   }
   return o;
+}
+
+// ---- UnitOptimizer ----
+// Eagerly, an iteration gathers its batch through the shuffle's row order, draws the QDrop masks
+// from `gen`, runs the objective, backward and the three Adam updates. With opt.graph the same
+// work reads everything that changes between iterations from one small device tensor `in`,
+// uploaded before each iteration:
+//   int32 [0, bsp)       the batch's row numbers (bsp = batch rounded up to even)
+//   uint64 at bsp        the Philox offset of the iteration's first draw
+//   float at bsp+2 …     Adam schedules {step size, sqrt bias correction} of the weight steps,
+//                        the activation steps and the logits; then β
+// so that one capture per phase (regulariser off / on) replays every later iteration.
+struct UnitOptimizer::Impl {
+  QModel& qm;
+  const models::Unit u;
+  const ReconOptions opt;
+  ops::Generator& gen;
+  Tensor x, xq, y;
+  Device d;
+  int64_t N, bs;
+  std::mt19937_64 perm_rng;
+  std::vector<int64_t> perm;
+  Tensor order;     // eager: the shuffle on the cache's device
+  int64_t pos = 0;  // next row of perm
+  std::unique_ptr<Adam> opt_w, opt_a, opt_v;
+  QModel::Run train;
+
+  // Graph mode.
+  bool graph = false;
+  int64_t bsp = 0;
+  Tensor in;                     // I32 (bsp + 2 + 7) on d
+  std::vector<int32_t> in_host;  // staging for `in`
+  std::unique_ptr<k::Uploader> up;
+  ops::Generator sg;  // the step's generator: offsets relative to *offset_at
+  struct Phase {
+    bool warm = false;  // its first iteration ran eagerly (plans, workspaces cached)
+    std::unique_ptr<k::StepGraph> g;
+    Objective o;            // the captured step's outputs (rewritten by each replay)
+    uint64_t counters = 0;  // Philox counters one iteration draws
+  } phase[2];
+
+  Impl(QModel& qm_, const models::Unit& u_, const Tensor& x_, const Tensor& xq_, const Tensor& y_,
+       const ReconOptions& opt_, ops::Generator& gen_, uint64_t perm_seed)
+      : qm(qm_),
+        u(u_),
+        opt(opt_),
+        gen(gen_),
+        x(x_),
+        xq(xq_),
+        y(y_),
+        d(qm_.device()),
+        N(x_.dim(0)),
+        bs(std::min(opt_.batch, x_.dim(0))),
+        perm_rng(perm_seed),
+        perm(static_cast<size_t>(x_.dim(0))) {
+    GENIE_CHECK(N > 0 && xq.dim(0) == N && y.dim(0) == N,
+                "[reconstruct] expected caches with the same positive row count, got ",
+                x.describe(), ", ", xq.describe(), ", ", y.describe());
+    GENIE_CHECK(opt.iters > 0 && opt.batch > 0, "[reconstruct] expected positive iters/batch");
+    std::vector<Tensor> ws, as, vs;
+    for (int w : qm.wq_in(u.first, u.last)) {
+      ws.push_back(qm.wq[size_t(w)].step().set_requires_grad(true));
+      vs.push_back(qm.wq[size_t(w)].logits().set_requires_grad(true));
+    }
+    for (int a : qm.aq_in(u.first, u.last))
+      as.push_back(qm.aq[size_t(a)].step().set_requires_grad(true));
+    opt_w = std::make_unique<Adam>(ws, opt.lr_w_step);
+    opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
+    opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
+    train.gen = &gen;
+    train.qdrop_p = opt.qdrop_p;
+    pos = N;  // forces a fresh permutation first
+    graph = opt.graph && x.device() == d && xq.device() == d && y.device() == d;
+    if (graph) {
+      bsp = (bs + 1) / 2 * 2;
+      in = Tensor::zeros({bsp + 2 + 7}, d, DType::I32);
+      in_host.assign(size_t(in.numel()), 0);
+      up = std::make_unique<k::Uploader>(d, size_t(in.numel()) * sizeof(int32_t));
+      const float* f = reinterpret_cast<const float*>(in.data_as<int32_t>() + bsp + 2);
+      opt_w->bind_schedule(f);
+      opt_a->bind_schedule(f + 2);
+      opt_v->bind_schedule(f + 4);
+      sg.seed = gen.seed;
+      sg.offset_at = reinterpret_cast<const uint64_t*>(in.data_as<int32_t>() + bsp);
+    }
+  }
+
+  ~Impl() {
+    // The captures hold the gradients' memory; parameters leave graph mode.
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()})
+      if (a) a->bind_schedule(nullptr);
+  }
+
+  void next_rows() {
+    if (pos + bs > N) {
+      std::iota(perm.begin(), perm.end(), int64_t(0));
+      std::shuffle(perm.begin(), perm.end(), perm_rng);
+      if (!graph) order = row_order(perm, N, x.device());
+      pos = 0;
+    }
+  }
+
+  // The iteration's work after the batch is chosen: objective, backward, the three updates.
+  Objective body(const Tensor& xb, const Tensor& xqb, const Tensor& yb, ops::Generator& g,
+                 int64_t it, const float* beta_at, Losses* losses) {
+    Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), g, d)
+                                     : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, g, d);
+    QModel::Run run = train;
+    run.gen = &g;
+    Objective o = unit_objective(qm, u, xb, xqb, yb, mix, run, it, opt, beta_at);
+    if (losses) read(o, losses);
+    backward(o.total);
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->step();
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->zero_grad();
+    return o;
+  }
+
+  static void read(const Objective& o, Losses* l) {
+    l->total = o.total.item();
+    l->rec = o.rec.item();
+    l->reg = o.reg.defined() ? o.reg.item() : 0.f;
+    l->beta = o.beta;
+  }
+
+  void step(int64_t it, Losses* losses) {
+    next_rows();
+    opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
+    opt_a->lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);
+    if (!graph) {
+      Tensor xb = gather_rows(x, order, pos, bs, d), xqb = gather_rows(xq, order, pos, bs, d);
+      Tensor yb = gather_rows(y, order, pos, bs, d);
+      pos += bs;
+      body(xb, xqb, yb, gen, it, nullptr, losses);
+      return;
+    }
+    // This iteration's values, then eager (first of a phase), capture + replay (second) or replay.
+    for (int64_t i = 0; i < bs; ++i) in_host[size_t(i)] = int32_t(perm[size_t(pos + i)]);
+    pos += bs;
+    std::memcpy(&in_host[size_t(bsp)], &gen.offset, sizeof(uint64_t));
+    float f[7];
+    int j = 0;
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()})
+      for (float v : a->schedule(a->steps() + 1)) f[j++] = v;
+    f[6] = round_beta(it, opt);
+    std::memcpy(&in_host[size_t(bsp + 2)], f, sizeof(f));
+    up->upload(in.raw(), in_host.data(), in_host.size() * sizeof(int32_t));
+    const float* beta_at = reinterpret_cast<const float*>(in.data_as<int32_t>() + bsp + 8);
+    Phase& ph = phase[round_reg_on(it, opt) ? 1 : 0];
+    auto run_body = [&](Losses* l) {
+      sg.offset = 0;
+      Tensor xb = gather_rows(x, in, 0, bs, d), xqb = gather_rows(xq, in, 0, bs, d);
+      Tensor yb = gather_rows(y, in, 0, bs, d);
+      return body(xb, xqb, yb, sg, it, beta_at, l);
+    };
+    if (!ph.warm) {
+      run_body(losses);
+      ph.warm = true;
+      gen.offset += sg.offset;
+      return;
+    }
+    if (!ph.g) {
+      ph.g = std::make_unique<k::StepGraph>(d);
+      {
+        k::Capture cap(*ph.g);
+        ph.o = run_body(nullptr);  // recorded, not run; the Adams count the step
+        cap.finish();
+      }
+      ph.counters = sg.offset;
+    } else {
+      for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->set_steps(a->steps() + 1);
+    }
+    ph.g->replay();
+    gen.offset += ph.counters;
+    if (losses) {
+      read(ph.o, losses);
+      if (ph.o.reg.defined()) losses->beta = round_beta(it, opt);  // the capture kept its own
+    }
+  }
+};
+
+UnitOptimizer::UnitOptimizer(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
+                             const Tensor& y, const ReconOptions& opt, ops::Generator& gen,
+                             uint64_t perm_seed)
+    : impl_(std::make_unique<Impl>(qm, u, x, xq, y, opt, gen, perm_seed)) {}
+UnitOptimizer::~UnitOptimizer() = default;
+void UnitOptimizer::step(int64_t it, Losses* losses) { impl_->step(it, losses); }
+bool UnitOptimizer::graphed() const { return impl_->graph; }
+size_t UnitOptimizer::captured_kernels() const {
+  size_t n = 0;
+  for (const auto& ph : impl_->phase)
+    if (ph.g) n += ph.g->kernels();
+  return n;
 }
 
 std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const ReconOptions& opt,
@@ -201,7 +394,6 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
   GENIE_CHECK(opt.start_unit >= 0 && opt.start_unit <= int(units.size()),
               "[reconstruct] start_unit ", opt.start_unit, " outside 0..", units.size());
   const Device d = qm.device();
-  const int64_t bs = std::min(opt.batch, N);
   std::vector<UnitReport> reports;
   for (int ui = opt.start_unit; ui < int(units.size()); ++ui) {
     const models::Unit& u = units[size_t(ui)];
@@ -219,7 +411,6 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     const Collected cd = dev_cache ? Collected{c.x.to(d), c.xq.to(d), c.y.to(d)} : Collected{};
     const Collected& src = dev_cache ? cd : c;
     ops::Generator gen(splitmix64(opt.seed * 0x100000001B3ull + uint64_t(ui) + 1));
-    std::mt19937_64 perm_rng(splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))));
     const std::vector<int> wids = qm.wq_in(u.first, u.last), aids = qm.aq_in(u.first, u.last);
     // Activation quantizers: initialised by the first collection batch reaching them, with the
     // unit in training mode (soft weights, QDrop), as the reference's collection pass does.
@@ -241,63 +432,32 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     for (int w : wids) qm.wq[size_t(w)].set_hard(false);
 
     const auto t1 = Clock::now();
-    std::vector<Tensor> ws, as, vs;
-    for (int w : wids) {
-      ws.push_back(qm.wq[size_t(w)].step().set_requires_grad(true));
-      vs.push_back(qm.wq[size_t(w)].logits().set_requires_grad(true));
-    }
-    for (int a : aids) as.push_back(qm.aq[size_t(a)].step().set_requires_grad(true));
-    Adam opt_w(ws, opt.lr_w_step), opt_a(as, opt.lr_a_step), opt_v(vs, opt.lr_logits);
-    QModel::Run train;
-    train.gen = &gen;
-    train.qdrop_p = opt.qdrop_p;
-    std::vector<int64_t> perm(static_cast<size_t>(N));
-    Tensor order;     // perm on the cache's device
-    int64_t pos = N;  // forces a fresh permutation first
-    for (int64_t it = 1; it <= opt.iters; ++it) {
-      if (pos + bs > N) {
-        std::iota(perm.begin(), perm.end(), int64_t(0));
-        std::shuffle(perm.begin(), perm.end(), perm_rng);
-        order = row_order(perm, N, src.x.device());
-        pos = 0;
+    {
+      UnitOptimizer uo(qm, u, src.x, src.xq, src.y, opt, gen,
+                       splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))));
+      for (int64_t it = 1; it <= opt.iters; ++it) {
+        const bool report = cb.progress && (it == 1 || it == opt.iters ||
+                                            (opt.log_every > 0 && it % opt.log_every == 0));
+        UnitOptimizer::Losses l;
+        uo.step(it, report ? &l : nullptr);
+        if (report) {
+          ReconProgress p;
+          p.loss = l.total;
+          p.rec = l.rec;
+          p.reg = l.reg;
+          p.beta = l.beta;
+          p.unit = ui;
+          p.units = int(units.size());
+          p.name = u.name;
+          p.iter = it;
+          p.iters = opt.iters;
+          const double el = since(t1);
+          p.it_per_s = double(it) / std::max(el, 1e-9);
+          p.eta_s = double(opt.iters - it) / std::max(p.it_per_s, 1e-9);
+          cb.progress(p);
+        }
       }
-      Tensor xb = gather_rows(src.x, order, pos, bs, d),
-             xqb = gather_rows(src.xq, order, pos, bs, d);
-      Tensor yb = gather_rows(src.y, order, pos, bs, d);
-      pos += bs;
-      Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), gen, d)
-                                       : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, gen, d);
-      Objective o = unit_objective(qm, u, xb, xqb, yb, mix, train, it, opt);
-      opt_w.lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
-      opt_a.lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);
-      const bool report = cb.progress && (it == 1 || it == opt.iters ||
-                                          (opt.log_every > 0 && it % opt.log_every == 0));
-      ReconProgress p;
-      if (report) {
-        p.loss = o.total.item();
-        p.rec = o.rec.item();
-        p.reg = o.reg.defined() ? o.reg.item() : 0.f;
-        p.beta = o.beta;
-      }
-      backward(o.total);
-      opt_w.step();
-      opt_a.step();
-      opt_v.step();
-      opt_w.zero_grad();
-      opt_a.zero_grad();
-      opt_v.zero_grad();
-      if (report) {
-        p.unit = ui;
-        p.units = int(units.size());
-        p.name = u.name;
-        p.iter = it;
-        p.iters = opt.iters;
-        const double el = since(t1);
-        p.it_per_s = double(it) / std::max(el, 1e-9);
-        p.eta_s = double(opt.iters - it) / std::max(p.it_per_s, 1e-9);
-        cb.progress(p);
-      }
-    }
+    }  // the optimizer (and its captured steps' memory) ends here
     // Freeze: hard rounding, QDrop off, nothing learns any more.
     for (int w : wids) {
       WeightQuantizer& q = qm.wq[size_t(w)];

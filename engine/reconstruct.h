@@ -13,6 +13,7 @@
 // run matches.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,13 @@ struct ReconOptions {
   // host and each batch is gathered on the host and copied (a large model's activations never
   // need the whole calibration set on the GPU). The results are the same either way.
   int64_t device_cache_bytes = int64_t(4) << 30;
+  // Run each unit's iterations as replays of captured steps (kernels/graph.h): the first
+  // iteration before and the first after the regulariser switches on run eagerly, the second is
+  // captured, every later one replays its phase's capture; the host only uploads the iteration's
+  // batch rows, random offset, Adam step sizes and β. Same results as eager, bit for bit. Needs
+  // the unit's cache on the model's device (always so on the CPU; on CUDA see
+  // device_cache_bytes); otherwise the unit runs eagerly.
+  bool graph = false;
 };
 
 // A batch order over a reconstruction cache of `rows` rows: the row numbers as an I32 tensor on
@@ -90,14 +98,47 @@ bool round_reg_on(int64_t it, const ReconOptions& opt);
 
 // The objective of one iteration on a batch (on the model's device): input mixing by `mix_mask`
 // (u8, 1 = take X_q; undefined = X_q everywhere), the unit forward under `run`, the channel-summed
-// squared error, and the regulariser when active at `it`.
+// squared error, and the regulariser when active at `it` (with β read from device memory
+// `beta_at` when given: replayed steps).
 struct Objective {
   Tensor total, rec, reg;  // scalars; reg undefined while inactive
   float beta = 0;
 };
 Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
                          const Tensor& y, const Tensor& mix_mask, const QModel::Run& run,
-                         int64_t it, const ReconOptions& opt);
+                         int64_t it, const ReconOptions& opt, const float* beta_at = nullptr);
+
+// The optimisation of one unit (GENIE.md §2.5), one iteration at a time: the loop body of
+// reconstruct() and what the benchmarks time. The constructor makes the unit's weight steps,
+// rounding logits and activation steps learnable and creates their three Adams; the quantizers
+// must already be in training mode (soft rounding, QDrop on) with activations initialised.
+// x, xq, y: the unit's cache (rows = samples), on the model's device or on the host. Batches are
+// drawn from seeded permutations of the rows (perm_seed); QDrop masks from `gen`, which must
+// outlive the optimizer and advances as the eager loop would advance it.
+class UnitOptimizer {
+ public:
+  UnitOptimizer(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
+                const Tensor& y, const ReconOptions& opt, ops::Generator& gen,
+                uint64_t perm_seed);
+  ~UnitOptimizer();
+  UnitOptimizer(const UnitOptimizer&) = delete;
+  UnitOptimizer& operator=(const UnitOptimizer&) = delete;
+
+  struct Losses {
+    float total = 0, rec = 0, reg = 0, beta = 0;
+  };
+  // Iteration `it` (1-based; call with 1, 2, … in order). With `losses`, also the objective's
+  // values (a host sync).
+  void step(int64_t it, Losses* losses = nullptr);
+  // Whether iterations replay captured steps (opt.graph and a cache on the model's device), and
+  // how many kernels the captures recorded so far (both phases).
+  bool graphed() const;
+  size_t captured_kernels() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Reconstructs every unit from opt.start_unit on; calib (N, C, H, W) on the host. Returns one
 // report per reconstructed unit.

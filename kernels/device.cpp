@@ -11,7 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/capture_pool.h"
 #include "kernels/cuda_runtime.h"
+#include "kernels/dispatch.h"
+#include "kernels/graph.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -77,6 +80,7 @@ struct HostCache {
   std::mutex mu;
   std::unordered_map<size_t, std::vector<void*>> free;
   size_t cached = 0;
+  k::CapturePools pools;  // private pools of CPU StepGraphs (kernels/capture_pool.h)
 };
 // GENIE_HOST_CACHE=0 turns the cache off (plain aligned_alloc/free: for memory checkers, A/B
 // timing).
@@ -106,12 +110,63 @@ size_t host_block_size(size_t bytes) {
   const size_t step = p / 4;
   return (bytes + step - 1) / step * step;
 }
+
+// Gives a block to the size-class cache, or back to the system.
+void host_give_back(HostCache& c, void* p, size_t block) {
+  if (block >= kHostCacheMin && host_cache_on() && c.cached + block <= kHostCacheMax) {
+    c.free[block].push_back(p);
+    c.cached += block;
+    return;
+  }
+  std::free(p);
+}
+
+// Pools alive (checked without the lock on every host allocation and free).
+std::atomic<int> g_host_pools{0};
 }  // namespace
+
+namespace k {
+CapturePools::Pool* host_pool_begin() {
+  HostCache& c = host_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  g_host_pools.fetch_add(1);
+  return c.pools.begin();
+}
+void host_pool_end() {
+  HostCache& c = host_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  c.pools.end();
+}
+void host_pool_release(CapturePools::Pool* pool) {
+  HostCache& c = host_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  c.pools.release(pool, [&](void* p, size_t block) { host_give_back(c, p, block); });
+  g_host_pools.fetch_sub(1);
+}
+}  // namespace k
 
 void* device_alloc(Device d, size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (d == Device::CUDA) return cuda_rt::alloc(bytes);
   const size_t block = host_block_size(bytes);
+  if (g_host_pools.load(std::memory_order_relaxed) > 0) {  // a pool must see every block
+    HostCache& c = host_cache();
+    std::lock_guard<std::mutex> lk(c.mu);
+    void* p = c.pools.take(block);
+    if (!p && block >= kHostCacheMin && host_cache_on()) {
+      auto it = c.free.find(block);
+      if (it != c.free.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        c.cached -= block;
+      }
+    }
+    if (!p) p = std::aligned_alloc(64, block);
+    GENIE_CHECK(p != nullptr, "[alloc] out of host memory allocating ", bytes, " bytes");
+    c.pools.note_alloc(p);
+    host_note_alloc(block);
+    return p;
+  }
   if (block >= kHostCacheMin && host_cache_on()) {
     HostCache& c = host_cache();
     std::lock_guard<std::mutex> lk(c.mu);
@@ -138,14 +193,12 @@ void device_free(Device d, void* p, size_t bytes) {
   }
   const size_t block = host_block_size(bytes == 0 ? 1 : bytes);
   g_host_allocated.fetch_sub(block, std::memory_order_relaxed);
-  if (block >= kHostCacheMin && host_cache_on()) {
+  if (g_host_pools.load(std::memory_order_relaxed) > 0 ||
+      (block >= kHostCacheMin && host_cache_on())) {
     HostCache& c = host_cache();
     std::lock_guard<std::mutex> lk(c.mu);
-    if (c.cached + block <= kHostCacheMax) {
-      c.free[block].push_back(p);
-      c.cached += block;
-      return;
-    }
+    if (!c.pools.keep(p, block)) host_give_back(c, p, block);
+    return;
   }
   std::free(p);
 }
@@ -176,7 +229,12 @@ void host_reset_peak() { g_host_peak.store(g_host_allocated.load(std::memory_ord
 
 void copy_bytes(void* dst, Device dd, const void* src, Device sd, size_t bytes) {
   if (bytes == 0) return;
+  if (dd != sd) k::check_not_capturing("copy");
   if (dd == Device::CPU && sd == Device::CPU) {
+    if (auto* rec = k::cpu_recorder()) {
+      rec->push_back([=] { std::memcpy(dst, src, bytes); });
+      return;
+    }
     std::memcpy(dst, src, bytes);
   } else if (dd == Device::CUDA && sd == Device::CPU) {
     cuda_rt::copy(dst, src, bytes, cuda_rt::Copy::H2D);
@@ -191,6 +249,8 @@ void fill_bytes_zero(void* dst, Device d, size_t bytes) {
   if (bytes == 0) return;
   if (d == Device::CUDA)
     cuda_rt::zero(dst, bytes);
+  else if (auto* rec = k::cpu_recorder())
+    rec->push_back([=] { std::memset(dst, 0, bytes); });
   else
     std::memset(dst, 0, bytes);
 }

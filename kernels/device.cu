@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/capture_pool.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_context.h"
 #include "kernels/cuda_runtime.h"
@@ -108,7 +109,14 @@ class CachingAllocator {
   void* alloc(size_t bytes) {
     const size_t size = round_size(bytes);
     std::lock_guard<std::mutex> lk(mu_);
-    void* p = nullptr;
+    void* p = pools_.take(size);  // a capture in progress reuses its own blocks first
+    if (p) {
+      cached_ -= size;
+      live_[p] = size;
+      allocated_ += size;
+      if (allocated_ > peak_) peak_ = allocated_;
+      return p;
+    }
     auto it = free_.find(size);
     if (it != free_.end() && !it->second.empty()) {
       p = it->second.back();
@@ -130,6 +138,7 @@ class CachingAllocator {
     live_[p] = size;
     allocated_ += size;
     if (allocated_ > peak_) peak_ = allocated_;
+    pools_.note_alloc(p);
     return p;
   }
 
@@ -145,6 +154,10 @@ class CachingAllocator {
     live_.erase(it);
     allocated_ -= size;
     try {
+      if (pools_.keep(p, size)) {  // reserved for a captured step's replays
+        cached_ += size;
+        return;
+      }
       free_[size].push_back(p);
       cached_ += size;
     } catch (...) {  // no memory for the list entry: return the block to the driver instead
@@ -171,6 +184,21 @@ class CachingAllocator {
     peak_ = allocated_;
   }
 
+  // Private pools of captured steps (kernels/capture_pool.h); pool blocks count as cached.
+  void* pool_begin() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return pools_.begin();
+  }
+  void pool_end() {
+    std::lock_guard<std::mutex> lk(mu_);
+    pools_.end();
+  }
+  void pool_release(void* pool) {
+    std::lock_guard<std::mutex> lk(mu_);
+    pools_.release(static_cast<k::CapturePools::Pool*>(pool),
+                   [&](void* p, size_t size) { free_[size].push_back(p); });
+  }
+
  private:
   // cudaFree synchronises the device, so blocks still referenced by queued work are safe to drop.
   void release_cached_locked() {
@@ -186,6 +214,7 @@ class CachingAllocator {
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // rounded size -> cached blocks
   std::unordered_map<void*, size_t> live_;               // block -> rounded size
+  k::CapturePools pools_;
   size_t allocated_ = 0, cached_ = 0, peak_ = 0;
 };
 
@@ -310,6 +339,81 @@ std::string device_string() {
 }
 
 CudaMemStats mem_stats() { return probe().ok ? allocator().stats() : CudaMemStats{}; }
+
+// ---- captured steps (kernels/graph.h) ----
+void* pool_begin() {
+  require("cuda_graph");
+  return allocator().pool_begin();
+}
+void pool_end() { allocator().pool_end(); }
+void pool_release(void* pool) { allocator().pool_release(pool); }
+
+void capture_begin() {
+  // Relaxed: the caching allocator may call cudaMalloc while a capture is open (the block then
+  // belongs to the capture's pool); nothing else outside the stream is called.
+  GENIE_CUDA_CHECK(cudaStreamBeginCapture(engine_stream(), cudaStreamCaptureModeRelaxed));
+}
+
+void* capture_end(void** graph) {
+  cudaGraph_t g = nullptr;
+  GENIE_CUDA_CHECK(cudaStreamEndCapture(engine_stream(), &g));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+  if (e != cudaSuccess) {
+    (void)cudaGraphDestroy(g);
+    GENIE_CUDA_CHECK(e);
+  }
+  *graph = g;
+  return exec;
+}
+
+void capture_abort() noexcept {
+  cudaGraph_t g = nullptr;
+  if (cudaStreamEndCapture(engine_stream(), &g) == cudaSuccess && g) (void)cudaGraphDestroy(g);
+  (void)cudaGetLastError();
+}
+
+void graph_launch(void* exec) {
+  GENIE_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), engine_stream()));
+}
+
+size_t graph_nodes(void* graph) {
+  size_t n = 0;
+  GENIE_CUDA_CHECK(cudaGraphGetNodes(static_cast<cudaGraph_t>(graph), nullptr, &n));
+  return n;
+}
+
+void graph_destroy(void* graph, void* exec) noexcept {
+  if (exec) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec));
+  if (graph) (void)cudaGraphDestroy(static_cast<cudaGraph_t>(graph));
+}
+
+void* pinned_alloc(size_t bytes) {
+  require("cuda_pinned");
+  void* p = nullptr;
+  GENIE_CUDA_CHECK(cudaMallocHost(&p, bytes));
+  return p;
+}
+void pinned_free(void* p) noexcept {
+  if (p) (void)cudaFreeHost(p);
+}
+
+void* event_create() {
+  require("cuda_event");
+  cudaEvent_t ev = nullptr;
+  GENIE_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  return ev;
+}
+void event_destroy(void* ev) noexcept {
+  if (ev) (void)cudaEventDestroy(static_cast<cudaEvent_t>(ev));
+}
+void event_sync(void* ev) { GENIE_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(ev))); }
+
+void upload_async(void* dst, const void* src, size_t bytes, void* ev) {
+  const cudaStream_t s = engine_stream();
+  GENIE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+  GENIE_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(ev), s));
+}
 void reset_peak() {
   if (probe().ok) allocator().reset_peak();
 }

@@ -7,6 +7,8 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "kernels/device.h"
 
@@ -20,13 +22,23 @@ inline std::atomic<uint64_t>& dispatch_count() {
   static std::atomic<uint64_t> n{0};
   return n;
 }
+// While a CPU StepGraph captures (kernels/graph.h), CPU kernel calls are appended here as
+// closures over their arguments instead of running; null otherwise.
+inline std::vector<std::function<void()>>*& cpu_recorder() {
+  static std::vector<std::function<void()>>* r = nullptr;
+  return r;
+}
 }  // namespace k
 }  // namespace genie
 
 #define GENIE_UNPAREN(...) __VA_ARGS__
-#define GENIE_DISPATCH(dev, fn, ...)                                     \
-  (::genie::k::dispatch_count().fetch_add(1, std::memory_order_relaxed), \
-   (dev) == ::genie::Device::CPU ? fn##_cpu(__VA_ARGS__) : fn##_cuda(__VA_ARGS__))
+#define GENIE_DISPATCH(dev, fn, ...)                                                        \
+  (::genie::k::dispatch_count().fetch_add(1, std::memory_order_relaxed),                    \
+   (dev) == ::genie::Device::CPU                                                            \
+       ? (::genie::k::cpu_recorder()                                                        \
+              ? ::genie::k::cpu_recorder()->push_back([=] { fn##_cpu(__VA_ARGS__); })       \
+              : fn##_cpu(__VA_ARGS__))                                                      \
+       : fn##_cuda(__VA_ARGS__))
 
 #ifdef GENIE_DEFINE_CUDA_STUBS
 #define GENIE_CUDA_DECL_(fn, PARAMS) \

@@ -106,17 +106,30 @@ struct DrawBody {
 
 struct BernoulliBody {
   PhiloxUniformF f;
+  const uint64_t* offset_at;  // added to f.offset when set (replayed steps)
   float p;
   uint8_t* m;
-  __device__ void operator()(int64_t i) const { m[i] = f(i) < p ? 1 : 0; }
+  __device__ void operator()(int64_t i) const {
+    const float u = offset_at ? PhiloxUniformF{f.seed, f.offset + *offset_at}(i) : f(i);
+    m[i] = u < p ? 1 : 0;
+  }
 };
 
 struct AdamBody {
   AdamF f;
+  const float* at;  // AdamHyper::at: the step size and bias correction from device memory
   float* p;
   const float* g;
   float *m, *v;
-  __device__ void operator()(int64_t i) const { f(p[i], g[i], m[i], v[i]); }
+  __device__ void operator()(int64_t i) const {
+    if (at) {
+      AdamF fa = f;
+      fa.set_schedule(at);
+      fa(p[i], g[i], m[i], v[i]);
+    } else {
+      f(p[i], g[i], m[i], v[i]);
+    }
+  }
 };
 
 }  // namespace
@@ -177,15 +190,15 @@ void philox_normal_cuda(uint64_t seed, uint64_t offset, float mean, float std, f
   cuda_for(n, cuda::resolve(s), DrawBody<PhiloxNormalF>{PhiloxNormalF{seed, offset, mean, std}, y});
 }
 
-void philox_bernoulli_cuda(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n,
-                           Stream s) {
-  cuda_for(n, cuda::resolve(s), BernoulliBody{PhiloxUniformF{seed, offset}, p, m});
+void philox_bernoulli_cuda(uint64_t seed, uint64_t offset, const uint64_t* offset_at, float p,
+                           uint8_t* m, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), BernoulliBody{PhiloxUniformF{seed, offset}, offset_at, p, m});
 }
 
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h,
                     Stream s) {
   const AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
-  cuda_for(n, cuda::resolve(s), AdamBody{f, p, g, m, v});
+  cuda_for(n, cuda::resolve(s), AdamBody{f, h.at, p, g, m, v});
 }
 
 }  // namespace genie::k

@@ -102,14 +102,16 @@ void philox_normal_cpu(uint64_t seed, uint64_t offset, float mean, float std, fl
   cpu_for(n, [=](int64_t i) { y[i] = f(i); });
 }
 
-void philox_bernoulli_cpu(uint64_t seed, uint64_t offset, float p, uint8_t* m, int64_t n, Stream) {
-  const PhiloxUniformF f{seed, offset};
+void philox_bernoulli_cpu(uint64_t seed, uint64_t offset, const uint64_t* offset_at, float p,
+                          uint8_t* m, int64_t n, Stream) {
+  const PhiloxUniformF f{seed, offset + (offset_at ? *offset_at : 0)};
   cpu_for(n, [=](int64_t i) { m[i] = f(i) < p ? 1 : 0; });
 }
 
 void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamHyper& h,
                    Stream) {
-  const AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  AdamF f = AdamF::make(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  if (h.at) f.set_schedule(h.at);
   cpu_for(n, [=](int64_t i) { f(p[i], g[i], m[i], v[i]); });
 }
 

@@ -103,6 +103,11 @@ struct AdamF {
     const double bc2 = 1.0 - std::pow(double(b2), double(t));
     return AdamF{b1, b2, eps, wd, float(lr / bc1), float(std::sqrt(bc2))};
   }
+  // The per-step part {step_size, sqrt_bc2} (what make() derives from lr and t) from memory.
+  GENIE_HD void set_schedule(const float* at) {
+    step_size = at[0];
+    sqrt_bc2 = at[1];
+  }
 };
 
 // Welford/Chan running statistics: combine is associative, so CPU (per-thread partials) and CUDA

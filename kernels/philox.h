@@ -14,10 +14,12 @@ GENIE_DECLARE_KERNEL(philox_normal,
                      (uint64_t seed, uint64_t offset, float mean, float stddev, float* y, int64_t n,
                       Stream s),
                      (seed, offset, mean, stddev, y, n, s))
-// mask[i] = uniform < p ? 1 : 0
+// mask[i] = uniform < p ? 1 : 0; with offset_at (device memory), the offset is *offset_at +
+// offset, read when the kernel runs (replayed steps, kernels/graph.h)
 GENIE_DECLARE_KERNEL(philox_bernoulli,
-                     (uint64_t seed, uint64_t offset, float p, uint8_t* mask, int64_t n, Stream s),
-                     (seed, offset, p, mask, n, s))
+                     (uint64_t seed, uint64_t offset, const uint64_t* offset_at, float p,
+                      uint8_t* mask, int64_t n, Stream s),
+                     (seed, offset, offset_at, p, mask, n, s))
 
 // Counters consumed by a draw of n elements (advance your offset by this).
 inline uint64_t philox_counters(int64_t n) { return (uint64_t(n) + 3) / 4; }

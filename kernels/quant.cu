@@ -192,7 +192,8 @@ __global__ void finish_sum_kernel(const double* __restrict__ partial, int64_t co
 }
 
 __global__ void round_reg_partial_kernel(const float* __restrict__ v, int64_t n, RoundRegF f,
-                                         double* __restrict__ partial) {
+                                         const float* beta_at, double* __restrict__ partial) {
+  if (beta_at) f.beta = *beta_at;
   __shared__ typename BlockSum::TempStorage tmp;
   const int64_t b0 = int64_t(blockIdx.x) * kQuantChunk;
   const int64_t b1 = min(n, b0 + kQuantChunk);
@@ -204,10 +205,11 @@ __global__ void round_reg_partial_kernel(const float* __restrict__ v, int64_t n,
 
 struct QDropWordBody {  // one thread per 32-element word
   QDropWordF f;
+  const uint64_t* offset_at;  // added to f.offset when set (replayed steps)
   uint8_t* mask;
   int64_t n;
   __device__ void operator()(int64_t w) const {
-    const uint32_t bits = f(w);
+    const uint32_t bits = offset_at ? QDropWordF{f.seed, f.offset + *offset_at}(w) : f(w);
     const int64_t b = w * 32, e = min(n, b + 32);
     for (int64_t i = b; i < e; ++i) mask[i] = uint8_t((bits >> (i - b)) & 1u);
   }
@@ -216,11 +218,12 @@ struct QDropWordBody {  // one thread per 32-element word
 struct RoundRegBwdBody {
   const float* v;
   RoundRegF f;
+  const float* beta_at;  // replaces f.beta when set (replayed steps)
   const float* dout;
   float* dv;
   bool acc;
   __device__ void operator()(int64_t i) const {
-    const float d = f.bwd(v[i], dout[0]);
+    const float d = (beta_at ? RoundRegF{*beta_at} : f).bwd(v[i], dout[0]);
     dv[i] = acc ? dv[i] + d : d;
   }
 };
@@ -296,11 +299,14 @@ void aquant_bwd_cuda(const float* dy, const float* x, const float* step, const u
   }
 }
 
-void qdrop_mask_cuda(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s) {
-  cuda::cuda_for((n + 31) / 32, cuda::resolve(s), QDropWordBody{QDropWordF{seed, offset}, mask, n});
+void qdrop_mask_cuda(uint64_t seed, uint64_t offset, const uint64_t* offset_at, uint8_t* mask,
+                     int64_t n, Stream s) {
+  cuda::cuda_for((n + 31) / 32, cuda::resolve(s),
+                 QDropWordBody{QDropWordF{seed, offset}, offset_at, mask, n});
 }
 
-void round_reg_fwd_cuda(const float* v, int64_t n, float beta, float* out, Stream s) {
+void round_reg_fwd_cuda(const float* v, int64_t n, float beta, const float* beta_at, float* out,
+                        Stream s) {
   const cudaStream_t st = cuda::resolve(s);
   const int64_t chunks = chunks_of(n);
   if (chunks == 0) {
@@ -308,16 +314,16 @@ void round_reg_fwd_cuda(const float* v, int64_t n, float beta, float* out, Strea
     return;
   }
   cuda::Scratch part(size_t(chunks) * sizeof(double));
-  round_reg_partial_kernel<<<unsigned(chunks), kThreads, 0, st>>>(v, n, RoundRegF{beta},
+  round_reg_partial_kernel<<<unsigned(chunks), kThreads, 0, st>>>(v, n, RoundRegF{beta}, beta_at,
                                                                   part.as<double>());
   GENIE_LAUNCH_CHECK();
   finish_sum_kernel<<<1, kThreads, 0, st>>>(part.as<double>(), chunks, out, false);
   GENIE_LAUNCH_CHECK();
 }
 
-void round_reg_bwd_cuda(const float* v, int64_t n, float beta, const float* dout, float* dv,
-                        bool acc, Stream s) {
-  cuda::cuda_for(n, cuda::resolve(s), RoundRegBwdBody{v, RoundRegF{beta}, dout, dv, acc});
+void round_reg_bwd_cuda(const float* v, int64_t n, float beta, const float* beta_at,
+                        const float* dout, float* dv, bool acc, Stream s) {
+  cuda::cuda_for(n, cuda::resolve(s), RoundRegBwdBody{v, RoundRegF{beta}, beta_at, dout, dv, acc});
 }
 
 void clip_search_scores_cuda(const float* x, int64_t rows, int64_t cols, int64_t ncand,

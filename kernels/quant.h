@@ -47,20 +47,26 @@ GENIE_DECLARE_KERNEL(aquant_bwd,
                      (dy, x, step, code, qn, qp, n, dx, dstep, accumulate, s))
 
 // QDrop mask: mask[i] = bit (i mod 128) of Philox block (seed, offset + i/128) — a fair coin per
-// element (P(1) = 0.5 exactly). Consumes qdrop_counters(n) counters.
+// element (P(1) = 0.5 exactly). Consumes qdrop_counters(n) counters. With offset_at (device
+// memory), the offset is *offset_at + offset, read when the kernel runs (replayed steps,
+// kernels/graph.h).
 GENIE_DECLARE_KERNEL(qdrop_mask,
-                     (uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream s),
-                     (seed, offset, mask, n, s))
+                     (uint64_t seed, uint64_t offset, const uint64_t* offset_at, uint8_t* mask,
+                      int64_t n, Stream s),
+                     (seed, offset, offset_at, mask, n, s))
 inline uint64_t qdrop_counters(int64_t n) { return (uint64_t(n) + 127) / 128; }
 
-// out[0] = Σ_i 1 − |2h(v_i) − 1|^β
-GENIE_DECLARE_KERNEL(round_reg_fwd, (const float* v, int64_t n, float beta, float* out, Stream s),
-                     (v, n, beta, out, s))
-// dv (+)= dout[0] · ∂/∂v (1 − |2h(v) − 1|^β)   (dout is a device scalar)
+// out[0] = Σ_i 1 − |2h(v_i) − 1|^β   (β = *beta_at when given: device memory, read when the
+// kernel runs, for replayed steps)
+GENIE_DECLARE_KERNEL(round_reg_fwd,
+                     (const float* v, int64_t n, float beta, const float* beta_at, float* out,
+                      Stream s),
+                     (v, n, beta, beta_at, out, s))
+// dv (+)= dout[0] · ∂/∂v (1 − |2h(v) − 1|^β)   (dout is a device scalar; beta_at as above)
 GENIE_DECLARE_KERNEL(round_reg_bwd,
-                     (const float* v, int64_t n, float beta, const float* dout, float* dv,
-                      bool accumulate, Stream s),
-                     (v, n, beta, dout, dv, accumulate, s))
+                     (const float* v, int64_t n, float beta, const float* beta_at, const float* dout,
+                      float* dv, bool accumulate, Stream s),
+                     (v, n, beta, beta_at, dout, dv, accumulate, s))
 
 // Clip-search scores: for each row r of x (rows, cols) and candidate c,
 //   score[r, c] = Σ_j |x[r, j] − q(x[r, j]; delta[r, c], zero[r, c])|^2.4   (double)

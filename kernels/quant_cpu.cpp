@@ -108,8 +108,9 @@ void aquant_bwd_cpu(const float* dy, const float* x, const float* step, const ui
   }
 }
 
-void qdrop_mask_cpu(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, Stream) {
-  const QDropWordF f{seed, offset};
+void qdrop_mask_cpu(uint64_t seed, uint64_t offset, const uint64_t* offset_at, uint8_t* mask,
+                    int64_t n, Stream) {
+  const QDropWordF f{seed, offset + (offset_at ? *offset_at : 0)};
   const int64_t words = (n + 31) / 32;
   cpu_for(words, [=](int64_t w) {
     const uint32_t bits = f(w);
@@ -118,14 +119,15 @@ void qdrop_mask_cpu(uint64_t seed, uint64_t offset, uint8_t* mask, int64_t n, St
   });
 }
 
-void round_reg_fwd_cpu(const float* v, int64_t n, float beta, float* out, Stream) {
-  const RoundRegF f{beta};
+void round_reg_fwd_cpu(const float* v, int64_t n, float beta, const float* beta_at, float* out,
+                       Stream) {
+  const RoundRegF f{beta_at ? *beta_at : beta};
   out[0] = float(chunked_sum(n, [&](int64_t i) { return f.fwd(v[i]); }));
 }
 
-void round_reg_bwd_cpu(const float* v, int64_t n, float beta, const float* dout, float* dv,
-                       bool acc, Stream) {
-  const RoundRegF f{beta};
+void round_reg_bwd_cpu(const float* v, int64_t n, float beta, const float* beta_at,
+                       const float* dout, float* dv, bool acc, Stream) {
+  const RoundRegF f{beta_at ? *beta_at : beta};
   const float g = dout[0];
   cpu_for(n, [=](int64_t i) {
     const float d = f.bwd(v[i], g);

@@ -119,6 +119,19 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   CHECK(fe.result.top1 == q.quant.top1);
   CHECK(fe.result.top5 == q.quant.top5);
   CHECK(genie::evaluate(kModel, eval_set).result.top1 == 1.0);
+  // --recon-graph: the same reconstruction through replayed captured steps.
+  Config gc = qc;
+  gc.out = tmp / "quant_graph";
+  gc.recon_graph = true;
+  const Result qg = genie::quantize(gc);
+  REQUIRE(qg.units.size() == q.units.size());
+  for (size_t i = 0; i < q.units.size(); ++i) {
+    CHECK(qg.units[i].loss_before == q.units[i].loss_before);
+    CHECK(qg.units[i].loss_after == q.units[i].loss_after);
+  }
+  CHECK(qg.quant.top1 == q.quant.top1);
+  CHECK(io::H5Reader(qg.quant_model_path).read_i8("res.conv_a.weight_codes").to_i8() ==
+        io::H5Reader(q.quant_model_path).read_i8("res.conv_a.weight_codes").to_i8());
 
   // Real labeled images as calibration (the evaluation set here), fewer than asked: refused.
   Config rc = qc;
