@@ -1,5 +1,6 @@
 // End-to-end training test: a small conv net (conv-BN(train)-relu-conv-BN-relu-GAP-linear) trained
-// 200 full-batch Adam steps from formula weights on formula data follows PyTorch's loss curve
+// 200 full-batch Adam steps (lr 5e-4) from formula weights on formula data follows PyTorch's loss
+// curve
 // (tests/golden/make_training_golden.py); plus the learning-rate schedules of autograd/optim.h
 // against torch.optim.lr_scheduler.
 #include <fstream>
@@ -69,7 +70,8 @@ std::vector<double> train_small_net(Device dev) {
   Tensor b1 = Tensor::zeros({8}, dev).set_requires_grad();
   Tensor g2 = Tensor::full({16}, 1.f, dev).set_requires_grad();
   Tensor b2 = Tensor::zeros({16}, dev).set_requires_grad();
-  Adam opt({c1, g1, b1, c2, g2, b2, fw, fb}, 1e-2f);  // PyTorch's defaults otherwise
+  Adam opt({c1, g1, b1, c2, g2, b2, fw, fb},
+           5e-4f);  // the golden's LR; PyTorch's defaults otherwise
 
   std::vector<double> losses;
   for (int step = 0; step < 200; ++step) {
@@ -85,16 +87,16 @@ std::vector<double> train_small_net(Device dev) {
   return losses;
 }
 
-// tol_later: the tolerance at steps 50 and 200. This 200-step memorisation run is chaotic: in
-// PyTorch itself a 1e-6 relative perturbation of the initial weights moves the loss at step 200 by
-// 0.16-1.2 % and at step 50 by up to 0.42 % (tests/golden/make_training_golden.py --sensitivity),
-// and torch 2.11 on the CPU is 3.2e-3 off the torch 1.13 golden at step 50. The CPU path meets 1e-3
-// (it sums like the golden); on CUDA, cuDNN's timed algorithm choice changes the summation order
-// from run to run and the curve lands 3e-3..5e-3 off at steps 50/200 in some runs (H200), so the
-// CUDA test allows 2e-2 after step 1.
-void check_curve(const std::vector<double>& got, double tol_later) {
+// The tolerance at a step: `factor` times the golden's own sensitivity there (the worst relative
+// change of PyTorch's loss when every initial weight moves by a relative 1e-6: 1.6e-6 at step 50,
+// 4.1e-5 at step 200), and never below `floor`. The run is well-conditioned (lr 5e-4), so this
+// holds any summation order to a tight bound: on the CPU, 5× and 1e-4; on CUDA, where cuDNN's
+// timed algorithm choice changes the order from run to run, 10× and 1e-3.
+void check_curve(const std::vector<double>& got, double factor, double floor) {
   const auto& want = tg("loss");
+  const auto& sens = tg("loss_sensitivity");
   REQUIRE(want.size() == 200);
+  REQUIRE(sens.size() == 200);
   REQUIRE(got.size() == 200);
   double worst = 0;
   for (size_t i = 0; i < got.size(); ++i)
@@ -102,23 +104,23 @@ void check_curve(const std::vector<double>& got, double tol_later) {
   MESSAGE("loss at steps 1/50/200: ", got[0], " / ", got[49], " / ", got[199], " (PyTorch ",
           want[0], " / ", want[49], " / ", want[199], "); worst relative deviation over the curve ",
           worst);
-  for (int s : {1, 50, 200}) {
-    INFO("step ", s);
-    const double tol = s == 1 ? 1e-3 : tol_later;
+  for (int s : {1, 50, 100, 200}) {
+    const double tol = std::max(floor, factor * sens[size_t(s - 1)]);
+    INFO("step ", s, ", tolerance ", tol);
     CHECK(std::fabs(got[size_t(s - 1)] - want[size_t(s - 1)]) / want[size_t(s - 1)] < tol);
   }
-  CHECK(got[199] < 0.05 * got[0]);  // it actually learned
+  CHECK(got[199] < 0.75 * got[0]);  // it actually learned (2.39 -> 1.70 in PyTorch)
 }
 
 }  // namespace
 
-TEST_CASE("training: small conv net follows PyTorch's Adam loss curve (steps 1, 50, 200)") {
-  check_curve(train_small_net(Device::CPU), 1e-3);
+TEST_CASE("training: small conv net follows PyTorch's Adam loss curve (steps 1, 50, 100, 200)") {
+  check_curve(train_small_net(Device::CPU), 5.0, 1e-4);
 }
 
 TEST_CASE("training on CUDA follows the same PyTorch loss curve [gpu]") {
   GENIE_REQUIRE_GPU();
-  check_curve(train_small_net(Device::CUDA), 2e-2);
+  check_curve(train_small_net(Device::CUDA), 10.0, 1e-3);
 }
 
 TEST_CASE("schedules match torch.optim.lr_scheduler") {

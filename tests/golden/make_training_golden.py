@@ -3,7 +3,10 @@
 /usr/bin/python3, torch 1.13):
 
   loss <200 values>         cross-entropy at Adam steps 1..200 (loss of the forward pass before
-                            the step's update) of the small conv net below, full batch
+                            the step's update) of the small conv net below, full batch, lr LR
+  loss_sensitivity <200>    how chaotic that run is: the worst relative change of each step's
+                            loss when every initial weight is perturbed by a relative 1e-6 (three
+                            seeds) — the yardstick of the test's tolerances
   plateau_metric <values>   a metric sequence, and
   plateau_lr <values>       the lr after each ReduceLROnPlateau.step(metric)
   step_lr / exp_lr / cos_lr <values>   StepLR / ExponentialLR / CosineAnnealingLR lr per epoch
@@ -22,6 +25,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
+# Adam's learning rate. 5e-4 keeps the 200-step run well-conditioned (a 1e-6 weight perturbation
+# moves the loss at step 200 by 4e-5; at 1e-2, a memorisation run down to loss 0.007, by 1.2 %),
+# so the test can hold the engine to tight tolerances whatever order its kernels sum in.
+LR = 5e-4
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_golden.txt")
 
 
@@ -78,7 +85,7 @@ def train(device="cpu", perturb_seed=None):
     net = net.to(device)
     x, y = data()
     x, y = x.to(device), y.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
     losses = []
     for step in range(200):
         opt.zero_grad()
@@ -102,20 +109,14 @@ if len(sys.argv) == 3 and sys.argv[1] == "--check-device":
           " worst %.3g" % (torch.__version__, sys.argv[2], rel[0], rel[49], rel[199], max(rel)))
     sys.exit(0)
 
-if len(sys.argv) == 2 and sys.argv[1] == "--sensitivity":
-    # How chaotic the 200-step run is: perturb every initial weight by a relative 1e-6 (three
-    # seeds) and print the loss deviations at steps 50 and 200 (the CUDA test's tolerance).
-    base = train()
-    for seed in (1, 2, 3):
-        got = train(perturb_seed=seed)
-        rel = [abs(a - b) / abs(b) for a, b in zip(got, base)]
-        print("seed %d: relative deviation at steps 50/200: %.2g / %.2g; worst %.2g"
-              % (seed, rel[49], rel[199], max(rel)))
-    sys.exit(0)
-
 lines = []
 losses = train()
 lines.append(fmt("loss", losses))
+sensitivity = [0.0] * len(losses)
+for seed in (1, 2, 3):
+    got = train(perturb_seed=seed)
+    sensitivity = [max(s, abs(a - b) / abs(b)) for s, a, b in zip(sensitivity, got, losses)]
+lines.append(fmt("loss_sensitivity", sensitivity))
 
 # ReduceLROnPlateau (mode min, rel threshold 1e-4, factor 0.1, patience 3, min_lr 3e-4).
 # Phases: improvements; a plateau (one reduction); improvements every third step (the bad-epoch
@@ -171,4 +172,5 @@ with open(OUT, "w") as f:
             % torch.__version__)
     f.write("\n".join(lines) + "\n")
 print("loss at 1, 50, 200:", losses[0], losses[49], losses[199])
+print("sensitivity at 50, 200:", sensitivity[49], sensitivity[199])
 print("plateau:", plateau)
