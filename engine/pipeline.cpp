@@ -719,6 +719,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
     e.eta_s = rp.it_per_s > 0 ? double(e.steps - e.step) / rp.it_per_s : -1;
     emit(listen, e);
   };
+  cb.message = [&](const std::string& m) { emit_message(listen, m); };
   cb.unit_done = [&](int u, const quant::UnitReport& r, quant::QModel& q) {
     Checkpoint::UnitEntry ent{r.name, r.kind, r.loss_before, r.loss_after,
                               r.collect_s + r.optimize_s};

@@ -219,6 +219,8 @@ struct UnitOptimizer::Impl {
   std::vector<int32_t> in_host;  // staging for `in`
   std::unique_ptr<k::Uploader> up;
   ops::Generator sg;  // the step's generator: offsets relative to *offset_at
+  std::function<void(const std::string&)> message;
+  bool capture_failed = false;  // then every later iteration runs eagerly
   struct Phase {
     bool warm = false;  // its first iteration ran eagerly (plans, workspaces cached)
     std::unique_ptr<k::StepGraph> g;
@@ -227,7 +229,8 @@ struct UnitOptimizer::Impl {
   } phase[2];
 
   Impl(QModel& qm_, const models::Unit& u_, const Tensor& x_, const Tensor& xq_, const Tensor& y_,
-       const ReconOptions& opt_, ops::Generator& gen_, uint64_t perm_seed)
+       const ReconOptions& opt_, ops::Generator& gen_, uint64_t perm_seed,
+       std::function<void(const std::string&)> message_)
       : qm(qm_),
         u(u_),
         opt(opt_),
@@ -239,7 +242,8 @@ struct UnitOptimizer::Impl {
         N(x_.dim(0)),
         bs(std::min(opt_.batch, x_.dim(0))),
         perm_rng(perm_seed),
-        perm(static_cast<size_t>(x_.dim(0))) {
+        perm(static_cast<size_t>(x_.dim(0))),
+        message(std::move(message_)) {
     GENIE_CHECK(N > 0 && xq.dim(0) == N && y.dim(0) == N,
                 "[reconstruct] expected caches with the same positive row count, got ",
                 x.describe(), ", ", xq.describe(), ", ", y.describe());
@@ -339,19 +343,39 @@ struct UnitOptimizer::Impl {
       Tensor yb = gather_rows(y, in, 0, bs, d);
       return body(xb, xqb, yb, sg, it, beta_at, l);
     };
-    if (!ph.warm) {
+    if (!ph.warm || capture_failed) {
       run_body(losses);
       ph.warm = true;
       gen.offset += sg.offset;
       return;
     }
     if (!ph.g) {
-      ph.g = std::make_unique<k::StepGraph>(d);
-      {
-        k::Capture cap(*ph.g);
+      Adam* adams[3] = {opt_w.get(), opt_a.get(), opt_v.get()};
+      int64_t steps[3];
+      for (int i = 0; i < 3; ++i) steps[i] = adams[i]->steps();
+      auto g = std::make_unique<k::StepGraph>(d);
+      try {
+        k::Capture cap(*g);
         ph.o = run_body(nullptr);  // recorded, not run; the Adams count the step
         cap.finish();
+      } catch (const std::exception& e) {
+        // Nothing ran on the device: undo the host's bookkeeping and go on eagerly.
+        clear_tape();
+        for (int i = 0; i < 3; ++i) {
+          adams[i]->set_steps(steps[i]);
+          adams[i]->zero_grad();
+        }
+        ph.o = Objective{};
+        g.reset();
+        capture_failed = true;
+        if (message)
+          message(str("Genie-M ", u.name, ": the step could not be captured (", e.what(),
+                      "); running it eagerly (same results)"));
+        run_body(losses);
+        gen.offset += sg.offset;
+        return;
       }
+      ph.g = std::move(g);
       ph.counters = sg.offset;
     } else {
       for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->set_steps(a->steps() + 1);
@@ -367,11 +391,11 @@ struct UnitOptimizer::Impl {
 
 UnitOptimizer::UnitOptimizer(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
                              const Tensor& y, const ReconOptions& opt, ops::Generator& gen,
-                             uint64_t perm_seed)
-    : impl_(std::make_unique<Impl>(qm, u, x, xq, y, opt, gen, perm_seed)) {}
+                             uint64_t perm_seed, std::function<void(const std::string&)> message)
+    : impl_(std::make_unique<Impl>(qm, u, x, xq, y, opt, gen, perm_seed, std::move(message))) {}
 UnitOptimizer::~UnitOptimizer() = default;
 void UnitOptimizer::step(int64_t it, Losses* losses) { impl_->step(it, losses); }
-bool UnitOptimizer::graphed() const { return impl_->graph; }
+bool UnitOptimizer::graphed() const { return impl_->graph && !impl_->capture_failed; }
 size_t UnitOptimizer::captured_kernels() const {
   size_t n = 0;
   for (const auto& ph : impl_->phase)
@@ -434,7 +458,7 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
     const auto t1 = Clock::now();
     {
       UnitOptimizer uo(qm, u, src.x, src.xq, src.y, opt, gen,
-                       splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))));
+                       splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))), cb.message);
       for (int64_t it = 1; it <= opt.iters; ++it) {
         const bool report = cb.progress && (it == 1 || it == opt.iters ||
                                             (opt.log_every > 0 && it % opt.log_every == 0));

@@ -85,6 +85,8 @@ struct ReconCallbacks {
   std::function<void(const ReconProgress&)> progress;
   // After each unit is frozen: checkpoint here (QModel::save) and resume with start_unit.
   std::function<void(int unit, const UnitReport&, QModel&)> unit_done;
+  // Notes for the user (e.g. a step that could not be captured and runs eagerly instead).
+  std::function<void(const std::string&)> message;
 };
 
 // The reconstruction units of GENIE.md §2.4: the model's blocks, and every Conv2d/Linear outside
@@ -117,9 +119,11 @@ Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, con
 // outlive the optimizer and advances as the eager loop would advance it.
 class UnitOptimizer {
  public:
+  // A step that cannot be captured (opt.graph) runs eagerly from then on, with the same results;
+  // `message` (optional) is told why.
   UnitOptimizer(QModel& qm, const models::Unit& u, const Tensor& x, const Tensor& xq,
-                const Tensor& y, const ReconOptions& opt, ops::Generator& gen,
-                uint64_t perm_seed);
+                const Tensor& y, const ReconOptions& opt, ops::Generator& gen, uint64_t perm_seed,
+                std::function<void(const std::string&)> message = {});
   ~UnitOptimizer();
   UnitOptimizer(const UnitOptimizer&) = delete;
   UnitOptimizer& operator=(const UnitOptimizer&) = delete;
@@ -130,8 +134,8 @@ class UnitOptimizer {
   // Iteration `it` (1-based; call with 1, 2, … in order). With `losses`, also the objective's
   // values (a host sync).
   void step(int64_t it, Losses* losses = nullptr);
-  // Whether iterations replay captured steps (opt.graph and a cache on the model's device), and
-  // how many kernels the captures recorded so far (both phases).
+  // Whether iterations replay captured steps (opt.graph, a cache on the model's device, and no
+  // failed capture so far), and how many kernels the captures recorded (both phases).
   bool graphed() const;
   size_t captured_kernels() const;
 

@@ -12,7 +12,10 @@ namespace genie::k {
 
 namespace {
 const StepGraph* g_open = nullptr;  // the capture in progress, if any
+bool g_fail_captures = false;
 }  // namespace
+
+void StepGraph::fail_captures_for_testing(bool on) { g_fail_captures = on; }
 
 bool capturing() { return g_open != nullptr; }
 
@@ -59,6 +62,10 @@ void StepGraph::begin() {
 
 void StepGraph::end() {
   GENIE_CHECK(open_, "[StepGraph] end() without begin()");
+  if (g_fail_captures) {
+    abort();
+    GENIE_CHECK(false, "[StepGraph] capture failed (injected by fail_captures_for_testing)");
+  }
   open_ = false;
   g_open = nullptr;
   if (dev_ == Device::CUDA) {

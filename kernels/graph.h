@@ -43,6 +43,9 @@ class StepGraph {
   // Runs the recorded kernels (on CUDA: one graph launch on the engine stream).
   void replay();
   bool ready() const { return ready_; }
+  // Fault injection for tests of callers' fallbacks: while on, end() aborts the capture and
+  // throws as a failed capture would.
+  static void fail_captures_for_testing(bool on);
   Device device() const { return dev_; }
   size_t kernels() const;  // recorded kernel calls (CPU) / graph nodes (CUDA)
 

@@ -13,6 +13,7 @@
 #include "engine/reconstruct.h"
 #include "io/h5.h"
 #include "io/model_file.h"
+#include "kernels/graph.h"
 #include "test_util.h"
 
 using namespace genie;
@@ -379,7 +380,8 @@ namespace {
 // Runs reconstruct() on the golden model with every iteration's losses recorded; returns the
 // logits of a probe batch afterwards.
 std::vector<float> recon_run(const quant::ReconOptions& opt, Device d,
-                             std::vector<std::array<float, 4>>* losses) {
+                             std::vector<std::array<float, 4>>* losses,
+                             std::vector<std::string>* messages = nullptr) {
   models::Model m = golden_model();
   m.to(d);
   QModel qm(m, {3, 4, false});
@@ -387,6 +389,7 @@ std::vector<float> recon_run(const quant::ReconOptions& opt, Device d,
   cb.progress = [&](const quant::ReconProgress& p) {
     losses->push_back({p.loss, p.rec, p.reg, p.beta});
   };
+  if (messages) cb.message = [&](const std::string& m) { messages->push_back(m); };
   quant::reconstruct(qm, test::randn_cpu({12, 3, 8, 8}, 45), opt, cb);
   NoGradGuard ng;
   return qm.forward(test::randn_cpu({6, 3, 8, 8}, 46).to(d)).to(Device::CPU).to_vector();
@@ -428,6 +431,33 @@ void check_graph_matches_eager(Device d) {
 
 TEST_CASE("reconstruct: replayed captured steps (ReconOptions::graph) reproduce the eager run") {
   check_graph_matches_eager(Device::CPU);
+}
+
+TEST_CASE("reconstruct: a step that cannot be captured runs eagerly, says so, same results") {
+  quant::ReconOptions opt;
+  opt.iters = 12;
+  opt.batch = 4;
+  opt.collect_batch = 8;
+  opt.log_every = 1;
+  std::vector<std::array<float, 4>> le, lg;
+  const std::vector<float> ye = recon_run(opt, Device::CPU, &le);
+  opt.graph = true;
+  std::vector<std::string> notes;
+  k::StepGraph::fail_captures_for_testing(true);
+  std::vector<float> yg;
+  try {
+    yg = recon_run(opt, Device::CPU, &lg, &notes);
+  } catch (...) {
+    k::StepGraph::fail_captures_for_testing(false);
+    throw;
+  }
+  k::StepGraph::fail_captures_for_testing(false);
+  CHECK(lg == le);
+  CHECK(yg == ye);
+  REQUIRE(notes.size() == 4);  // once per unit: no second attempt
+  CHECK(notes[0].find("could not be captured") != std::string::npos);
+  CHECK(notes[0].find("injected") != std::string::npos);
+  CHECK_FALSE(k::capturing());
 }
 
 TEST_CASE("reconstruct: replayed CUDA graphs reproduce the eager run (GPU)") {
