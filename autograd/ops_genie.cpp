@@ -63,7 +63,7 @@ Tensor input_stat_loss(const Tensor& x) {
   return stat_loss("input_stat_loss", x, 1, rows, HW, zeros, ones, 1.f / float(B));
 }
 
-Tensor swing_shift(const Tensor& x, int dy, int dx) {
+Tensor swing_shift(const Tensor& x, int dy, int dx, const int32_t* at) {
   check_f32("swing_shift", x);
   check_ndim("swing_shift", x, 4);
   GENIE_CHECK(dy >= 0 && dy <= 2 && dx >= 0 && dx <= 2,
@@ -74,13 +74,13 @@ Tensor swing_shift(const Tensor& x, int dy, int dx) {
               "by 1), got ",
               shape_str(x.shape()));
   Tensor y = Tensor::empty(x.shape(), x.device());
-  k::swing_shift_fwd(x.device(), x.data(), NC, H, W, dy, dx, y.data(), nullptr);
+  k::swing_shift_fwd(x.device(), x.data(), NC, H, W, dy, dx, at, y.data(), nullptr);
   if (needs_grad({&x})) {
-    record("swing_shift", y, [x = GradRef(x), NC, H, W, dy, dx](const Tensor& g) {
+    record("swing_shift", y, [x = GradRef(x), NC, H, W, dy, dx, at](const Tensor& g) {
       if (!x.requires_grad()) return;
       bool fresh;
       Tensor& gx = grad_buffer(x, &fresh);
-      k::swing_shift_bwd(g.device(), g.data(), NC, H, W, dy, dx, gx.data(), !fresh, nullptr);
+      k::swing_shift_bwd(g.device(), g.data(), NC, H, W, dy, dx, at, gx.data(), !fresh, nullptr);
     });
   }
   return y;

@@ -17,6 +17,8 @@ Tensor input_stat_loss(const Tensor& x);
 
 // Swing shift of x (N,C,H,W) by (dy, dx) ∈ {0,1,2}²: crop(reflect_pad(x, 1), dy, dx, H, W) in one
 // pass (kernels/swing.h), the input of Genie-D's swing convolution. Differentiable; H, W >= 2.
-Tensor swing_shift(const Tensor& x, int dy, int dx);
+// at: the offsets {dy, dx} from device memory instead, read when the kernels run (replayed steps,
+// kernels/graph.h); dy, dx are then only checked.
+Tensor swing_shift(const Tensor& x, int dy, int dx, const int32_t* at = nullptr);
 
 }  // namespace genie::ops

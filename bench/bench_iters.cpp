@@ -119,14 +119,21 @@ std::string check_bn_loss(const Model& teacher, Device dev, int64_t B, bool& ok)
   return str(ok ? "ok" : "FAIL", " (L_bn device vs CPU rel ", rel, ")");
 }
 
-void genie_d_case(Bench& b, const std::string& group, const Model& teacher, const ModelSpec& spec,
-                  int64_t B, int warmup, int reps, const std::string& note = "") {
-  const std::string name = group + "/iter";
-  if (!b.selected(name)) return;
+// graph: the iterations as replays of the captured step (DistillConfig::graph); its losses must
+// equal `eager_losses` (the iter variant's, when it ran) bit for bit on the CPU, rel 1e-5 on the
+// GPU. Returns the per-iteration losses.
+std::vector<float> genie_d_case(Bench& b, const std::string& group, const Model& teacher,
+                                const ModelSpec& spec, int64_t B, int warmup, int reps,
+                                const std::string& note = "", bool graph = false,
+                                const std::vector<float>* eager_losses = nullptr) {
+  const std::string variant = graph ? "iter_graph" : "iter";
+  const std::string name = group + "/" + variant;
+  std::vector<float> losses;
+  if (!b.selected(name)) return losses;
   const Device d = b.opt.device;
   Result r;
   r.group = group;
-  r.variant = "iter";
+  r.variant = variant;
   r.note = note;
   r.params = model_params(spec);
   r.params.set("batch", B);
@@ -142,23 +149,27 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
       cfg.iters = warmup + 1 + reps;
       cfg.device = d;
       cfg.progress_every = 1;
+      cfg.graph = graph;
       IterClock clk(d);
       float first = 0, last = 0;
       if (d == Device::CUDA) cuda_reset_peak();
       host_reset_peak();
-      uint64_t calls_at_2 = 0, calls_at_3 = 0;  // kernel calls of iteration 3 (steady state)
+      // Kernel calls of iteration 3 (steady state); graph: of iteration 2, the one captured.
+      uint64_t calls_at[4] = {0, 0, 0, 0};
       engine::distill(teacher, cfg, [&](const engine::DistillProgress& p) {
-        if (p.iter == 2) calls_at_2 = k::dispatch_count().load();
-        if (p.iter == 3) calls_at_3 = k::dispatch_count().load();
+        if (p.iter <= 3) calls_at[p.iter] = k::dispatch_count().load();
         clk.mark();
         if (p.iter == 1) first = p.bn_loss + p.input_loss;
         last = p.bn_loss + p.input_loss;
+        losses.push_back(p.bn_loss + p.input_loss);
       });
+      const int ci = graph ? 1 : 2;
       r.peak_mem_mb = double(d == Device::CUDA ? cuda_mem_stats().peak_allocated
                                                : host_mem_stats().peak_allocated) /
                       (1 << 20);
       r.t = summarize(clk.deltas_ms(warmup));
-      if (calls_at_3 > calls_at_2) r.params.set("kernel_calls", int64_t(calls_at_3 - calls_at_2));
+      if (calls_at[ci + 1] > calls_at[ci])
+        r.params.set("kernel_calls", int64_t(calls_at[ci + 1] - calls_at[ci]));
       if (!std::isfinite(last)) {
         r.failed = true;
         r.check = str("FAIL (loss not finite after ", cfg.iters, " iterations)");
@@ -166,12 +177,25 @@ void genie_d_case(Bench& b, const std::string& group, const Model& teacher, cons
         r.check +=
             str("; loss ", fmt(first, 3), " -> ", fmt(last, 3), " over ", cfg.iters, " iters");
       }
+      if (graph && !r.failed) {
+        if (!eager_losses || eager_losses->size() != losses.size()) {
+          r.check += "; not compared with the eager variant";
+        } else {
+          double e = 0;
+          for (size_t i = 0; i < losses.size(); ++i)
+            e = std::max(e, std::fabs(double(losses[i]) - double((*eager_losses)[i])) /
+                                (std::fabs(double((*eager_losses)[i])) + 1e-30));
+          r.failed = d == Device::CPU ? e != 0 : !(e < 1e-5);
+          r.check += e == 0 ? "; = eager" : str("; vs eager rel ", e);
+        }
+      }
     }
   } catch (const std::exception& e) {
     r.failed = true;
     r.check = str("FAIL: ", e.what());
   }
   b.add(std::move(r));
+  return losses;
 }
 
 // The parts of one Genie-D iteration, timed separately (where the time goes): the generator's
@@ -495,7 +519,9 @@ void run_genie_d_cases(Bench& b) {
   const Device d = o.device;
   const bool gpu = d == Device::CUDA, q = o.quick;
   const int reps = reps_or(o, gpu ? 20 : 5), warm = gpu ? 3 : 1;
-  auto wanted = [&](const std::string& group) { return b.selected(group + "/iter"); };
+  auto wanted = [&](const std::string& group) {
+    return b.selected(group + "/iter") || b.selected(group + "/iter_graph");
+  };
 
   // Case list first (names decide what runs; models are built only for selected cases).
   const std::string main_case = "genie_d/resnet20_fmnist/B128";
@@ -529,7 +555,10 @@ void run_genie_d_cases(Bench& b) {
     }
   }
   // The CPU target case: resnet20_fmnist at B = 128, and where its time goes.
-  if (teacher && wanted(main_case)) genie_d_case(b, main_case, *teacher, fm, 128, warm, reps);
+  if (teacher && wanted(main_case)) {
+    const std::vector<float> eager = genie_d_case(b, main_case, *teacher, fm, 128, warm, reps);
+    genie_d_case(b, main_case, *teacher, fm, 128, warm, reps, "", true, &eager);
+  }
   if (teacher) genie_d_parts(b, parts_group, *teacher, fm, 128, warm, reps);
 
   // ResNet-18, 224x224, random weights: B = 128 on the GPU; reduced batch on the CPU (not quick).

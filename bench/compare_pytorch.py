@@ -621,10 +621,11 @@ def main():
     for rnd in range(max(1, a.rounds)):
         if not a.genie_json:
             gdoc = run_genie(a, threads)
-        done = {}  # a Genie-M unit's PyTorch step runs once per round for both genie variants
+        done = {}  # one PyTorch run per round serves both genie variants (iter, iter_graph)
         for r, is_conv in selected_cases(gdoc, a):
             genie_runs.setdefault(r["name"], []).append(r)
-            key = r["group"] if r["group"].startswith("genie_m/") else r["name"]
+            g = r["group"]
+            key = g if g.startswith(("genie_m/", "genie_d/", "genie_d_scale/")) else r["name"]
             if key not in done:
                 done[key] = run_torch_case(r, is_conv, dev, a)
             torch_runs.setdefault(r["name"], []).append(done[key])

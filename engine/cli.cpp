@@ -30,9 +30,10 @@ const std::vector<std::string> kExtraValueFlags = {"config", "resume"};
 const std::vector<std::string> kExtraSwitches = {"help", "version"};
 // Settings that only quantize takes.
 const std::set<std::string> kQuantizeOnly = {
-    "calib",     "eval",        "eval-limit",  "wbits",      "abits",    "first-bits",
-    "last-bits", "recon-iters", "recon-batch", "lr-wstep",   "lr-astep", "round-weight",
-    "qdrop-p",   "lr-round",    "fold-bn",     "recon-graph"};
+    "calib",      "eval",         "eval-limit",  "wbits",       "abits",
+    "first-bits", "last-bits",    "recon-iters", "recon-batch", "lr-wstep",
+    "lr-astep",   "round-weight", "qdrop-p",     "lr-round",    "fold-bn",
+};
 
 struct FlagHelp {
   const char* name;
@@ -68,10 +69,10 @@ const FlagHelp kHelp[] = {
     {"qdrop-p", "P",
      "QDrop: probability that an activation keeps its FP value, 0..1 (default 0.5)"},
     {"fold-bn", "", "fold BatchNorm into the convolutions before quantizing"},
-    {"recon-graph", "",
-     "Genie-M: capture each unit's step once and replay it (a CUDA graph on the GPU); same "
-     "results"},
     {"device", "D", "cpu | cuda | auto (default auto)"},
+    {"graph", "",
+     "capture each Genie-D batch's and Genie-M unit's step once and replay it (a CUDA graph on "
+     "the GPU; the same results)"},
     {"threads", "N", "CPU threads (default: all)"},
     {"seed", "N", "random seed (default 0)"},
     {"quiet", "", "no progress and no summary"},

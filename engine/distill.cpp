@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
 
 #include "autograd/ops_genie.h"
@@ -14,6 +16,7 @@
 #include "io/h5.h"
 #include "io/image.h"
 #include "kernels/functors.h"
+#include "kernels/graph.h"
 #include "models/json.h"
 
 namespace genie::engine {
@@ -22,9 +25,12 @@ using models::Model;
 
 const char* distill_mode_name(DistillMode m) {
   switch (m) {
-    case DistillMode::Genie: return "genie";
-    case DistillMode::LatentsOnly: return "latents_only";
-    case DistillMode::GeneratorOnly: return "generator_only";
+    case DistillMode::Genie:
+      return "genie";
+    case DistillMode::LatentsOnly:
+      return "latents_only";
+    case DistillMode::GeneratorOnly:
+      return "generator_only";
   }
   return "?";
 }
@@ -33,7 +39,8 @@ DistillMode parse_distill_mode(const std::string& s) {
   if (s == "genie") return DistillMode::Genie;
   if (s == "latents_only") return DistillMode::LatentsOnly;
   if (s == "generator_only") return DistillMode::GeneratorOnly;
-  throw Error(str("[distill] expected a mode genie | latents_only | generator_only, got '", s, "'"));
+  throw Error(
+      str("[distill] expected a mode genie | latents_only | generator_only, got '", s, "'"));
 }
 
 namespace {
@@ -61,8 +68,8 @@ std::pair<int, int> philox_offsets(uint64_t key, int64_t iter, int layer, int la
 // Everything the teacher hooks need, precomputed once per distill() call.
 struct TeacherCtx {
   const Model& m;
-  std::vector<int> swing_slot;  // node -> index among strided convs, or -1
-  std::vector<int> bn_slot;     // node -> index among BN nodes, or -1
+  std::vector<int> swing_slot;    // node -> index among strided convs, or -1
+  std::vector<int> bn_slot;       // node -> index among BN nodes, or -1
   std::vector<Tensor> mu, sigma;  // per BN node: running_mean, sqrt(running_var + 1e-6)
   int last_bn = -1;
   int num_strided = 0;
@@ -88,8 +95,10 @@ struct TeacherCtx {
   }
 
   // Σ_l bn_stat_loss over the BN inputs of one teacher forward of x (only up to the last BN node:
-  // nothing after it influences the loss). offsets empty = swing off.
-  Tensor bn_loss(const Tensor& x, const std::vector<std::pair<int, int>>& offsets) const {
+  // nothing after it influences the loss). offsets empty = swing off. offsets_at: device memory
+  // {dy, dx} per strided conv that the swing kernels read instead (replayed steps).
+  Tensor bn_loss(const Tensor& x, const std::vector<std::pair<int, int>>& offsets,
+                 const int32_t* offsets_at = nullptr) const {
     std::vector<Tensor> terms;
     terms.reserve(mu.size());
     models::ForwardHooks hooks;
@@ -100,14 +109,16 @@ struct TeacherCtx {
         // Swing convolution: reflect-pad 1, crop the H×W window at (dy, dx), then the conv itself.
         const Tensor& a = in.at(0);
         const auto [dy, dx] = offsets[size_t(slot)];
-        Tensor shifted = ops::swing_shift(a, dy, dx);  // == crop(reflect_pad(a, 1), dy, dx, H, W)
+        // == crop(reflect_pad(a, 1), dy, dx, H, W)
+        Tensor shifted = ops::swing_shift(a, dy, dx, offsets_at ? offsets_at + 2 * slot : nullptr);
         out = m.run_node(node, {shifted});
         return true;
       };
     }
     hooks.observe = [&](int node, const std::vector<Tensor>& in, const Tensor&) {
       const int slot = bn_slot[size_t(node)];
-      if (slot >= 0) terms.push_back(ops::bn_stat_loss(in.at(0), mu[size_t(slot)], sigma[size_t(slot)]));
+      if (slot >= 0)
+        terms.push_back(ops::bn_stat_loss(in.at(0), mu[size_t(slot)], sigma[size_t(slot)]));
     };
     m.forward_range(0, last_bn, {{-1, x}}, &hooks);
     Tensor total = terms.at(0);
@@ -126,7 +137,8 @@ void validate_distill(const Model& teacher, const DistillConfig& cfg) {
   const auto& info = teacher.info();
   GENIE_CHECK(!teacher.bn_nodes().empty(),
               "[distill] expected a teacher with BatchNorm layers (Genie-D matches their running "
-              "statistics), got a model (", info.arch, ") without any");
+              "statistics), got a model (",
+              info.arch, ") without any");
   GENIE_CHECK(cfg.samples >= 1, "[distill] expected samples >= 1, got ", cfg.samples);
   GENIE_CHECK(cfg.batch >= 1, "[distill] expected batch >= 1, got ", cfg.batch);
   GENIE_CHECK(cfg.iters >= 1, "[distill] expected distill iterations >= 1, got ", cfg.iters);
@@ -139,7 +151,8 @@ void validate_distill(const Model& teacher, const DistillConfig& cfg) {
                 info.H, "x", info.W);
     GENIE_CHECK(info.H % 4 == 0 && info.H >= 4,
                 "[distill] expected an input size divisible by 4 (the generator upsamples its "
-                "R/4 x R/4 map twice), got ", info.H, "x", info.W);
+                "R/4 x R/4 map twice), got ",
+                info.H, "x", info.W);
   }
   GENIE_CHECK(info.H * info.W >= 2, "[distill] expected images of at least 2 pixels, got ", info.H,
               "x", info.W);
@@ -217,6 +230,7 @@ DistillResult distill(const Model& teacher, const DistillConfig& cfg,
   };
 
   std::vector<std::pair<int, int>> offsets(size_t(cfg.swing ? ctx.num_strided : 0));
+  bool capture_failed = false;  // graph mode: then every later iteration runs eagerly
   for (int64_t b = start; b < num_batches; ++b) {
     const auto t_batch = std::chrono::steady_clock::now();
     const int64_t first = b * B, nb = std::min(B, S - first);
@@ -242,35 +256,116 @@ DistillResult distill(const Model& teacher, const DistillConfig& cfg,
     rec.first = first;
     rec.count = nb;
     rec.iters = cfg.iters;
-    for (int64_t it = 0; it < cfg.iters; ++it) {
-      if (opt_g) opt_g->lr = step_lr(cfg.lr_g, cfg.g_lr_gamma, cfg.g_lr_step, it);
+    // Graph mode: the iteration's swing offsets and the Adams' schedules in one device tensor
+    //   int32 [0, 2L) (dy, dx) per strided conv; float at 2L: z's {step size, sqrt bias
+    //   correction}, then G's
+    // uploaded before each iteration; one capture per batch (shapes are fixed within a batch).
+    const bool graph = cfg.graph && !cfg.after_backward;
+    const int64_t L = int64_t(offsets.size());
+    Tensor in;
+    std::vector<int32_t> in_host;
+    std::unique_ptr<k::Uploader> up;
+    std::unique_ptr<k::StepGraph> step_graph;
+    bool warm = false;
+    struct Out {
+      Tensor x, loss, l_bn, l_in;
+    } out;
+    if (graph) {
+      in = Tensor::zeros({2 * L + 4}, dev, DType::I32);
+      in_host.assign(size_t(in.numel()), 0);
+      up = std::make_unique<k::Uploader>(dev, size_t(in.numel()) * sizeof(int32_t));
+      const float* f = reinterpret_cast<const float*>(in.data_as<int32_t>() + 2 * L);
+      if (opt_z) opt_z->bind_schedule(f);
+      if (opt_g) opt_g->bind_schedule(f + 2);
+    }
+    const int32_t* offsets_at = graph && L > 0 ? in.data_as<int32_t>() : nullptr;
+    // zero_grad, forward, backward, the optimizer steps: what one capture records.
+    auto body = [&](const std::function<void(const Out&)>& after_backward) {
       if (opt_z) opt_z->zero_grad();
       if (opt_g) opt_g->zero_grad();
+      Out o;
+      o.x = use_g ? gen->forward(z) : z;
+      o.l_in = ops::input_stat_loss(o.x);
+      o.l_bn = ctx.bn_loss(o.x, offsets, offsets_at);
+      o.loss = ops::add(o.l_bn, o.l_in);
+      backward(o.loss);
+      if (after_backward) after_backward(o);
+      if (opt_z) opt_z->step();
+      if (opt_g) opt_g->step();
+      return o;
+    };
+    for (int64_t it = 0; it < cfg.iters; ++it) {
+      if (opt_g) opt_g->lr = step_lr(cfg.lr_g, cfg.g_lr_gamma, cfg.g_lr_step, it);
       for (size_t l = 0; l < offsets.size(); ++l)
         offsets[l] = cfg.swing_offsets ? cfg.swing_offsets(b, it, int(l))
                                        : philox_offsets(swing_key, it, int(l), ctx.num_strided);
-
-      Tensor x = use_g ? gen->forward(z) : z;
-      Tensor l_in = ops::input_stat_loss(x);
-      Tensor l_bn = ctx.bn_loss(x, offsets);
-      Tensor loss = ops::add(l_bn, l_in);
-      backward(loss);
-      const float lv = loss.item(), bnv = l_bn.item(), inv = l_in.item();
-      if (cfg.after_backward) cfg.after_backward(b, it + 1, lv, opt_latents ? z.grad() : Tensor());
       const float lr_g_now = opt_g ? opt_g->lr : 0.f;
-      if (opt_z) opt_z->step();
-      if (opt_g) opt_g->step();
+      float lv = 0, bnv = 0, inv = 0;
+      if (!graph) {
+        out = body([&](const Out& o) {
+          lv = o.loss.item(), bnv = o.l_bn.item(), inv = o.l_in.item();
+          if (cfg.after_backward)
+            cfg.after_backward(b, it + 1, lv, opt_latents ? z.grad() : Tensor());
+        });
+      } else {
+        for (int64_t l = 0; l < L; ++l) {
+          in_host[size_t(2 * l)] = offsets[size_t(l)].first;
+          in_host[size_t(2 * l + 1)] = offsets[size_t(l)].second;
+        }
+        float f[4] = {0, 0, 0, 0};
+        for (int j = 0; j < 2; ++j) {
+          Adam* a = j == 0 ? opt_z.get() : opt_g.get();
+          if (!a) continue;
+          const auto sched = a->schedule(a->steps() + 1);
+          f[2 * j] = sched[0];
+          f[2 * j + 1] = sched[1];
+        }
+        std::memcpy(&in_host[size_t(2 * L)], f, sizeof(f));
+        up->upload(in.raw(), in_host.data(), in_host.size() * sizeof(int32_t));
+        if (!warm || capture_failed) {
+          out = body({});
+          warm = true;
+        } else if (!step_graph) {
+          const int64_t steps_z = opt_z ? opt_z->steps() : 0, steps_g = opt_g ? opt_g->steps() : 0;
+          auto g = std::make_unique<k::StepGraph>(dev);
+          try {
+            k::Capture cap(*g);
+            out = body({});  // recorded, not run; the Adams count the step
+            cap.finish();
+            step_graph = std::move(g);
+            step_graph->replay();
+          } catch (const std::exception& ex) {
+            // Nothing ran on the device: undo the host's bookkeeping and go on eagerly.
+            clear_tape();
+            out = Out{};
+            if (opt_z) opt_z->set_steps(steps_z), opt_z->zero_grad();
+            if (opt_g) opt_g->set_steps(steps_g), opt_g->zero_grad();
+            g.reset();
+            capture_failed = true;
+            if (cfg.message)
+              cfg.message(str("Genie-D: the step could not be captured (", ex.what(),
+                              "); running it eagerly (same results)"));
+            out = body({});
+          }
+        } else {
+          step_graph->replay();
+          if (opt_z) opt_z->set_steps(opt_z->steps() + 1);
+          if (opt_g) opt_g->set_steps(opt_g->steps() + 1);
+        }
+        lv = out.loss.item(), bnv = out.l_bn.item(), inv = out.l_in.item();
+      }
       if (opt_z) opt_z->lr = plateau.step(lv, opt_z->lr);
       ++done_iters;
 
       if (it + 1 == cfg.iters) {
         // The batch's images: x of this last forward (before the final optimizer step).
-        copy_bytes(res.images.data() + first * C * H * W, Device::CPU, x.data(), dev,
+        copy_bytes(res.images.data() + first * C * H * W, Device::CPU, out.x.data(), dev,
                    size_t(nb * C * H * W) * sizeof(float));
         rec.bn_loss = bnv;
         rec.input_loss = inv;
       }
-      if (progress && ((it + 1) % std::max<int64_t>(cfg.progress_every, 1) == 0 || it + 1 == cfg.iters)) {
+      if (progress &&
+          ((it + 1) % std::max<int64_t>(cfg.progress_every, 1) == 0 || it + 1 == cfg.iters)) {
         DistillProgress p;
         p.batch = b;
         p.num_batches = num_batches;
@@ -376,7 +471,8 @@ std::string distill_report_json(const DistillResult& r, const DistillConfig& cfg
   return j.dump(2) + "\n";
 }
 
-void write_distill_report(const std::string& path, const DistillResult& r, const DistillConfig& cfg) {
+void write_distill_report(const std::string& path, const DistillResult& r,
+                          const DistillConfig& cfg) {
   io::write_file_atomic(path, distill_report_json(r, cfg));
 }
 
@@ -408,13 +504,13 @@ void write_distill_outputs(const std::string& out_dir, const DistillResult& r,
 std::string format_distill_progress(const DistillProgress& p) {
   char buf[256];
   const double eta = p.eta_s;
-  std::snprintf(buf, sizeof buf,
-                "[distill] batch %lld/%lld iter %lld/%lld  L_bn %.5g  L_in %.5g  lr_z %.3g  lr_g %.3g  "
-                "%.2f it/s  ETA %02d:%02d:%02d",
-                (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
-                (long long)p.iters, double(p.bn_loss), double(p.input_loss), double(p.lr_z),
-                double(p.lr_g), p.iters_per_s, int(eta / 3600), int(std::fmod(eta / 60, 60.0)),
-                int(std::fmod(eta, 60.0)));
+  std::snprintf(
+      buf, sizeof buf,
+      "[distill] batch %lld/%lld iter %lld/%lld  L_bn %.5g  L_in %.5g  lr_z %.3g  lr_g %.3g  "
+      "%.2f it/s  ETA %02d:%02d:%02d",
+      (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter, (long long)p.iters,
+      double(p.bn_loss), double(p.input_loss), double(p.lr_z), double(p.lr_g), p.iters_per_s,
+      int(eta / 3600), int(std::fmod(eta / 60, 60.0)), int(std::fmod(eta, 60.0)));
   return buf;
 }
 

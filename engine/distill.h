@@ -31,7 +31,7 @@
 namespace genie::engine {
 
 enum class DistillMode { Genie, LatentsOnly, GeneratorOnly };
-const char* distill_mode_name(DistillMode m);        // "genie" | "latents_only" | "generator_only"
+const char* distill_mode_name(DistillMode m);  // "genie" | "latents_only" | "generator_only"
 DistillMode parse_distill_mode(const std::string& s);  // throws listing the names
 
 struct DistillConfig {
@@ -53,6 +53,13 @@ struct DistillConfig {
   int64_t g_lr_step = 100;
   // Progress callback cadence (iterations); the last iteration of each batch is always reported.
   int64_t progress_every = 50;
+  // Run each batch's iterations as replays of a captured step (kernels/graph.h): the first runs
+  // eagerly, the second is captured, the rest replay it, with the swing offsets and both Adams'
+  // step sizes uploaded before each; the losses are read after the replay. The same results bit
+  // for bit. Not with after_backward (it reads the gradient mid-step). A step that cannot be
+  // captured runs eagerly from then on, and `message` (if set) is told why.
+  bool graph = false;
+  std::function<void(const std::string&)> message;
 
   // ---- injection points for tests and experiments (unset = the normal random behaviour) ----
   // Swing offsets: returns (dy, dx) ∈ {0,1,2}² for (batch, iteration, index of the strided conv
@@ -130,7 +137,8 @@ void write_distill_h5(const std::string& path, const DistillResult& r, const Dis
                       const models::Model& teacher);
 // report.json: {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s", …}
 std::string distill_report_json(const DistillResult& r, const DistillConfig& cfg);
-void write_distill_report(const std::string& path, const DistillResult& r, const DistillConfig& cfg);
+void write_distill_report(const std::string& path, const DistillResult& r,
+                          const DistillConfig& cfg);
 // PNG contact sheet of the first `max_images` images, de-normalized to 0–255 with the model's
 // input mean/std (0/1 when the model has none), each tile upscaled `scale`×.
 void write_distill_contact_sheet(const std::string& path, const DistillResult& r,

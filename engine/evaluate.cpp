@@ -10,7 +10,8 @@ namespace genie::engine {
 
 EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch, Device device) {
   GENIE_CHECK(batch > 0, "[evaluate] expected batch > 0, got ", batch);
-  GENIE_CHECK(data.images.defined() && data.images.ndim() == 4, "[evaluate] expected images (N, C, H, W), got ",
+  GENIE_CHECK(data.images.defined() && data.images.ndim() == 4,
+              "[evaluate] expected images (N, C, H, W), got ",
               data.images.defined() ? data.images.describe() : std::string("none"));
   GENIE_CHECK(data.labels.defined() && data.labels.dtype() == DType::I32 &&
                   data.labels.ndim() == 1 && data.labels.dim(0) == data.images.dim(0),
@@ -29,8 +30,9 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
     Tensor x = Tensor::empty({B, s[1], s[2], s[3]});
     std::memcpy(x.data(), images.data() + b0 * per, size_t(B * per) * sizeof(float));
     const Tensor logits = fwd(x.to(device));
-    GENIE_CHECK(logits.defined() && logits.ndim() == 2 && logits.dim(0) == B, "[evaluate] expected logits (",
-                B, ", classes), got ", logits.defined() ? logits.describe() : std::string("none"));
+    GENIE_CHECK(logits.defined() && logits.ndim() == 2 && logits.dim(0) == B,
+                "[evaluate] expected logits (", B, ", classes), got ",
+                logits.defined() ? logits.describe() : std::string("none"));
     const int64_t K = logits.dim(1);
     const std::vector<float> l = logits.to_vector();
     for (int64_t i = 0; i < B; ++i) {

@@ -148,7 +148,7 @@ const std::vector<Setting>& settings_table() {
       GENIE_FLOAT_SETTING("round-weight", round_weight, true, 0.0, false, HUGE_VAL),
       GENIE_FLOAT_SETTING("qdrop-p", qdrop_p, true, 0.0, false, 1.0),
       GENIE_SWITCH_SETTING("fold-bn", c.fold_bn, c.fold_bn = on, true),
-      GENIE_SWITCH_SETTING("recon-graph", c.recon_graph, c.recon_graph = on, false),
+      GENIE_SWITCH_SETTING("graph", c.graph, c.graph = on, false),
       Setting{"device", Kind::String, true,
               [](PipelineConfig& c, const std::string& v, const std::string& s) {
                 if (v != "cpu" && v != "cuda" && v != "auto")
@@ -479,6 +479,7 @@ DistillConfig distill_config(const PipelineConfig& c, Device dev) {
   dc.swing = c.swing;
   dc.mode = parse_distill_mode(c.distill_mode);
   dc.device = dev;
+  dc.graph = c.graph;
   dc.progress_every = std::max<int64_t>(1, std::min<int64_t>(50, c.distill_iters / 10));
   return dc;
 }
@@ -505,7 +506,8 @@ void emit_message(const PipelineListener& l, const std::string& text) {
 // Genie-D with checkpoints after every batch (resume from the checkpoint's batches).
 DistillResult run_genie_d(const Prepared& p, Checkpoint& ck, const PipelineListener& listen,
                           std::chrono::steady_clock::time_point& mark) {
-  const DistillConfig dc = distill_config(p.cfg, p.device);
+  DistillConfig dc = distill_config(p.cfg, p.device);
+  dc.message = [&](const std::string& m) { emit_message(listen, m); };
   const auto& info = p.model.info();
   const int64_t nb = (dc.samples + dc.batch - 1) / dc.batch;
   const DistillResume resume = ck.distill_resume({dc.samples, info.C, info.H, info.W});
@@ -688,7 +690,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   ro.batch = c.recon_batch;
   ro.round_weight = float(c.round_weight);
   ro.qdrop_p = float(c.qdrop_p);
-  ro.graph = c.recon_graph;
+  ro.graph = c.graph;
   ro.lr_w_step = float(c.lr_wstep);
   ro.lr_a_step = float(c.lr_astep);
   ro.lr_logits = float(c.lr_round);

@@ -63,12 +63,12 @@ struct PipelineConfig {
   double qdrop_p = 0.5;         // --qdrop-p: QDrop probability of keeping the FP value (0..1)
   double round_weight = 1.0;    // --round-weight: rounding regulariser weight
   bool fold_bn = false;         // --fold-bn
-  bool recon_graph = false;     // --recon-graph: replay captured Genie-M steps (same results)
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
-  int threads = 0;              // --threads (0 = library default)
-  uint64_t seed = 0;            // --seed
-  bool quiet = false;           // --quiet
+  bool graph = false;  // --graph: replay captured Genie-D / Genie-M steps (the same results)
+  int threads = 0;     // --threads (0 = library default)
+  uint64_t seed = 0;   // --seed
+  bool quiet = false;  // --quiet
 };
 
 // ---- settings by flag name ----

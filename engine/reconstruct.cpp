@@ -336,7 +336,12 @@ struct UnitOptimizer::Impl {
     std::memcpy(&in_host[size_t(bsp + 2)], f, sizeof(f));
     up->upload(in.raw(), in_host.data(), in_host.size() * sizeof(int32_t));
     const float* beta_at = reinterpret_cast<const float*>(in.data_as<int32_t>() + bsp + 8);
-    Phase& ph = phase[round_reg_on(it, opt) ? 1 : 0];
+    const bool reg_on = round_reg_on(it, opt);
+    if (reg_on && phase[0].g) {  // the first phase is over: give its graph's memory back
+      phase[0].o = Objective{};
+      phase[0].g.reset();
+    }
+    Phase& ph = phase[reg_on ? 1 : 0];
     auto run_body = [&](Losses* l) {
       sg.offset = 0;
       Tensor xb = gather_rows(x, in, 0, bs, d), xqb = gather_rows(xq, in, 0, bs, d);

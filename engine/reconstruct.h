@@ -135,7 +135,8 @@ class UnitOptimizer {
   // values (a host sync).
   void step(int64_t it, Losses* losses = nullptr);
   // Whether iterations replay captured steps (opt.graph, a cache on the model's device, and no
-  // failed capture so far), and how many kernels the captures recorded (both phases).
+  // failed capture so far), and how many kernels the live captures hold (the first phase's
+  // capture is dropped when the regulariser switches on).
   bool graphed() const;
   size_t captured_kernels() const;
 

@@ -49,15 +49,17 @@ struct SwingF {
   }
 };
 
-// y (NC, H, W) = swing shift of x (NC, H, W) by (dy, dx) ∈ {0,1,2}²; requires H, W >= 2.
+// y (NC, H, W) = swing shift of x (NC, H, W) by (dy, dx) ∈ {0,1,2}²; requires H, W >= 2. With
+// `at` (device memory {dy, dx}, read when the kernel runs: replayed steps, kernels/graph.h) the
+// offsets come from there instead.
 GENIE_DECLARE_KERNEL(swing_shift_fwd,
-                     (const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx, float* y,
-                      Stream s),
-                     (x, NC, H, W, dy, dx, y, s))
-// dx (NC, H, W) (+)= adjoint of the shift applied to dy
+                     (const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx,
+                      const int32_t* at, float* y, Stream s),
+                     (x, NC, H, W, dy, dx, at, y, s))
+// dx (NC, H, W) (+)= adjoint of the shift applied to dy (offsets (sy, sx) or from `at`)
 GENIE_DECLARE_KERNEL(swing_shift_bwd,
-                     (const float* dy, int64_t NC, int64_t H, int64_t W, int sy, int sx, float* dx,
-                      bool accumulate, Stream s),
-                     (dy, NC, H, W, sy, sx, dx, accumulate, s))
+                     (const float* dy, int64_t NC, int64_t H, int64_t W, int sy, int sx,
+                      const int32_t* at, float* dx, bool accumulate, Stream s),
+                     (dy, NC, H, W, sy, sx, at, dx, accumulate, s))
 
 }  // namespace genie::k

@@ -7,8 +7,9 @@
 
 namespace genie::k {
 
-void swing_shift_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx, float* y,
-                         Stream) {
+void swing_shift_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int dy, int dx,
+                         const int32_t* at, float* y, Stream) {
+  if (at) dy = at[0], dx = at[1];
   const SwingF f{H, W, dy - 1, dx - 1};
   cpu_for_outer(NC, H * W, [&](int64_t p) {
     const float* xp = x + p * H * W;
@@ -22,7 +23,8 @@ void swing_shift_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int d
 }
 
 void swing_shift_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int sy, int sx,
-                         float* dx, bool accumulate, Stream) {
+                         const int32_t* at, float* dx, bool accumulate, Stream) {
+  if (at) sy = at[0], sx = at[1];
   const SwingF f{H, W, sy - 1, sx - 1};
   cpu_for_outer(NC, H * W, [&](int64_t p) {
     const float* __restrict__ g = dy + p * H * W;

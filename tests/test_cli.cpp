@@ -137,7 +137,7 @@ TEST_CASE("genie_run: --help and --version") {
        {"--model",  "--out",           "--wbits",        "--abits",    "--samples",
         "--batch",  "--distill-iters", "--recon-iters",  "--calib",    "--eval",
         "--device", "--seed",          "--threads",      "--config",   "--resume",
-        "--quiet",  "--fold-bn",       "--round-weight", "--lr-round", "--recon-graph"})
+        "--quiet",  "--fold-bn",       "--round-weight", "--lr-round", "--graph"})
     CHECK_MESSAGE(contains(h.out, flag), flag);
   const ProcResult v = run_genie({"--version"});
   CHECK(v.rc == 0);
@@ -151,11 +151,11 @@ TEST_CASE("genie_run: config file settings, overridden by flags") {
                             "distill-lr-z": 0.05, "eval": "fashion-mnist"})");
   const cli::Parsed p = cli::parse(
       "quantize", {"--config", cfg, "--wbits", "5", "--model", "m.h5", "--out", "o", "--seed=9"});
-  CHECK(p.cfg.samples == 24);      // from the file
-  CHECK(p.cfg.wbits == 5);         // flag overrides the file
-  CHECK(p.cfg.seed == 9);          // --name=value form overrides too
-  CHECK(p.cfg.fold_bn);            // switch from the file ('_' accepted for '-')
-  CHECK_FALSE(p.cfg.recon_graph);  // default
+  CHECK(p.cfg.samples == 24);  // from the file
+  CHECK(p.cfg.wbits == 5);     // flag overrides the file
+  CHECK(p.cfg.seed == 9);      // --name=value form overrides too
+  CHECK(p.cfg.fold_bn);        // switch from the file ('_' accepted for '-')
+  CHECK_FALSE(p.cfg.graph);    // default
   CHECK(p.cfg.calib == "noise");
   CHECK(p.cfg.distill_lr_z == doctest::Approx(0.05));
   CHECK(p.cfg.abits == 4);            // default

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -13,6 +14,7 @@
 #include "io/atomic.h"
 #include "io/h5.h"
 #include "io/image.h"
+#include "kernels/graph.h"
 #include "models/json.h"
 #include "test_util.h"
 
@@ -278,6 +280,81 @@ TEST_CASE("distill is deterministic, handles S not a multiple of B, and resumes 
   cfg.seed = 12;
   auto d = engine::distill(teacher, cfg);
   CHECK(d.images.to_vector() != va);
+}
+
+namespace {
+void check_distill_graph_matches_eager(Device d) {
+  models::Model teacher = small_teacher();
+  teacher.to(d);
+  for (auto mode : {DistillMode::Genie, DistillMode::LatentsOnly, DistillMode::GeneratorOnly}) {
+    for (bool swing : {true, false}) {
+      INFO(engine::distill_mode_name(mode), " swing ", swing);
+      DistillConfig cfg = tiny_config(6, 4, 12, 5);  // two batches (4, 2): two captures
+      cfg.mode = mode;
+      cfg.swing = swing;
+      cfg.device = d;
+      cfg.progress_every = 1;
+      cfg.plateau_patience = 2;      // the latents' lr drops within the run: any gain below
+      cfg.plateau_threshold = 0.5f;  // 50 % counts as a bad iteration
+      cfg.g_lr_step = 4;             // and G's steps down
+      std::vector<std::array<float, 4>> pe, pg;
+      auto rec = [](std::vector<std::array<float, 4>>& v) {
+        return [&v](const engine::DistillProgress& p) {
+          v.push_back({p.bn_loss, p.input_loss, p.lr_z, p.lr_g});
+        };
+      };
+      const auto e = engine::distill(teacher, cfg, rec(pe));
+      cfg.graph = true;
+      const auto g = engine::distill(teacher, cfg, rec(pg));
+      REQUIRE(pe.size() == 24);
+      if (d == Device::CPU) {
+        CHECK(pg == pe);
+        CHECK(g.images.to_vector() == e.images.to_vector());
+      } else {
+        std::vector<float> fe, fg;
+        for (size_t i = 0; i < pe.size(); ++i)
+          for (int j = 0; j < 4; ++j)
+            fe.push_back(pe[i][size_t(j)]), fg.push_back(pg[i][size_t(j)]);
+        CHECK(test::rel_err(fg, fe) < 1e-4);
+        CHECK(test::rel_err(g.images.to_vector(), e.images.to_vector()) < 1e-4);
+      }
+      CHECK(pe.back()[2] < cfg.lr_z);  // the plateau schedule acted
+      CHECK(g.bn_loss_final == e.bn_loss_final);
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("distill: replayed captured steps (DistillConfig::graph) reproduce the eager run") {
+  check_distill_graph_matches_eager(Device::CPU);
+}
+
+TEST_CASE("distill: a step that cannot be captured runs eagerly, says so, same results") {
+  models::Model teacher = small_teacher();
+  DistillConfig cfg = tiny_config(6, 4, 6, 5);
+  const auto e = engine::distill(teacher, cfg);
+  cfg.graph = true;
+  std::vector<std::string> notes;
+  cfg.message = [&](const std::string& m) { notes.push_back(m); };
+  k::StepGraph::fail_captures_for_testing(true);
+  engine::DistillResult g;
+  try {
+    g = engine::distill(teacher, cfg);
+  } catch (...) {
+    k::StepGraph::fail_captures_for_testing(false);
+    throw;
+  }
+  k::StepGraph::fail_captures_for_testing(false);
+  CHECK(g.images.to_vector() == e.images.to_vector());
+  CHECK(g.bn_loss_final == e.bn_loss_final);
+  REQUIRE(notes.size() == 1);  // no second attempt, in this batch or the next
+  CHECK(notes[0].find("Genie-D: the step could not be captured") != std::string::npos);
+  CHECK_FALSE(k::capturing());
+}
+
+TEST_CASE("distill: replayed CUDA graphs reproduce the eager run (GPU)") {
+  GENIE_REQUIRE_GPU();
+  check_distill_graph_matches_eager(Device::CUDA);
 }
 
 TEST_CASE("distill ablation modes optimise the loss") {

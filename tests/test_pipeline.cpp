@@ -92,6 +92,11 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   CHECK(drep.at("bn_loss_final").as_number() > 0);
   CHECK(drep.at("distill").at("batches").size() == 2);
   CHECK_FALSE(test::path_exists(dc.out + "/checkpoint"));
+  // --graph: the same images through replayed captured steps.
+  Config dg = dc;
+  dg.out = tmp / "distill_graph";
+  dg.graph = true;
+  CHECK(genie::distill(dg).distill.images.to_vector() == d.distill.images.to_vector());
 
   // Quantize with the synthetic set as the calibration file: no Genie-D work, every unit done.
   Config qc;
@@ -119,10 +124,10 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   CHECK(fe.result.top1 == q.quant.top1);
   CHECK(fe.result.top5 == q.quant.top5);
   CHECK(genie::evaluate(kModel, eval_set).result.top1 == 1.0);
-  // --recon-graph: the same reconstruction through replayed captured steps.
+  // --graph: the same reconstruction through replayed captured steps.
   Config gc = qc;
   gc.out = tmp / "quant_graph";
-  gc.recon_graph = true;
+  gc.graph = true;
   const Result qg = genie::quantize(gc);
   REQUIRE(qg.units.size() == q.units.size());
   for (size_t i = 0; i < q.units.size(); ++i) {
