@@ -13,7 +13,8 @@
 # GPU_CHECK_TEST_TIMEOUT (s, default 420), GPU_CHECK_BENCH=0 (skip benchmarks),
 # GPU_CHECK_BENCH_ARGS (default "--device cuda"), GPU_CHECK_BENCH_TIMEOUT (s, default 150),
 # GPU_CHECK_COMPARE_TIMEOUT (s, default 300: bench/compare_pytorch.py on the benchmark's JSON),
-# GPU_CHECK_E2E=0 (skip the end-to-end genie_run quantize --device cuda), GPU_CHECK_E2E_TIMEOUT (s, 180).
+# GPU_CHECK_E2E=0 (skip the end-to-end genie_run quantize --device cuda, run once eagerly and once
+# with --graph), GPU_CHECK_E2E_TIMEOUT (s, 180 each).
 # Exit status: 0 when every test passed (no GPU case skipped) and the benchmark ran clean, else 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -141,6 +142,18 @@ if [ "${GPU_CHECK_E2E:-1}" = 1 ] && [ -x "$RUN" ]; then
   [ "$e2e_rc" = 124 ] && note "genie_run end-to-end timed out after ${GPU_CHECK_E2E_TIMEOUT:-180} s"
   tail -8 "$OUT/e2e.log" >&2
   rm -f "$OUT/e2e/images.h5" "$OUT/e2e/quantized.h5"  # only the report and the picture come back
+  # The same run with --graph (captured Genie-D / Genie-M steps replayed as CUDA graphs): same
+  # accuracy expected, $OUT/e2e_graph/report.json + e2e_graph.log.
+  echo "gpu-check: running genie_run quantize --device cuda --graph (quick settings)" >&2
+  rm -rf "$OUT/e2e_graph"
+  timeout -k 10 "${GPU_CHECK_E2E_TIMEOUT:-180}" "$RUN" quantize \
+    --model models/data/resnet20_fmnist.h5 --out "$OUT/e2e_graph" --wbits 4 --abits 4 --samples 128 \
+    --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
+    --device cuda --seed 0 --graph >"$OUT/e2e_graph.log" 2>&1
+  e2e_graph_rc=$?
+  tail -4 "$OUT/e2e_graph.log" >&2
+  rm -f "$OUT/e2e_graph/images.h5" "$OUT/e2e_graph/quantized.h5" "$OUT/e2e_graph/contact_sheet.png"
+  export GPU_CHECK_E2E_GRAPH_RC=$e2e_graph_rc
 fi
 export GPU_CHECK_E2E_RC=$e2e_rc
 
@@ -217,6 +230,15 @@ if rj:
     except ValueError as e:
         e2e["parse_error"] = str(e)
 s["e2e"] = e2e
+e2g = {"exit_code": os.environ.get("GPU_CHECK_E2E_GRAPH_RC", "skipped")}
+rj = read(os.path.join(out, "e2e_graph", "report.json"))
+if rj:
+    try:
+        r = json.loads(rj)
+        e2g.update({k: r.get(k) for k in ("fp32_top1", "quant_top1", "timings_s")})
+    except ValueError as e:
+        e2g["parse_error"] = str(e)
+s["e2e_graph"] = e2g  # informational: --graph is not the default yet
 s["ok"] = (e2e["exit_code"] in ("skipped", "0") and int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
            bench_rc in ("skipped", "0") and not s["tests"].get("gpu_cases_skipped"))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
@@ -225,7 +247,8 @@ t = s["tests"]
 print(f"gpu-check: device {device or 'none'}; tests {t.get('passed', '?')}/{t.get('cases', '?')} passed, "
       f"{t.get('failed', '?')} failed, GPU cases skipped {t.get('gpu_cases_skipped', '?')}; "
       f"benchmark {s['benchmark']['exit_code']}; end-to-end {e2e['exit_code']} "
-      f"(FP32 {e2e.get('fp32_top1')}, W4A4 {e2e.get('quant_top1')}); ok={s['ok']}", file=sys.stderr)
+      f"(FP32 {e2e.get('fp32_top1')}, W4A4 {e2e.get('quant_top1')}); with --graph {e2g['exit_code']} "
+      f"(W4A4 {e2g.get('quant_top1')}); ok={s['ok']}", file=sys.stderr)
 sys.exit(0 if s["ok"] else 1)
 PY
 rc=$?
