@@ -23,7 +23,8 @@ Tensor rand(const Shape& s, Generator& g, Device d) {
 
 Tensor bernoulli_mask(const Shape& s, float p, Generator& g, Device d) {
   Tensor m = Tensor::empty(s, d, DType::U8);
-  k::philox_bernoulli(d, g.seed, g.offset, g.offset_at, p, m.data_as<uint8_t>(), m.numel(), nullptr);
+  k::philox_bernoulli(d, g.seed, g.offset, g.offset_at, p, m.data_as<uint8_t>(), m.numel(),
+                      nullptr);
   g.offset += k::philox_counters(m.numel());
   return m;
 }

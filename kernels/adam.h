@@ -1,5 +1,6 @@
 // Adam update (Kingma & Ba, PyTorch semantics incl. bias correction, eps outside the sqrt):
-//   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+//   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) +
+//   eps)
 #pragma once
 #include "kernels/dispatch.h"
 

@@ -425,7 +425,9 @@ void empty_cache() {
 
 namespace cuda {
 
-cudaStream_t resolve(Stream s) { return s ? static_cast<cudaStream_t>(s) : cuda_rt::engine_stream(); }
+cudaStream_t resolve(Stream s) {
+  return s ? static_cast<cudaStream_t>(s) : cuda_rt::engine_stream();
+}
 
 cublasHandle_t cublas(cudaStream_t s) {
   auto& c = cuda_rt::context();

@@ -32,12 +32,12 @@ inline std::vector<std::function<void()>>*& cpu_recorder() {
 }  // namespace genie
 
 #define GENIE_UNPAREN(...) __VA_ARGS__
-#define GENIE_DISPATCH(dev, fn, ...)                                                        \
-  (::genie::k::dispatch_count().fetch_add(1, std::memory_order_relaxed),                    \
-   (dev) == ::genie::Device::CPU                                                            \
-       ? (::genie::k::cpu_recorder()                                                        \
-              ? ::genie::k::cpu_recorder()->push_back([=] { fn##_cpu(__VA_ARGS__); })       \
-              : fn##_cpu(__VA_ARGS__))                                                      \
+#define GENIE_DISPATCH(dev, fn, ...)                                                  \
+  (::genie::k::dispatch_count().fetch_add(1, std::memory_order_relaxed),              \
+   (dev) == ::genie::Device::CPU                                                      \
+       ? (::genie::k::cpu_recorder()                                                  \
+              ? ::genie::k::cpu_recorder()->push_back([=] { fn##_cpu(__VA_ARGS__); }) \
+              : fn##_cpu(__VA_ARGS__))                                                \
        : fn##_cuda(__VA_ARGS__))
 
 #ifdef GENIE_DEFINE_CUDA_STUBS

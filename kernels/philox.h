@@ -7,7 +7,8 @@
 namespace genie::k {
 
 // uniform in [0, 1)  (24-bit mantissa: (u >> 8) * 2^-24)
-GENIE_DECLARE_KERNEL(philox_uniform, (uint64_t seed, uint64_t offset, float* y, int64_t n, Stream s),
+GENIE_DECLARE_KERNEL(philox_uniform,
+                     (uint64_t seed, uint64_t offset, float* y, int64_t n, Stream s),
                      (seed, offset, y, n, s))
 // standard normal * stddev + mean
 GENIE_DECLARE_KERNEL(philox_normal,

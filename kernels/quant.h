@@ -64,8 +64,8 @@ GENIE_DECLARE_KERNEL(round_reg_fwd,
                      (v, n, beta, beta_at, out, s))
 // dv (+)= dout[0] · ∂/∂v (1 − |2h(v) − 1|^β)   (dout is a device scalar; beta_at as above)
 GENIE_DECLARE_KERNEL(round_reg_bwd,
-                     (const float* v, int64_t n, float beta, const float* beta_at, const float* dout,
-                      float* dv, bool accumulate, Stream s),
+                     (const float* v, int64_t n, float beta, const float* beta_at,
+                      const float* dout, float* dv, bool accumulate, Stream s),
                      (v, n, beta, beta_at, dout, dv, accumulate, s))
 
 // Clip-search scores: for each row r of x (rows, cols) and candidate c,

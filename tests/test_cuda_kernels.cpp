@@ -123,7 +123,8 @@ TEST_CASE("cuda parity: Philox draws are identical, Adam steps agree [gpu]") {
   both([&](Device d) { k::philox_normal(d, 123, 78, 0.5f, 2.f, y.f(d), n, nullptr); });
   CHECK_TWIN(y, 1e-6);
   Twin m = Twin(Tensor::empty({n}, kCpu, DType::U8));
-  both([&](Device d) { k::philox_bernoulli(d, 9, 3, nullptr, 0.3f, m.as<uint8_t>(d), n, nullptr); });
+  both(
+      [&](Device d) { k::philox_bernoulli(d, 9, 3, nullptr, 0.3f, m.as<uint8_t>(d), n, nullptr); });
   CHECK(m.g.to_i8() == m.c.to_i8());
 
   Twin p = randn({n}, 10), g = randn({n}, 11), mm = zeros({n}), vv = zeros({n});
