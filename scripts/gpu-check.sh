@@ -221,24 +221,18 @@ if cj:
         s["compare"]["rows"] = json.loads(cj).get("rows", [])
     except ValueError as e:
         s["compare"]["parse_error"] = str(e)
-e2e = {"exit_code": os.environ.get("GPU_CHECK_E2E_RC", "skipped")}
-rj = read(os.path.join(out, "e2e", "report.json"))
-if rj:
-    try:
-        r = json.loads(rj)
-        e2e.update({k: r.get(k) for k in ("fp32_top1", "quant_top1", "timings_s")})
-    except ValueError as e:
-        e2e["parse_error"] = str(e)
-s["e2e"] = e2e
-e2g = {"exit_code": os.environ.get("GPU_CHECK_E2E_GRAPH_RC", "skipped")}
-rj = read(os.path.join(out, "e2e_graph", "report.json"))
-if rj:
-    try:
-        r = json.loads(rj)
-        e2g.update({k: r.get(k) for k in ("fp32_top1", "quant_top1", "timings_s")})
-    except ValueError as e:
-        e2g["parse_error"] = str(e)
-s["e2e_graph"] = e2g  # informational: --graph is not the default yet
+def e2e_run(rc_env, folder):
+    res = {"exit_code": os.environ.get(rc_env, "skipped")}
+    rj = read(os.path.join(out, folder, "report.json"))
+    if rj:
+        try:
+            r = json.loads(rj)
+            res.update({k: r.get(k) for k in ("fp32_top1", "quant_top1", "timings_s")})
+        except ValueError as e:
+            res["parse_error"] = str(e)
+    return res
+e2e = s["e2e"] = e2e_run("GPU_CHECK_E2E_RC", "e2e")
+e2g = s["e2e_graph"] = e2e_run("GPU_CHECK_E2E_GRAPH_RC", "e2e_graph")  # informational (--graph is opt-in)
 s["ok"] = (e2e["exit_code"] in ("skipped", "0") and int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
            bench_rc in ("skipped", "0") and not s["tests"].get("gpu_cases_skipped"))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
