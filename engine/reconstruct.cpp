@@ -210,7 +210,6 @@ struct UnitOptimizer::Impl {
   Tensor order;     // eager: the shuffle on the cache's device
   int64_t pos = 0;  // next row of perm
   std::unique_ptr<Adam> opt_w, opt_a, opt_v;
-  QModel::Run train;
 
   // Graph mode.
   bool graph = false;
@@ -258,8 +257,6 @@ struct UnitOptimizer::Impl {
     opt_w = std::make_unique<Adam>(ws, opt.lr_w_step);
     opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
     opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
-    train.gen = &gen;
-    train.qdrop_p = opt.qdrop_p;
     pos = N;  // forces a fresh permutation first
     graph = opt.graph && x.device() == d && xq.device() == d && y.device() == d;
     if (graph) {
@@ -276,12 +273,6 @@ struct UnitOptimizer::Impl {
     }
   }
 
-  ~Impl() {
-    // The captures hold the gradients' memory; parameters leave graph mode.
-    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()})
-      if (a) a->bind_schedule(nullptr);
-  }
-
   void next_rows() {
     if (pos + bs > N) {
       std::iota(perm.begin(), perm.end(), int64_t(0));
@@ -296,8 +287,9 @@ struct UnitOptimizer::Impl {
                  int64_t it, const float* beta_at, Losses* losses) {
     Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), g, d)
                                      : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, g, d);
-    QModel::Run run = train;
+    QModel::Run run;  // training: soft weights, QDrop masks from g
     run.gen = &g;
+    run.qdrop_p = opt.qdrop_p;
     Objective o = unit_objective(qm, u, xb, xqb, yb, mix, run, it, opt, beta_at);
     if (losses) read(o, losses);
     backward(o.total);
