@@ -18,27 +18,10 @@
 namespace genie::k {
 
 namespace {
-// Σ_i term(i) over [0, n) with fixed chunking; term returns float, accumulated in double.
-template <class Term>
-double chunked_sum(int64_t n, Term&& term) {
-  const int64_t chunks = (n + kQuantChunk - 1) / kQuantChunk;
-  std::vector<double> part(size_t(std::max<int64_t>(chunks, 1)), 0.0);
-#pragma omp parallel for schedule(static) if (chunks > 1 && n > kCpuGrain)
-  for (int64_t c = 0; c < chunks; ++c) {
-    double s = 0;
-    const int64_t e = std::min(n, (c + 1) * kQuantChunk);
-    for (int64_t i = c * kQuantChunk; i < e; ++i) s += double(term(i));
-    part[size_t(c)] = s;
-  }
-  double s = 0;
-  for (double p : part) s += p;
-  return s;
-}
-
-// The same sum (same order, same result) for terms that select by a random byte (the QDrop
-// code): fill(b, m, buf) writes the terms of [b, b + m) into a buffer, a loop with no reduction
-// that vectorizes with selects (as a branch it mispredicted half the time); the double sum then
-// runs over plain floats.
+// Σ of float terms over [0, n) with fixed chunking, accumulated in double in index order:
+// fill(b, m, buf) writes the terms of [b, b + m) into a buffer first, a loop with no reduction
+// that vectorizes (with selects where a term picks by a random byte such as the QDrop code: as a
+// branch that mispredicted half the time); the double sum then runs over plain floats.
 template <class Fill>
 double chunked_sum_staged(int64_t n, Fill&& fill) {
   const int64_t chunks = (n + kQuantChunk - 1) / kQuantChunk;
@@ -55,6 +38,14 @@ double chunked_sum_staged(int64_t n, Fill&& fill) {
   double s = 0;
   for (double p : part) s += p;
   return s;
+}
+
+// The same for term(i) returning float.
+template <class Term>
+double chunked_sum(int64_t n, Term&& term) {
+  return chunked_sum_staged(n, [&](int64_t b, int64_t m, float* buf) {
+    for (int64_t j = 0; j < m; ++j) buf[j] = term(b + j);
+  });
 }
 
 // LSQ step-gradient terms of m elements (restrict: the loop vectorizes).
