@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
-# Run ON the GPU machine (the `device` tool), from the repository root: runs the whole test suite
-# and the CUDA benchmarks from the bundle made here by scripts/prepare-gpu-bundle.sh, and writes
-# $OUT/gpu-check.json (device, test counts, failed cases, benchmark JSON) next to the logs.
+# Run ON the GPU machine (the `device` tool), from the repository root: runs the GPU test cases,
+# the CUDA benchmarks, the pipeline end to end and the PyTorch comparison from the bundle made here
+# by scripts/prepare-gpu-bundle.sh, inside one time budget, and writes $OUT/gpu-check.json.
 #
-#   scripts/gpu-check.sh [doctest options...]      e.g.  scripts/gpu-check.sh -tc='*[gpu]*'
+#   scripts/gpu-check.sh                         GPU cases, bench, end to end, compare, other cases
+#   scripts/gpu-check.sh [doctest options...]    e.g. -tc='graph:*' -s: those cases instead of the
+#                                                GPU cases, and no "other cases" step
 #
-# Steps: unpack build-gpu-bundle/genie-gpu.tar.xz into the checkout; make the absolute source path
+# Setup: unpack build-gpu-bundle/genie-gpu.tar.xz into the checkout; make the absolute source path
 # the binaries were built with (tests find goldens and genie_run through it) point at this
 # checkout; expose the bundled Fashion-MNIST at its fixed path if the machine lacks it; find
-# cuBLAS/cuDNN on the machine (CUDA toolkit, ldconfig, PyTorch's nvidia-* wheels); run.
+# cuBLAS/cuDNN on the machine (CUDA toolkit, ldconfig, PyTorch's nvidia-* wheels).
+# Then, in this order, each under the smaller of its own limit and what is left of the budget
+# (a step with under 20 s left is skipped, with a note):
+#   tests       the cases whose names mention GPU or CUDA (GPU_CHECK_TEST_TIMEOUT, 240 s)
+#   bench       genie_bench $GPU_CHECK_BENCH_ARGS (default --device cuda; GPU_CHECK_BENCH_TIMEOUT,
+#               150 s; GPU_CHECK_BENCH=0 skips it and the comparison)
+#   e2e         genie_run quantize --device cuda, demo's quick settings (GPU_CHECK_E2E_TIMEOUT,
+#   e2e_graph   120 s each), eagerly and with --graph; GPU_CHECK_E2E=0 skips both
+#   compare     bench/compare_pytorch.py on the benchmark's JSON (GPU_CHECK_COMPARE_TIMEOUT, 240 s)
+#   tests_rest  every other case, with whatever is left (GPU_CHECK_REST=0 skips it)
 # Environment: OUT (default ./gpu-check-out), GENIE_BUNDLE (default build-gpu-bundle),
-# GPU_CHECK_TEST_TIMEOUT (s, default 420), GPU_CHECK_BENCH=0 (skip benchmarks),
-# GPU_CHECK_BENCH_ARGS (default "--device cuda"), GPU_CHECK_BENCH_TIMEOUT (s, default 150),
-# GPU_CHECK_COMPARE_TIMEOUT (s, default 300: bench/compare_pytorch.py on the benchmark's JSON),
-# GPU_CHECK_E2E=0 (skip the end-to-end genie_run quantize --device cuda, run once eagerly and once
-# with --graph), GPU_CHECK_E2E_TIMEOUT (s, 180 each).
-# Exit status: 0 when every test passed (no GPU case skipped) and the benchmark ran clean, else 1.
+# GPU_CHECK_BUDGET (s, default 480: one device call of at most 600 s, with room for a rerun in a
+# 15-minute lease).
+# Output: $OUT/gpu-check.json (device, bundle manifest, each step's exit code and seconds, test
+# counts and failed cases, the benchmark's JSON, the genie/PyTorch ratios, the end-to-end
+# accuracies and phase times), $OUT/tests.log, and $OUT/gpu-check-logs.tar.gz with everything else
+# (the device tool returns at most 8 files).
+# Exit status: 0 when every test that ran passed (no GPU case skipped), the benchmark and the eager
+# end-to-end run exited cleanly, else 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
@@ -104,110 +117,173 @@ else
   [ -z "$missing" ] || note "unresolved libraries: $missing"
 fi
 
-# ---- 4. device, tests, benchmarks ----
+# ---- 4. device, tests, benchmarks: in order of what a short lease must not miss ----
+# One deadline for everything (GPU_CHECK_BUDGET s from here); each step runs under the smaller of
+# its own limit and what is left, and a step with under 20 s left is skipped with a note.
+BUDGET=${GPU_CHECK_BUDGET:-480}
+T0=$SECONDS
+STEPS="$OUT/.steps"
+: >"$STEPS"
+left() { echo $((BUDGET - (SECONDS - T0))); }
+# limit DEFAULT: the step's timeout, or nothing (skip) when under 20 s remain.
+limit() {
+  local l
+  l=$(left)
+  [ "$l" -lt 20 ] && return 1
+  [ "$1" -lt "$l" ] && echo "$1" || echo "$l"
+}
+# timed NAME LIMIT CMD...: runs CMD under LIMIT s, records "NAME rc seconds" in $STEPS.
+timed() {
+  local name=$1 lim=$2 t=$SECONDS rc
+  shift 2
+  timeout -k 10 "$lim" "$@"
+  rc=$?
+  echo "$name $rc $((SECONDS - t)) $lim" >>"$STEPS"
+  [ "$rc" = 124 ] && note "$name timed out after $lim s"
+  return $rc
+}
+skipped() { echo "$1 skipped 0 0" >>"$STEPS"; note "$1 skipped: under 20 s of the ${BUDGET} s budget left"; }
+
 DEVICE=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 [ -n "$DEVICE" ] || note "nvidia-smi found no GPU"
 
+# 4a. The GPU cases (every case whose name mentions GPU or CUDA: that is where all GPU work of the
+# suite lives; doctest filters ignore case), or the doctest options given on the command line.
+GPU_FILTER='*gpu*,*cuda*'
+USER_OPTS=$#
 test_rc=127
 if [ -x "$TESTS" ]; then
-  echo "gpu-check: running $TESTS $*" >&2
-  timeout -k 10 "${GPU_CHECK_TEST_TIMEOUT:-420}" "$TESTS" "$@" >"$OUT/tests.log" 2>&1
-  test_rc=$?
-  [ "$test_rc" = 124 ] && note "test suite timed out after ${GPU_CHECK_TEST_TIMEOUT:-420} s"
-  tail -5 "$OUT/tests.log" >&2
+  if [ $# -gt 0 ]; then set -- "$@"; else set -- "-tc=$GPU_FILTER"; fi
+  if lim=$(limit "${GPU_CHECK_TEST_TIMEOUT:-240}"); then
+    echo "gpu-check: running $TESTS $* (limit $lim s)" >&2
+    timed tests "$lim" "$TESTS" "$@" >"$OUT/tests.log" 2>&1
+    test_rc=$?
+    tail -4 "$OUT/tests.log" >&2
+  else
+    skipped tests
+  fi
 fi
 
+# 4b. genie_bench --device cuda (every case, or GPU_CHECK_BENCH_ARGS).
 bench_rc=skipped
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -x "$BENCH" ]; then
-  echo "gpu-check: running $BENCH ${GPU_CHECK_BENCH_ARGS:---device cuda}" >&2
-  # shellcheck disable=SC2086
-  timeout -k 10 "${GPU_CHECK_BENCH_TIMEOUT:-150}" "$BENCH" ${GPU_CHECK_BENCH_ARGS:---device cuda} \
-    --json "$OUT/bench.json" >/dev/null 2>"$OUT/bench.log"
-  bench_rc=$?
-  [ "$bench_rc" = 124 ] && note "benchmark timed out after ${GPU_CHECK_BENCH_TIMEOUT:-150} s"
+  if lim=$(limit "${GPU_CHECK_BENCH_TIMEOUT:-150}"); then
+    echo "gpu-check: running $BENCH ${GPU_CHECK_BENCH_ARGS:---device cuda} (limit $lim s)" >&2
+    # shellcheck disable=SC2086
+    timed bench "$lim" "$BENCH" ${GPU_CHECK_BENCH_ARGS:---device cuda} \
+      --json "$OUT/bench.json" >/dev/null 2>"$OUT/bench.log"
+    bench_rc=$?
+  else
+    skipped bench
+  fi
 fi
 
-# The whole pipeline on the GPU: genie_run quantize (Genie-D + Genie-M, the demo's quick settings)
-# of the bundled teacher with --device cuda, evaluated on Fashion-MNIST: $OUT/e2e/report.json + e2e.log.
-e2e_rc=skipped
+# 4c. The whole pipeline on the GPU: genie_run quantize (Genie-D + Genie-M, the demo's quick
+# settings) of the bundled teacher with --device cuda, evaluated on Fashion-MNIST, once eagerly
+# ($OUT/e2e) and once with --graph (captured Genie-D / Genie-M steps replayed as CUDA graphs,
+# $OUT/e2e_graph: the same accuracy expected).
 RUN="$BUILD/engine/genie_run"
+e2e() {  # e2e NAME [extra flags]
+  local name=$1 lim rc
+  shift
+  rm -rf "${OUT:?}/$name"
+  lim=$(limit "${GPU_CHECK_E2E_TIMEOUT:-120}") || { skipped "$name"; echo skipped; return; }
+  echo "gpu-check: running genie_run quantize --device cuda $* (quick settings, limit $lim s)" >&2
+  timed "$name" "$lim" "$RUN" quantize \
+    --model models/data/resnet20_fmnist.h5 --out "$OUT/$name" --wbits 4 --abits 4 --samples 128 \
+    --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
+    --device cuda --seed 0 "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  tail -4 "$OUT/$name.log" >&2
+  rm -f "$OUT/$name/images.h5" "$OUT/$name/quantized.h5"  # the report and the picture are kept
+  echo "$rc"
+}
+e2e_rc=skipped
+e2e_graph_rc=skipped
 if [ "${GPU_CHECK_E2E:-1}" = 1 ] && [ -x "$RUN" ]; then
-  echo "gpu-check: running genie_run quantize --device cuda (quick settings)" >&2
-  rm -rf "$OUT/e2e"
-  timeout -k 10 "${GPU_CHECK_E2E_TIMEOUT:-180}" "$RUN" quantize \
-    --model models/data/resnet20_fmnist.h5 --out "$OUT/e2e" --wbits 4 --abits 4 --samples 128 \
-    --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
-    --device cuda --seed 0 >"$OUT/e2e.log" 2>&1
-  e2e_rc=$?
-  [ "$e2e_rc" = 124 ] && note "genie_run end-to-end timed out after ${GPU_CHECK_E2E_TIMEOUT:-180} s"
-  tail -8 "$OUT/e2e.log" >&2
-  rm -f "$OUT/e2e/images.h5" "$OUT/e2e/quantized.h5"  # only the report and the picture come back
-  # The same run with --graph (captured Genie-D / Genie-M steps replayed as CUDA graphs): same
-  # accuracy expected, $OUT/e2e_graph/report.json + e2e_graph.log.
-  echo "gpu-check: running genie_run quantize --device cuda --graph (quick settings)" >&2
-  rm -rf "$OUT/e2e_graph"
-  timeout -k 10 "${GPU_CHECK_E2E_TIMEOUT:-180}" "$RUN" quantize \
-    --model models/data/resnet20_fmnist.h5 --out "$OUT/e2e_graph" --wbits 4 --abits 4 --samples 128 \
-    --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
-    --device cuda --seed 0 --graph >"$OUT/e2e_graph.log" 2>&1
-  e2e_graph_rc=$?
-  tail -4 "$OUT/e2e_graph.log" >&2
-  rm -f "$OUT/e2e_graph/images.h5" "$OUT/e2e_graph/quantized.h5" "$OUT/e2e_graph/contact_sheet.png"
-  export GPU_CHECK_E2E_GRAPH_RC=$e2e_graph_rc
+  e2e_rc=$(e2e e2e)
+  e2e_graph_rc=$(e2e e2e_graph --graph)
 fi
-export GPU_CHECK_E2E_RC=$e2e_rc
+export GPU_CHECK_E2E_RC=$e2e_rc GPU_CHECK_E2E_GRAPH_RC=$e2e_graph_rc
 
-# genie vs PyTorch eager on the same Genie-D / Genie-M iterations (bench/compare_pytorch.py, with
-# this machine's torch), from the genie_bench document just written: $OUT/compare.json + .log.
+# 4d. genie vs PyTorch eager on the same Genie-D / Genie-M iterations (bench/compare_pytorch.py,
+# with this machine's torch), from the genie_bench document just written.
 compare_rc=skipped
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -s "$OUT/bench.json" ] && python3 -c 'import torch' 2>/dev/null; then
-  echo "gpu-check: running bench/compare_pytorch.py --device cuda" >&2
-  timeout -k 10 "${GPU_CHECK_COMPARE_TIMEOUT:-300}" python3 bench/compare_pytorch.py --device cuda \
-    --genie-json "$OUT/bench.json" --json "$OUT/compare.json" >/dev/null 2>"$OUT/compare.log"
-  compare_rc=$?
-  [ "$compare_rc" = 124 ] && note "PyTorch comparison timed out after ${GPU_CHECK_COMPARE_TIMEOUT:-300} s"
-  tail -15 "$OUT/compare.log" >&2
+  if lim=$(limit "${GPU_CHECK_COMPARE_TIMEOUT:-240}"); then
+    echo "gpu-check: running bench/compare_pytorch.py --device cuda (limit $lim s)" >&2
+    timed compare "$lim" python3 bench/compare_pytorch.py --device cuda \
+      --genie-json "$OUT/bench.json" --json "$OUT/compare.json" >/dev/null 2>"$OUT/compare.log"
+    compare_rc=$?
+    tail -15 "$OUT/compare.log" >&2
+  else
+    skipped compare
+  fi
 fi
 export GPU_CHECK_COMPARE_RC=$compare_rc
 
+# 4e. With what is left, the rest of the suite (CPU cases: CI runs them too, but this machine's
+# processor and BLAS differ from CI's). Only when no doctest options were given.
+rest_rc=skipped
+if [ -x "$TESTS" ] && [ "$USER_OPTS" = 0 ] && [ "${GPU_CHECK_REST:-1}" = 1 ]; then
+  if lim=$(limit "${GPU_CHECK_REST_TIMEOUT:-600}"); then
+    echo "gpu-check: running the other test cases (limit $lim s)" >&2
+    timed tests_rest "$lim" "$TESTS" "-tce=$GPU_FILTER" >"$OUT/tests_rest.log" 2>&1
+    rest_rc=$?
+    tail -3 "$OUT/tests_rest.log" >&2
+  else
+    skipped tests_rest
+  fi
+fi
+
 # ---- 5. summary ----
 python3 - "$OUT" "$test_rc" "$bench_rc" "$DEVICE" "$LD_LIBRARY_PATH" "$BUNDLE/bundle.env" \
-  "${GLIBC_HERE:-}" <<'PY'
+  "${GLIBC_HERE:-}" "$rest_rc" "$BUDGET" <<'PY'
 import json, os, re, sys
-out, test_rc, bench_rc, device, ldp, env_path, glibc = sys.argv[1:8]
+out, test_rc, bench_rc, device, ldp, env_path, glibc, rest_rc, budget = sys.argv[1:10]
 def read(p):
     try:
         with open(p, errors="replace") as f:
             return f.read()
     except OSError:
         return ""
-log = read(os.path.join(out, "tests.log"))
+def rc(v):
+    return v if v in ("skipped", "") else int(v)
+def suite(log, exit_code):
+    t = {"exit_code": rc(exit_code)}
+    m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped", log)
+    if m:
+        t["cases"], t["passed"], t["failed"], t["filtered_out"] = map(int, m.groups())
+    m = re.search(r"assertions:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", log)
+    if m:
+        t["assertions"], t["assertions_passed"], t["assertions_failed"] = map(int, m.groups())
+    m = re.search(r"CUDA built: (\w+); GPU available: (\w+); GPU cases skipped: (\d+)", log)
+    if m:
+        t["cuda_built"] = m.group(1) == "yes"
+        t["gpu_available"] = m.group(2) == "yes"
+        t["gpu_cases_skipped"] = int(m.group(3))
+    failed = []
+    for block in log.split("=" * 79):
+        if "ERROR" in block or "FATAL" in block:
+            m = re.search(r"TEST CASE:\s+(.*)", block)
+            if m and m.group(1).strip() not in failed:
+                failed.append(m.group(1).strip())
+    t["failed_cases"] = failed[:100]
+    return t
 s = {"device": device or None, "glibc": glibc or None, "ld_library_path": ldp.split(":"),
-     "bundle": {}, "tests": {"exit_code": int(test_rc)}, "notes": read(os.path.join(out, ".notes")).splitlines()}
+     "bundle": {}, "budget_s": int(budget), "steps": {},
+     "notes": read(os.path.join(out, ".notes")).splitlines()}
+for line in read(os.path.join(out, ".steps")).splitlines():
+    name, code, secs, lim = line.split()
+    s["steps"][name] = {"exit_code": rc(code), "seconds": int(secs), "limit_s": int(lim)}
 for line in read(env_path).splitlines():
     if "=" in line and not line.startswith("#"):
         k, v = line.split("=", 1)
         s["bundle"][k] = v.strip('"')
-m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped", log)
-if m:
-    t = s["tests"]
-    t["cases"], t["passed"], t["failed"], t["filtered_out"] = map(int, m.groups())
-m = re.search(r"assertions:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed", log)
-if m:
-    s["tests"]["assertions"], s["tests"]["assertions_passed"], s["tests"]["assertions_failed"] = map(int, m.groups())
-m = re.search(r"CUDA built: (\w+); GPU available: (\w+); GPU cases skipped: (\d+)", log)
-if m:
-    s["tests"]["cuda_built"] = m.group(1) == "yes"
-    s["tests"]["gpu_available"] = m.group(2) == "yes"
-    s["tests"]["gpu_cases_skipped"] = int(m.group(3))
-failed = []
-for block in log.split("=" * 79):
-    if "ERROR" in block or "FATAL" in block:
-        m = re.search(r"TEST CASE:\s+(.*)", block)
-        if m and m.group(1).strip() not in failed:
-            failed.append(m.group(1).strip())
-s["tests"]["failed_cases"] = failed[:100]
-s["benchmark"] = {"exit_code": bench_rc if bench_rc == "skipped" else int(bench_rc)}
+s["tests"] = suite(read(os.path.join(out, "tests.log")), test_rc)
+s["tests_rest"] = suite(read(os.path.join(out, "tests_rest.log")), rest_rc) if rest_rc != "skipped" \
+    else {"exit_code": "skipped"}
+s["benchmark"] = {"exit_code": rc(bench_rc)}
 bj = read(os.path.join(out, "bench.json"))
 if bj:
     try:
@@ -215,14 +291,14 @@ if bj:
     except ValueError as e:
         s["benchmark"]["parse_error"] = str(e)
 cj = read(os.path.join(out, "compare.json"))
-s["compare"] = {"exit_code": os.environ.get("GPU_CHECK_COMPARE_RC", "skipped")}
+s["compare"] = {"exit_code": rc(os.environ.get("GPU_CHECK_COMPARE_RC", "skipped"))}
 if cj:
     try:
         s["compare"]["rows"] = json.loads(cj).get("rows", [])
     except ValueError as e:
         s["compare"]["parse_error"] = str(e)
 def e2e_run(rc_env, folder):
-    res = {"exit_code": os.environ.get(rc_env, "skipped")}
+    res = {"exit_code": rc(os.environ.get(rc_env, "skipped"))}
     rj = read(os.path.join(out, folder, "report.json"))
     if rj:
         try:
@@ -233,18 +309,27 @@ def e2e_run(rc_env, folder):
     return res
 e2e = s["e2e"] = e2e_run("GPU_CHECK_E2E_RC", "e2e")
 e2g = s["e2e_graph"] = e2e_run("GPU_CHECK_E2E_GRAPH_RC", "e2e_graph")  # informational (--graph is opt-in)
-s["ok"] = (e2e["exit_code"] in ("skipped", "0") and int(test_rc) == 0 and s["tests"].get("failed", 1) == 0 and
-           bench_rc in ("skipped", "0") and not s["tests"].get("gpu_cases_skipped"))
+t, r = s["tests"], s["tests_rest"]
+s["ok"] = (t["exit_code"] == 0 and t.get("failed", 1) == 0 and not t.get("gpu_cases_skipped") and
+           e2e["exit_code"] in ("skipped", 0) and bench_rc in ("skipped", "0") and
+           r["exit_code"] in ("skipped", 0))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(s, f, indent=1)
-t = s["tests"]
-print(f"gpu-check: device {device or 'none'}; tests {t.get('passed', '?')}/{t.get('cases', '?')} passed, "
+print(f"gpu-check: device {device or 'none'}; GPU tests {t.get('passed', '?')}/{t.get('cases', '?')} passed, "
       f"{t.get('failed', '?')} failed, GPU cases skipped {t.get('gpu_cases_skipped', '?')}; "
+      f"other tests {r.get('passed', '?')}/{r.get('cases', '?')} ({r['exit_code']}); "
       f"benchmark {s['benchmark']['exit_code']}; end-to-end {e2e['exit_code']} "
       f"(FP32 {e2e.get('fp32_top1')}, W4A4 {e2e.get('quant_top1')}); with --graph {e2g['exit_code']} "
-      f"(W4A4 {e2g.get('quant_top1')}); ok={s['ok']}", file=sys.stderr)
+      f"(W4A4 {e2g.get('quant_top1')}); {sum(v['seconds'] for v in s['steps'].values())} s; ok={s['ok']}",
+      file=sys.stderr)
 sys.exit(0 if s["ok"] else 1)
 PY
 rc=$?
-rm -f "$NOTES"
+# The device tool returns at most 8 files from $OUT: keep gpu-check.json (everything parsed) and
+# the GPU cases' log beside it, and pack the rest (logs, reports, the contact sheet) in one archive.
+(
+  cd "$OUT" && rm -f .notes .steps &&
+    extra=$(ls -A | grep -vx -e gpu-check.json -e tests.log -e gpu-check-logs.tar.gz) &&
+    [ -n "$extra" ] && tar -czf gpu-check-logs.tar.gz $extra && rm -rf $extra
+) || true
 exit $rc
