@@ -94,13 +94,22 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
     Tensor x = test::randn_cpu({c.N, c.C, H, H}, 5);
     Tensor w = test::randn_cpu({c.K, Cg, R, R}, 6, 0.2f);
     Tensor dy = test::randn_cpu({c.N, c.K, P, P}, 7);
+    Tensor b = test::randn_cpu({c.K}, 8);
     x.set_requires_grad();
     w.set_requires_grad();
-    Tensor y = ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups);
+    b.set_requires_grad();
+    Tensor y = ops::conv2d(x, w, b, c.stride, c.pad, c.groups);
     backward(y, dy);
     const auto yv = y.to_vector(), dxv = x.grad().to_vector(), dwv = w.grad().to_vector();
-    const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector();
-    std::vector<double> yr(yv.size(), 0.0), dxr(xv.size(), 0.0), dwr(wv.size(), 0.0);
+    const auto xv = x.to_vector(), wv = w.to_vector(), dyv = dy.to_vector(), bv = b.to_vector();
+    std::vector<double> yr(yv.size(), 0.0), dxr(xv.size(), 0.0), dwr(wv.size(), 0.0),
+        dbr(bv.size(), 0.0);
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t k = 0; k < c.K; ++k)
+        for (int64_t pq = 0; pq < P * P; ++pq) {
+          yr[size_t((n * c.K + k) * P * P + pq)] = bv[size_t(k)];
+          dbr[size_t(k)] += dyv[size_t((n * c.K + k) * P * P + pq)];
+        }
     for (int64_t n = 0; n < c.N; ++n)
       for (int64_t k = 0; k < c.K; ++k)
         for (int64_t p = 0; p < P; ++p)
@@ -122,10 +131,11 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
     CHECK(test::rel_err(yv, to_f(yr)) < 1e-5);
     CHECK(test::rel_err(dxv, to_f(dxr)) < 1e-5);
     CHECK(test::rel_err(dwv, to_f(dwr)) < 1e-5);
+    CHECK(test::rel_err(b.grad().to_vector(), to_f(dbr)) < 1e-5);
     // Bit-identical on a second run.
     x.zero_grad();
     w.zero_grad();
-    Tensor y2 = ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups);
+    Tensor y2 = ops::conv2d(x, w, b, c.stride, c.pad, c.groups);
     backward(y2, dy);
     CHECK(y2.to_vector() == yv);
     CHECK(x.grad().to_vector() == dxv);
@@ -136,13 +146,15 @@ TEST_CASE("conv2d matches a direct double-precision loop at ResNet-like sizes, d
       omp_set_num_threads(1);
       Tensor x1 = x.detach().clone().set_requires_grad(),
              w1 = w.detach().clone().set_requires_grad();
-      backward(ops::conv2d(x1, w1, Tensor(), c.stride, c.pad, c.groups), dy);
+      Tensor y1 = ops::conv2d(x1, w1, b, c.stride, c.pad, c.groups);
+      backward(y1, dy);
       omp_set_num_threads(prev);
+      CHECK(y1.to_vector() == yv);
       CHECK(x1.grad().to_vector() == dxv);
       CHECK(w1.grad().to_vector() == dwv);
     }
     // A third pass accumulates into the existing gradients.
-    backward(ops::conv2d(x, w, Tensor(), c.stride, c.pad, c.groups), dy);
+    backward(ops::conv2d(x, w, b, c.stride, c.pad, c.groups), dy);
     auto twice = [](std::vector<float> v) {
       for (float& e : v) e *= 2.f;
       return v;
