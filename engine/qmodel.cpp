@@ -96,6 +96,14 @@ void QModel::build_maps() {
 }
 
 int QModel::node_wq(int node) const { return node_wq_.at(size_t(node)); }
+
+std::vector<int64_t> QModel::consumers_of(int a) const {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < node_aq_.size(); ++i)
+    for (size_t k = 0; k < node_aq_[i].size(); ++k)
+      if (node_aq_[i][k] == a) out.insert(out.end(), {int64_t(i), int64_t(k)});
+  return out;
+}
 int QModel::node_aq(int node, int slot) const { return node_aq_.at(size_t(node)).at(size_t(slot)); }
 
 std::vector<int> QModel::wq_in(int first, int last) const {
@@ -231,6 +239,7 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
     w.set_attr_i64("bits", q.bits(), key);
     w.set_attr_i64("signed", q.is_signed() ? 1 : 0, key);
     w.set_attr_i64("value", aq_value[i], key);
+    w.set_attr_i64_vec("consumers", consumers_of(int(i)), key);
   }
   for (const auto& kv : model_.params())
     if (!weight_keys.count(kv.first)) w.write("param." + kv.first, kv.second);
@@ -316,6 +325,9 @@ QModel QModel::load(const std::string& path, Device device) {
         "[qmodel] ", path, ": activation quantizer ", i, " expected value ", qm.aq_value[i],
         " with ", qm.aq[i].bits(), " bits, got value ", r.attr_i64("value", key), " with ",
         r.attr_i64("bits", key), " bits");
+    if (r.has_attr("consumers", key))  // files before 2026-11-26 lack it
+      GENIE_CHECK(r.attr_i64_vec("consumers", key) == qm.consumers_of(int(i)), "[qmodel] ", path,
+                  ": activation quantizer ", i, " is applied to other inputs than this graph's");
     qm.aq[i].set_state(r.attr_i64("signed", key) != 0, r.read_f32(key).item(), Device::CPU);
   }
   qm.to(device);

@@ -53,6 +53,8 @@ class QModel {
   int node_wq(int node) const;      // weight quantizer index of a node, or -1
   // Activation quantizer index applied to input `slot` of `node`, or -1.
   int node_aq(int node, int slot) const;
+  // The inputs activation quantizer `a` is applied to: node, slot, node, slot, … in graph order.
+  std::vector<int64_t> consumers_of(int a) const;
   // Quantizers used by the nodes [first, last] (indices into wq / aq).
   std::vector<int> wq_in(int first, int last) const;
   std::vector<int> aq_in(int first, int last) const;
@@ -78,7 +80,8 @@ class QModel {
   // Per conv/linear `<name>`: `<name>.weight_codes` int8 (code − 2^(b−1), code ∈ [0, 2^b − 1]),
   // `<name>.weight_step` / `<name>.weight_zero` (K) float32 (zero point as an integer-valued
   // float on the code grid), attribute `bits`; `act.<i>.step` float32 (1) with attributes bits,
-  // signed, value (producing node); every other parameter (biases, BN) as FP32 `param.<key>`;
+  // signed, value (producing node, -1 = the image) and consumers (node, input slot, … pairs: the
+  // inputs it quantizes, each one separately); every other parameter (biases, BN) as FP32 `param.<key>`;
   // root attributes: format "genie-qmodel-1", graph (JSON), input description, settings (JSON),
   // plus caller-supplied string/number attributes. Weights must be hard-rounded and every
   // activation quantizer initialised — unless `checkpoint`: then the FP32 weights are stored too,

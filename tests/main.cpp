@@ -1,4 +1,5 @@
-// doctest entry point. Prints how many GPU cases were skipped (no CUDA device / CPU-only build).
+// doctest entry point. Prints how many GPU cases were skipped (no CUDA device / CPU-only build)
+// and how many PyTorch cross-checks (no python3-torch).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <cstdio>
 
@@ -8,6 +9,9 @@ int main(int argc, char** argv) {
   doctest::Context ctx;
   ctx.applyCommandLine(argc, argv);
   const int rc = ctx.run();
+  if (genie::test::torch_skipped() > 0)
+    std::printf("[genie] PyTorch cross-checks skipped: %d (no /usr/bin/python3 with torch, h5py)\n",
+                genie::test::torch_skipped());
   std::printf("[genie] CUDA built: %s; GPU available: %s; GPU cases skipped: %d\n",
               genie::cuda_built() ? "yes" : "no", genie::cuda_available() ? "yes" : "no",
               genie::test::gpu_skipped());

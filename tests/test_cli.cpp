@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "engine/cli.h"
+#include "engine/qmodel.h"
+#include "io/h5.h"
 #include "models/json.h"
 #include "test_util.h"
 
@@ -268,4 +270,42 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
       run_genie({"eval", "--model", kModel, "--eval", eval_set, "--threads", "1"});
   REQUIRE(ef.rc == 0);
   CHECK(Json::parse(ef.out, "eval output").at("top1").as_number() == 1.0);
+
+  // A second implementation reads the file: tools/quantized_to_pytorch.py rebuilds the simulated
+  // quantized inference in PyTorch from the file alone (graph, codes, steps, the inputs each
+  // activation quantizer applies to) and reaches the same accuracy.
+  if (!test::torch_available()) {
+    ++test::torch_skipped();
+    return;
+  }
+  const std::string logits_file = tmp / "torch_logits.h5";
+  const ProcResult pt = test::run_program(
+      "/usr/bin/python3",
+      {test::source_path("tools/quantized_to_pytorch.py"), out + "/quantized.h5", "--eval", eval_set,
+       "--threads", "1", "--json", "--logits", logits_file});
+  INFO(pt.err);
+  REQUIRE(pt.rc == 0);
+  const Json pj = Json::parse(pt.out, "quantized_to_pytorch output");
+  CHECK(pj.at("images").as_int() == 64);
+  CHECK(pj.at("top1").as_number() == q1);
+  // Logits against genie's own forward of the file. Both are float32 with different summation
+  // orders, so an activation lying within rounding of a quantization boundary can land on the
+  // other level in one of them; a few such flips move a logit by far less than 1e-2 of the
+  // largest, while a missing or misplaced quantizer moves it by more.
+  const Tensor images = io::H5Reader(eval_set).read_f32("images");
+  const std::vector<float> torch_logits = io::H5Reader(logits_file).read_f32("logits").to_vector();
+  std::vector<float> genie_logits;
+  {
+    NoGradGuard ng;
+    genie_logits = quant::QModel::load(out + "/quantized.h5").forward(images).to_vector();
+  }
+  const double err = test::rel_err(torch_logits, genie_logits);
+  MESSAGE("PyTorch vs genie logits of the quantized file: max |diff| / max |logit| = ", err);
+  CHECK(err < 1e-2);
+  // It refuses what is not a finished quantized model, naming the file.
+  const ProcResult bad = test::run_program(
+      "/usr/bin/python3", {test::source_path("tools/quantized_to_pytorch.py"), kModel});
+  CHECK(bad.rc == 2);
+  CHECK(contains(bad.err, kModel));
+  CHECK(contains(bad.err, "genie-qmodel-1"));
 }

@@ -19,6 +19,8 @@ struct ProcResult {
 };
 // Runs genie_run with `args` and waits for it.
 ProcResult run_genie(const std::vector<std::string>& args);
+// Runs the program at path `exe` with `args` and waits for it.
+ProcResult run_program(const std::string& exe, const std::vector<std::string>& args);
 // Starts genie_run with `args` in the background (stdout and stderr appended to `log`).
 pid_t spawn_genie(const std::vector<std::string>& args, const std::string& log);
 // Waits for `pid`: the exit code, or -signal when a signal ended it.

@@ -33,9 +33,8 @@ std::string genie_run_path() {
 
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path, bool append) {
-  const std::string exe = genie_run_path();
+pid_t spawn(const std::string& exe, const std::vector<std::string>& args,
+            const std::string& out_path, const std::string& err_path, bool append) {
   std::vector<std::string> all{exe};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -67,8 +66,12 @@ int wait_child(pid_t pid) {
 }
 
 ProcResult run_genie(const std::vector<std::string>& args) {
+  return run_program(genie_run_path(), args);
+}
+
+ProcResult run_program(const std::string& exe, const std::vector<std::string>& args) {
   TempDir io;
-  const pid_t pid = spawn(args, io / "out", io / "err", false);
+  const pid_t pid = spawn(exe, args, io / "out", io / "err", false);
   const int rc = wait_child(pid);
   ProcResult r;
   if (rc >= 0)
@@ -80,8 +83,16 @@ ProcResult run_genie(const std::vector<std::string>& args) {
   return r;
 }
 
+bool torch_available() {
+  static const bool ok = [] {
+    if (::access("/usr/bin/python3", X_OK) != 0) return false;
+    return run_program("/usr/bin/python3", {"-c", "import torch, h5py"}).rc == 0;
+  }();
+  return ok;
+}
+
 pid_t spawn_genie(const std::vector<std::string>& args, const std::string& log) {
-  return spawn(args, log, log, true);
+  return spawn(genie_run_path(), args, log, log, true);
 }
 
 TempDir::TempDir() {

@@ -327,6 +327,26 @@ TEST_CASE("reconstruct: BN-folded model reconstructs and reloads exactly") {
   qm.save(f.path);
   QModel re = QModel::load(f.path);
   CHECK(re.config().fold_bn);
+  // Each activation quantizer names the inputs it quantizes (node, slot pairs), so that other
+  // tools need not re-derive the placement rules: here every conv/linear input but the first
+  // layer's, and the add node's identity-shortcut input.
+  {
+    io::H5Reader r(f.path);
+    int adds = 0;
+    for (size_t a = 0; a < qm.aq.size(); ++a) {
+      const auto c = r.attr_i64_vec("consumers", str("act.", a, ".step"));
+      CHECK(c == qm.consumers_of(int(a)));
+      REQUIRE(c.size() % 2 == 0);
+      REQUIRE(!c.empty());
+      for (size_t j = 0; j < c.size(); j += 2) {
+        const models::Node& n = qm.model().node(int(c[j]));
+        CHECK(n.inputs[size_t(c[j + 1])] == qm.aq_value[a]);
+        CHECK((n.op == "conv" || n.op == "linear" || n.op == "add"));
+        adds += n.op == "add";
+      }
+    }
+    CHECK(adds == 1);
+  }
   NoGradGuard ng;
   Tensor probe = test::randn_cpu({3, 3, 8, 8}, 44);
   CHECK(re.forward(probe).to_vector() == qm.forward(probe).to_vector());

@@ -10,6 +10,11 @@ int& gpu_skipped() {
   return n;
 }
 
+int& torch_skipped() {
+  static int n = 0;
+  return n;
+}
+
 std::string source_path(const std::string& rel) { return std::string(GENIE_SOURCE_DIR) + "/" + rel; }
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {

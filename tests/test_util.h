@@ -22,6 +22,12 @@ int& gpu_skipped();
     }                                                     \
   } while (0)
 
+// Counts checks against a second implementation in PyTorch that could not run (no /usr/bin/python3
+// with torch and h5py; CI has neither), printed by main at the end.
+int& torch_skipped();
+// Whether /usr/bin/python3 imports torch and h5py (probed once).
+bool torch_available();
+
 // Path under the source tree (tests run from anywhere).
 std::string source_path(const std::string& rel);
 
