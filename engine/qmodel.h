@@ -81,12 +81,12 @@ class QModel {
   // `<name>.weight_step` / `<name>.weight_zero` (K) float32 (zero point as an integer-valued
   // float on the code grid), attribute `bits`; `act.<i>.step` float32 (1) with attributes bits,
   // signed, value (producing node, -1 = the image) and consumers (node, input slot, … pairs: the
-  // inputs it quantizes, each one separately); every other parameter (biases, BN) as FP32 `param.<key>`;
-  // root attributes: format "genie-qmodel-1", graph (JSON), input description, settings (JSON),
-  // plus caller-supplied string/number attributes. Weights must be hard-rounded and every
-  // activation quantizer initialised — unless `checkpoint`: then the FP32 weights are stored too,
-  // codes only for the layers already hard, steps only for initialised activation quantizers
-  // (a partly reconstructed model, resumable with ReconOptions::start_unit).
+  // inputs it quantizes, each one separately); every other parameter (biases, BN) as FP32
+  // `param.<key>`; root attributes: format "genie-qmodel-1", graph (JSON), input description,
+  // settings (JSON), plus caller-supplied string/number attributes. Weights must be hard-rounded
+  // and every activation quantizer initialised — unless `checkpoint`: then the FP32 weights are
+  // stored too, codes only for the layers already hard, steps only for initialised activation
+  // quantizers (a partly reconstructed model, resumable with ReconOptions::start_unit).
   void save(const std::string& path, const std::map<std::string, std::string>& string_attrs = {},
             const std::map<std::string, double>& number_attrs = {}, bool checkpoint = false) const;
   // Loads a file written by save() onto `device`; forward() then gives bit-identical results.

@@ -279,10 +279,10 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
     return;
   }
   const std::string logits_file = tmp / "torch_logits.h5";
-  const ProcResult pt = test::run_program(
-      "/usr/bin/python3",
-      {test::source_path("tools/quantized_to_pytorch.py"), out + "/quantized.h5", "--eval", eval_set,
-       "--threads", "1", "--json", "--logits", logits_file});
+  const ProcResult pt =
+      test::run_program("/usr/bin/python3",
+                        {test::source_path("tools/quantized_to_pytorch.py"), out + "/quantized.h5",
+                         "--eval", eval_set, "--threads", "1", "--json", "--logits", logits_file});
   INFO(pt.err);
   REQUIRE(pt.rc == 0);
   const Json pj = Json::parse(pt.out, "quantized_to_pytorch output");
