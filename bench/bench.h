@@ -16,6 +16,7 @@ struct Options {
   Device device = Device::CPU;
   int threads = 0;         // 0 = library default
   std::string filter;      // substring of case names; empty = all
+  std::string exclude;     // substrings of case names left out (after filter)
   bool quick = false;      // smaller sizes and fewer repetitions (smoke runs, CI)
   std::string json_path;   // also write the JSON document here
   std::string model_path;  // resnet20_fmnist.h5

@@ -125,17 +125,25 @@ std::vector<double> IterClock::deltas_ms(int skip) {
   return out;
 }
 
-bool Bench::selected(const std::string& name) const {
-  if (opt.filter.empty()) return true;
-  // Comma-separated alternatives: any substring match selects the case.
+namespace {
+
+// Whether `name` contains any of the comma-separated substrings of `list`.
+bool matches_any(const std::string& name, const std::string& list) {
   size_t pos = 0;
-  while (pos <= opt.filter.size()) {
-    const size_t comma = std::min(opt.filter.find(',', pos), opt.filter.size());
-    const std::string part = opt.filter.substr(pos, comma - pos);
+  while (pos <= list.size()) {
+    const size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string part = list.substr(pos, comma - pos);
     if (!part.empty() && name.find(part) != std::string::npos) return true;
     pos = comma + 1;
   }
   return false;
+}
+
+}  // namespace
+
+bool Bench::selected(const std::string& name) const {
+  if (!opt.exclude.empty() && matches_any(name, opt.exclude)) return false;
+  return opt.filter.empty() || matches_any(name, opt.filter);
 }
 
 bool Bench::selected_any(const std::string& group, std::initializer_list<const char*> suffixes) const {

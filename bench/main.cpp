@@ -2,8 +2,9 @@
 // convolutions, and whole Genie-D / Genie-M iterations. One JSON document on stdout (or --json
 // FILE as well), a human-readable table on stderr. See bench/README.md.
 //
-//   genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR[,SUBSTR…]] [--quick] [--reps N]
-//               [--json FILE] [--model resnet20_fmnist.h5] [--list]
+//   genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR[,SUBSTR…]]
+//               [--exclude SUBSTR[,SUBSTR…]] [--quick] [--reps N] [--json FILE]
+//               [--model resnet20_fmnist.h5] [--list]
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -15,11 +16,12 @@ namespace {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--quick]\n"
-               "                   [--reps N] [--json FILE] [--model FILE] [--list]\n"
+               "usage: genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--exclude SUBSTR]\n"
+               "                   [--quick] [--reps N] [--json FILE] [--model FILE] [--list]\n"
                "  --device   where to run (default cpu)\n"
                "  --threads  CPU threads (OpenMP; default: the library default)\n"
                "  --filter   run only cases whose name contains SUBSTR (comma-separated: any of them)\n"
+               "  --exclude  leave out cases whose name contains SUBSTR (comma-separated: any of them)\n"
                "  --quick    smaller sizes and fewer repetitions\n"
                "  --reps     timed repetitions per case (default: per case)\n"
                "  --json     also write the JSON document to FILE\n"
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
       if (a == "--device") o.device = parse_device(value());
       else if (a == "--threads") o.threads = std::stoi(value());
       else if (a == "--filter") o.filter = value();
+      else if (a == "--exclude") o.exclude = value();
       else if (a == "--quick") o.quick = true;
       else if (a == "--reps") o.reps = std::stoi(value());
       else if (a == "--json") o.json_path = value();

@@ -13,9 +13,13 @@
 # cuBLAS/cuDNN on the machine (CUDA toolkit, ldconfig, PyTorch's nvidia-* wheels).
 # Then, in this order, each under the smaller of its own limit and what is left of the budget
 # (a step with under 20 s left is skipped, with a note):
-#   tests       the cases whose names mention GPU or CUDA (GPU_CHECK_TEST_TIMEOUT, 240 s)
-#   bench       genie_bench $GPU_CHECK_BENCH_ARGS (default --device cuda; GPU_CHECK_BENCH_TIMEOUT,
-#               150 s; GPU_CHECK_BENCH=0 skips it and the comparison)
+#   tests       the cases whose names mention GPU or CUDA, but the CUDA-graph ones
+#               (GPU_CHECK_TEST_TIMEOUT, 200 s)
+#   tests_graph the CUDA-graph cases, in a process of their own (GPU_CHECK_GRAPH_TIMEOUT, 120 s)
+#   bench       genie_bench $GPU_CHECK_BENCH_ARGS (default --device cuda) but the iter_graph rows
+#               (GPU_CHECK_BENCH_TIMEOUT, 150 s; GPU_CHECK_BENCH=0 skips it and the comparison)
+#   bench_graph the iter_graph rows, in a process of their own, merged into the same document
+#               (GPU_CHECK_BENCH_GRAPH_TIMEOUT, 90 s)
 #   e2e         genie_run quantize --device cuda, demo's quick settings (GPU_CHECK_E2E_TIMEOUT,
 #   e2e_graph   120 s each), eagerly and with --graph; GPU_CHECK_E2E=0 skips both
 #   compare     bench/compare_pytorch.py on the benchmark's JSON (GPU_CHECK_COMPARE_TIMEOUT, 240 s)
@@ -149,12 +153,16 @@ DEVICE=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,no
 
 # 4a. The GPU cases (every case whose name mentions GPU or CUDA: that is where all GPU work of the
 # suite lives; doctest filters ignore case), or the doctest options given on the command line.
+# The CUDA-graph cases run in a process of their own, after the others: a fault inside a replayed
+# graph can poison the CUDA context, and must not cost the results of the rest.
 GPU_FILTER='*gpu*,*cuda*'
+GRAPH_CASES='graph:*gpu*,*replayed CUDA*'
 USER_OPTS=$#
 test_rc=127
+graph_rc=skipped
 if [ -x "$TESTS" ]; then
-  if [ $# -gt 0 ]; then set -- "$@"; else set -- "-tc=$GPU_FILTER"; fi
-  if lim=$(limit "${GPU_CHECK_TEST_TIMEOUT:-240}"); then
+  if [ $# -gt 0 ]; then set -- "$@"; else set -- "-tc=$GPU_FILTER" "-tce=$GRAPH_CASES"; fi
+  if lim=$(limit "${GPU_CHECK_TEST_TIMEOUT:-200}"); then
     echo "gpu-check: running $TESTS $* (limit $lim s)" >&2
     timed tests "$lim" "$TESTS" "$@" >"$OUT/tests.log" 2>&1
     test_rc=$?
@@ -162,19 +170,53 @@ if [ -x "$TESTS" ]; then
   else
     skipped tests
   fi
+  if [ "$USER_OPTS" = 0 ]; then
+    if lim=$(limit "${GPU_CHECK_GRAPH_TIMEOUT:-120}"); then
+      echo "gpu-check: running the CUDA-graph cases (limit $lim s)" >&2
+      timed tests_graph "$lim" "$TESTS" "-tc=$GRAPH_CASES" >"$OUT/tests_graph.log" 2>&1
+      graph_rc=$?
+      tail -4 "$OUT/tests_graph.log" >&2
+    else
+      skipped tests_graph
+    fi
+  fi
 fi
 
-# 4b. genie_bench --device cuda (every case, or GPU_CHECK_BENCH_ARGS).
+# 4b. genie_bench --device cuda (every case, or GPU_CHECK_BENCH_ARGS); the replayed-graph rows
+# (iter_graph) in a second process, for the reason above, merged into the same document.
 bench_rc=skipped
+BENCH_ARGS=${GPU_CHECK_BENCH_ARGS:---device cuda}
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -x "$BENCH" ]; then
   if lim=$(limit "${GPU_CHECK_BENCH_TIMEOUT:-150}"); then
-    echo "gpu-check: running $BENCH ${GPU_CHECK_BENCH_ARGS:---device cuda} (limit $lim s)" >&2
+    echo "gpu-check: running $BENCH $BENCH_ARGS --exclude iter_graph (limit $lim s)" >&2
     # shellcheck disable=SC2086
-    timed bench "$lim" "$BENCH" ${GPU_CHECK_BENCH_ARGS:---device cuda} \
+    timed bench "$lim" "$BENCH" $BENCH_ARGS --exclude iter_graph \
       --json "$OUT/bench.json" >/dev/null 2>"$OUT/bench.log"
     bench_rc=$?
   else
     skipped bench
+  fi
+  if lim=$(limit "${GPU_CHECK_BENCH_GRAPH_TIMEOUT:-90}"); then
+    echo "gpu-check: running $BENCH $BENCH_ARGS --filter iter_graph (limit $lim s)" >&2
+    # shellcheck disable=SC2086
+    timed bench_graph "$lim" "$BENCH" $BENCH_ARGS --filter iter_graph \
+      --json "$OUT/bench_graph.json" >/dev/null 2>"$OUT/bench_graph.log"
+    bench_graph_rc=$?
+    if [ -s "$OUT/bench_graph.json" ]; then
+      python3 - "$OUT/bench.json" "$OUT/bench_graph.json" <<'PY' || note "cannot merge bench_graph.json"
+import json, os, sys
+main, extra = sys.argv[1:3]
+doc = json.load(open(extra))
+if os.path.exists(main) and os.path.getsize(main) > 0:  # else the graph rows alone
+    d = json.load(open(main))
+    d["results"] += doc["results"]
+    doc = d
+json.dump(doc, open(main, "w"), indent=1)
+PY
+    fi
+    [ "$bench_rc" = 0 ] && [ "$bench_graph_rc" != 0 ] && bench_rc=$bench_graph_rc
+  else
+    skipped bench_graph
   fi
 fi
 
@@ -228,7 +270,7 @@ rest_rc=skipped
 if [ -x "$TESTS" ] && [ "$USER_OPTS" = 0 ] && [ "${GPU_CHECK_REST:-1}" = 1 ]; then
   if lim=$(limit "${GPU_CHECK_REST_TIMEOUT:-600}"); then
     echo "gpu-check: running the other test cases (limit $lim s)" >&2
-    timed tests_rest "$lim" "$TESTS" "-tce=$GPU_FILTER" >"$OUT/tests_rest.log" 2>&1
+    timed tests_rest "$lim" "$TESTS" "-tce=$GPU_FILTER,$GRAPH_CASES" >"$OUT/tests_rest.log" 2>&1
     rest_rc=$?
     tail -3 "$OUT/tests_rest.log" >&2
   else
@@ -238,9 +280,9 @@ fi
 
 # ---- 5. summary ----
 python3 - "$OUT" "$test_rc" "$bench_rc" "$DEVICE" "$LD_LIBRARY_PATH" "$BUNDLE/bundle.env" \
-  "${GLIBC_HERE:-}" "$rest_rc" "$BUDGET" <<'PY'
+  "${GLIBC_HERE:-}" "$rest_rc" "$BUDGET" "$graph_rc" <<'PY'
 import json, os, re, sys
-out, test_rc, bench_rc, device, ldp, env_path, glibc, rest_rc, budget = sys.argv[1:10]
+out, test_rc, bench_rc, device, ldp, env_path, glibc, rest_rc, budget, graph_rc = sys.argv[1:11]
 def read(p):
     try:
         with open(p, errors="replace") as f:
@@ -281,6 +323,8 @@ for line in read(env_path).splitlines():
         k, v = line.split("=", 1)
         s["bundle"][k] = v.strip('"')
 s["tests"] = suite(read(os.path.join(out, "tests.log")), test_rc)
+s["tests_graph"] = suite(read(os.path.join(out, "tests_graph.log")), graph_rc) if graph_rc != "skipped" \
+    else {"exit_code": "skipped"}
 s["tests_rest"] = suite(read(os.path.join(out, "tests_rest.log")), rest_rc) if rest_rc != "skipped" \
     else {"exit_code": "skipped"}
 s["benchmark"] = {"exit_code": rc(bench_rc)}
@@ -309,14 +353,16 @@ def e2e_run(rc_env, folder):
     return res
 e2e = s["e2e"] = e2e_run("GPU_CHECK_E2E_RC", "e2e")
 e2g = s["e2e_graph"] = e2e_run("GPU_CHECK_E2E_GRAPH_RC", "e2e_graph")  # informational (--graph is opt-in)
-t, r = s["tests"], s["tests_rest"]
+t, tg, r = s["tests"], s["tests_graph"], s["tests_rest"]
 s["ok"] = (t["exit_code"] == 0 and t.get("failed", 1) == 0 and not t.get("gpu_cases_skipped") and
+           tg["exit_code"] in ("skipped", 0) and not tg.get("gpu_cases_skipped") and
            e2e["exit_code"] in ("skipped", 0) and bench_rc in ("skipped", "0") and
            r["exit_code"] in ("skipped", 0))
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(s, f, indent=1)
 print(f"gpu-check: device {device or 'none'}; GPU tests {t.get('passed', '?')}/{t.get('cases', '?')} passed, "
       f"{t.get('failed', '?')} failed, GPU cases skipped {t.get('gpu_cases_skipped', '?')}; "
+      f"graph tests {tg.get('passed', '?')}/{tg.get('cases', '?')} ({tg['exit_code']}); "
       f"other tests {r.get('passed', '?')}/{r.get('cases', '?')} ({r['exit_code']}); "
       f"benchmark {s['benchmark']['exit_code']}; end-to-end {e2e['exit_code']} "
       f"(FP32 {e2e.get('fp32_top1')}, W4A4 {e2e.get('quant_top1')}); with --graph {e2g['exit_code']} "
