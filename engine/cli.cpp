@@ -87,8 +87,10 @@ std::string usage() {
       "       genie_run distill --model FILE --out DIR [flags]      Genie-D synthetic data only\n"
       "       genie_run eval --model FILE --eval SRC [--device D] [--threads N] [--batch N] "
       "[--limit N]\n"
-      "                                                         top-1/top-5 of an FP32 or "
+      "                      [--logits FILE.h5]                 top-1/top-5 of an FP32 or "
       "quantized file\n"
+      "                                                         (--logits: every image's logits,\n"
+      "                                                         prediction and label)\n"
       "       genie_run info --model FILE [--json]              architecture, units, bits\n"
       "flags of quantize (distill takes the Genie-D and run flags):\n";
   char buf[256];
@@ -323,8 +325,8 @@ std::string required(const std::map<std::string, std::string>& f, const std::str
 }
 
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out) {
-  const auto fl =
-      split_flags(args, {"model", "eval", "device", "threads", "batch", "limit"}, {"help"}, "eval");
+  const auto fl = split_flags(
+      args, {"model", "eval", "device", "threads", "batch", "limit", "logits"}, {"help"}, "eval");
   const std::map<std::string, std::string> f(fl.begin(), fl.end());
   if (f.count("help")) {
     out << usage();
@@ -336,11 +338,33 @@ int cmd_eval(const std::vector<std::string>& args, std::ostream& out) {
   const int64_t threads = int_flag(f, "threads", 0, 0);
   const int64_t batch = int_flag(f, "batch", 256, 1);
   const int64_t limit = int_flag(f, "limit", -1, 1);
+  const std::string logits_path = f.count("logits") ? f.at("logits") : "";
+  if (f.count("logits")) {
+    if (logits_path.empty()) throw InputError("eval: --logits expects a file name");
+    const size_t slash = logits_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : logits_path.substr(0, slash + 1);
+    if (::access(dir.c_str(), W_OK) != 0)
+      throw InputError(
+          str("--logits ", logits_path, ": the folder does not exist or is not writable"));
+  }
   if (threads > 0) set_cpu_threads(int(threads));
-  const engine::FileEval fe = engine::evaluate_file(path, source, limit, dev, int(batch));
+  const engine::FileEval fe =
+      engine::evaluate_file(path, source, limit, dev, int(batch), !logits_path.empty());
   Json j = engine::to_json(fe.result);
   j.set("quantized", fe.quantized);
   if (fe.quantized) j.set("bits", fe.bits);
+  if (!logits_path.empty()) {  // all or nothing: written under a temporary name, then renamed
+    const engine::EvalResult& r = fe.result;
+    io::H5Writer w(logits_path);
+    w.write_f32("logits", r.logits, {r.n, r.classes});
+    w.write_i32("predictions", r.predictions, {r.n});
+    w.write_i32("labels", fe.labels, {r.n});
+    w.set_attr_string("model", path);
+    w.set_attr_string("eval", source);
+    w.set_attr_f64("top1", r.top1);
+    w.commit();
+    j.set("logits", logits_path);
+  }
   out << j.dump() << std::endl;
   return 0;
 }

@@ -1,6 +1,7 @@
 // Batched top-1 / top-5 evaluation.
 #include "engine/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -8,7 +9,8 @@
 
 namespace genie::engine {
 
-EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch, Device device) {
+EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch, Device device,
+                    bool keep_logits) {
   GENIE_CHECK(batch > 0, "[evaluate] expected batch > 0, got ", batch);
   GENIE_CHECK(data.images.defined() && data.images.ndim() == 4,
               "[evaluate] expected images (N, C, H, W), got ",
@@ -25,6 +27,7 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
   const Shape& s = images.shape();
   const int64_t per = s[1] * s[2] * s[3];
   int64_t hit1 = 0, hit5 = 0;
+  EvalResult r;
   for (int64_t b0 = 0; b0 < N; b0 += batch) {
     const int64_t B = std::min<int64_t>(batch, N - b0);
     Tensor x = Tensor::empty({B, s[1], s[2], s[3]});
@@ -35,6 +38,14 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
                 logits.defined() ? logits.describe() : std::string("none"));
     const int64_t K = logits.dim(1);
     const std::vector<float> l = logits.to_vector();
+    if (keep_logits) {
+      r.classes = K;
+      r.logits.insert(r.logits.end(), l.begin(), l.end());
+      for (int64_t i = 0; i < B; ++i) {
+        const float* row = l.data() + i * K;
+        r.predictions.push_back(int32_t(std::max_element(row, row + K) - row));
+      }
+    }
     for (int64_t i = 0; i < B; ++i) {
       const int32_t y = labels[size_t(b0 + i)];
       GENIE_CHECK(y >= 0 && y < K, "[evaluate] label ", y, " of image ", b0 + i,
@@ -47,7 +58,6 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
       hit5 += rank < std::min<int64_t>(5, K);
     }
   }
-  EvalResult r;
   r.n = N;
   r.top1 = N ? double(hit1) / double(N) : 0.0;
   r.top5 = N ? double(hit5) / double(N) : 0.0;
@@ -56,12 +66,13 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
 }
 
 EvalResult evaluate(const models::Model& model, const io::LabeledImages& data, int batch,
-                    Device device) {
+                    Device device, bool keep_logits) {
   if (model.device() == device)
-    return evaluate([&](const Tensor& x) { return model.forward(x); }, data, batch, device);
+    return evaluate([&](const Tensor& x) { return model.forward(x); }, data, batch, device,
+                    keep_logits);
   models::Model m = model;  // parameters are handles: moving the copy leaves `model` untouched
   m.to(device);
-  return evaluate([&](const Tensor& x) { return m.forward(x); }, data, batch, device);
+  return evaluate([&](const Tensor& x) { return m.forward(x); }, data, batch, device, keep_logits);
 }
 
 io::InputSpec input_spec(const models::ModelInfo& info) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "io/datasets.h"
 #include "models/json.h"
@@ -14,6 +15,11 @@ struct EvalResult {
   double top1 = 0, top5 = 0;  // fractions in [0, 1]
   int64_t n = 0;              // images evaluated
   double seconds = 0;         // wall time of the whole evaluation (transfers included)
+  // With keep_logits: every image's logits, (n, classes) row-major, and the predicted class
+  // (the first highest logit, as torch.argmax).
+  std::vector<float> logits;
+  std::vector<int32_t> predictions;
+  int64_t classes = 0;
 };
 
 // Maps a batch (B, C, H, W) on the evaluation device to logits (B, classes) on that device.
@@ -23,10 +29,10 @@ using ForwardFn = std::function<Tensor(const Tensor&)>;
 // hit when fewer than k classes score higher (equal scores: the lower class index ranks first, as
 // torch.topk); k is capped at the number of classes. Labels are checked against the logit width.
 EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch = 256,
-                    Device device = Device::CPU);
+                    Device device = Device::CPU, bool keep_logits = false);
 // The model's own forward (a copy of the model is moved to `device` when it lives elsewhere).
 EvalResult evaluate(const models::Model& model, const io::LabeledImages& data, int batch = 256,
-                    Device device = Device::CPU);
+                    Device device = Device::CPU, bool keep_logits = false);
 
 // The model's input description for the dataset readers.
 io::InputSpec input_spec(const models::ModelInfo& info);

@@ -788,7 +788,7 @@ bool is_quantized_file(const std::string& path) {
 }
 
 FileEval evaluate_file(const std::string& path, const std::string& source, int64_t limit,
-                       Device dev, int batch) {
+                       Device dev, int batch, bool keep_logits) {
   FileEval fe;
   fe.quantized = is_quantized_file(path);
   quant::QModel qm;
@@ -812,9 +812,10 @@ FileEval evaluate_file(const std::string& path, const std::string& source, int64
   } catch (const Error& e) {
     throw InputError(str("--eval ", source, ": ", e.what()));
   }
-  fe.result = fe.quantized
-                  ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch, dev)
-                  : evaluate(fp, data, batch, dev);
+  fe.result = fe.quantized ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch,
+                                      dev, keep_logits)
+                           : evaluate(fp, data, batch, dev, keep_logits);
+  if (keep_logits) fe.labels = data.labels.to_i32();
   return fe;
 }
 

@@ -142,11 +142,13 @@ PipelineResult run_distill(const PipelineConfig& cfg, const PipelineListener& li
 struct FileEval {
   EvalResult result;
   bool quantized = false;
-  std::string bits;  // "W4A4" for quantized files
+  std::string bits;             // "W4A4" for quantized files
+  std::vector<int32_t> labels;  // with keep_logits
 };
 bool is_quantized_file(const std::string& path);
+// keep_logits: also every image's logits and predicted class (EvalResult).
 FileEval evaluate_file(const std::string& model_path, const std::string& source, int64_t limit = -1,
-                       Device device = Device::CPU, int batch = 256);
+                       Device device = Device::CPU, int batch = 256, bool keep_logits = false);
 
 // 64-bit FNV-1a of a file's bytes as 16 hex digits (the model fingerprint in checkpoints).
 std::string file_fingerprint(const std::string& path);

@@ -3,6 +3,7 @@
 // quantized file re-evaluated by `genie_run eval` gives the run's own accuracy.
 #include "test_cli.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/cli.h"
@@ -266,6 +267,34 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   CHECK(ej.at("top1").as_number() == q1);
   CHECK(ej.at("top5").as_number() == rep.at("quant_top5").as_number());
   CHECK(ej.at("quantized").as_bool());
+  // --logits: every image's logits (genie's forward of the file), prediction and label.
+  const std::string genie_logits_file = tmp / "genie_logits.h5";
+  const ProcResult el = run_genie({"eval", "--model", out + "/quantized.h5", "--eval", eval_set,
+                                   "--threads", "1", "--logits", genie_logits_file});
+  INFO(el.err);
+  REQUIRE(el.rc == 0);
+  io::H5Reader gl(genie_logits_file);
+  const std::vector<float> genie_logits = gl.read_f32("logits").to_vector();
+  const std::vector<int32_t> preds = gl.read_i32("predictions").to_i32(),
+                             labels = gl.read_i32("labels").to_i32();
+  REQUIRE(genie_logits.size() == 64 * 10);
+  REQUIRE(preds.size() == 64);
+  CHECK(labels == io::H5Reader(eval_set).read_i32("labels").to_i32());
+  {
+    NoGradGuard ng;
+    const Tensor images = io::H5Reader(eval_set).read_f32("images");
+    CHECK(quant::QModel::load(out + "/quantized.h5").forward(images).to_vector() == genie_logits);
+  }
+  int hits = 0;
+  for (size_t i = 0; i < preds.size(); ++i) {
+    const auto row = genie_logits.begin() + std::ptrdiff_t(i * 10);
+    CHECK(preds[i] == int32_t(std::max_element(row, row + 10) - row));
+    hits += preds[i] == labels[i];
+  }
+  CHECK(hits / 64.0 == q1);
+  CHECK(run_genie({"eval", "--model", out + "/quantized.h5", "--eval", eval_set, "--logits",
+                   tmp / "no/such/dir/x.h5"})
+            .rc == 2);
   const ProcResult ef =
       run_genie({"eval", "--model", kModel, "--eval", eval_set, "--threads", "1"});
   REQUIRE(ef.rc == 0);
@@ -288,20 +317,26 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   const Json pj = Json::parse(pt.out, "quantized_to_pytorch output");
   CHECK(pj.at("images").as_int() == 64);
   CHECK(pj.at("top1").as_number() == q1);
-  // Logits against genie's own forward of the file. Both are float32 with different summation
+  // Logits against genie's (`eval --logits` above). Both are float32 with different summation
   // orders, so an activation lying within rounding of a quantization boundary can land on the
-  // other level in one of them; a few such flips move a logit by far less than 1e-2 of the
-  // largest, while a missing or misplaced quantizer moves it by more.
-  const Tensor images = io::H5Reader(eval_set).read_f32("images");
+  // neighbouring level in one of them, which moves that image's logits by up to a few percent
+  // (the demo's model: 1 prediction of 10,000 differs, 9,753 images have identical logits, 87
+  // differ by more than 1e-5). A missing or misplaced quantizer, or a weight off by 0.1 %, moves
+  // nearly every image's logits by more than 1e-4.
   const std::vector<float> torch_logits = io::H5Reader(logits_file).read_f32("logits").to_vector();
-  std::vector<float> genie_logits;
-  {
-    NoGradGuard ng;
-    genie_logits = quant::QModel::load(out + "/quantized.h5").forward(images).to_vector();
+  REQUIRE(torch_logits.size() == genie_logits.size());
+  double top = 0;
+  for (float v : genie_logits) top = std::max(top, std::fabs(double(v)));
+  int close = 0;
+  for (size_t i = 0; i < 64; ++i) {
+    double d = 0;
+    for (size_t k = 0; k < 10; ++k)
+      d = std::max(d, std::fabs(double(torch_logits[i * 10 + k]) - genie_logits[i * 10 + k]));
+    close += d <= 1e-4 * top;
   }
-  const double err = test::rel_err(torch_logits, genie_logits);
-  MESSAGE("PyTorch vs genie logits of the quantized file: max |diff| / max |logit| = ", err);
-  CHECK(err < 1e-2);
+  MESSAGE("PyTorch vs genie logits of the quantized file: ", close,
+          " of 64 images within 1e-4 of the largest logit");
+  CHECK(close >= 58);  // 90 %
   // It refuses what is not a finished quantized model, naming the file.
   const ProcResult bad = test::run_program(
       "/usr/bin/python3", {test::source_path("tools/quantized_to_pytorch.py"), kModel});
