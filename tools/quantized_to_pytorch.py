@@ -151,7 +151,8 @@ def load(path):
     return QuantizedNet(path).eval()
 
 
-def _idx(path):
+def read_idx(path):
+    """An idx(.gz) array (the MNIST file format) as a numpy array."""
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
@@ -166,8 +167,8 @@ def dataset(src, net):
     if src.startswith("fashion-mnist"):
         split = src.partition(":")[2] or "test"
         prefix = {"test": "t10k", "train": "train"}[split]
-        x = _idx(os.path.join(FASHION_MNIST, f"{prefix}-images-idx3-ubyte.gz"))
-        y = _idx(os.path.join(FASHION_MNIST, f"{prefix}-labels-idx1-ubyte.gz"))
+        x = read_idx(os.path.join(FASHION_MNIST, f"{prefix}-images-idx3-ubyte.gz"))
+        y = read_idx(os.path.join(FASHION_MNIST, f"{prefix}-labels-idx1-ubyte.gz"))
         x = torch.from_numpy(x.astype(np.float32)).unsqueeze(1) / 255.0
     else:
         with h5py.File(src, "r") as f:

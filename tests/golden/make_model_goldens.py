@@ -16,7 +16,6 @@ Writes
 Parameters and inputs are not committed: both sides generate them with det_values() below (an
 integer hash, so C++ and numpy produce bit-identical float32 values).
 """
-import gzip
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ import torchvision
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import export_pytorch  # noqa: E402
+from quantized_to_pytorch import read_idx  # noqa: E402
 
 M32 = 0xFFFFFFFF
 
@@ -184,14 +184,6 @@ def entry(model, input_shape, num_classes, trace=True, blocks=None):
     if trace:
         e["graph"] = export_pytorch.trace_graph(model, blocks)
     return e
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def main():
