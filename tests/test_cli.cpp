@@ -308,15 +308,16 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
     return;
   }
   const std::string logits_file = tmp / "torch_logits.h5";
-  const ProcResult pt =
-      test::run_program("/usr/bin/python3",
-                        {test::source_path("tools/quantized_to_pytorch.py"), out + "/quantized.h5",
-                         "--eval", eval_set, "--threads", "1", "--json", "--logits", logits_file});
+  const ProcResult pt = test::run_program(
+      "/usr/bin/python3", {test::source_path("tools/quantized_to_pytorch.py"),
+                           out + "/quantized.h5", "--eval", eval_set, "--threads", "1", "--json",
+                           "--logits", logits_file, "--torchscript", tmp / "model.pt"});
   INFO(pt.err);
   REQUIRE(pt.rc == 0);
   const Json pj = Json::parse(pt.out, "quantized_to_pytorch output");
   CHECK(pj.at("images").as_int() == 64);
   CHECK(pj.at("top1").as_number() == q1);
+  CHECK(test::path_exists(tmp / "model.pt"));  // TorchScript, checked by the tool on reload
   // Logits against genie's (`eval --logits` above). Both are float32 with different summation
   // orders, so an activation lying within rounding of a quantization boundary can land on the
   // neighbouring level in one of them, which moves that image's logits by up to a few percent

@@ -15,6 +15,7 @@ accuracy figure can be reproduced by a second implementation.
 
     tools/quantized_to_pytorch.py out/demo/quantized.h5 --eval fashion-mnist
     tools/quantized_to_pytorch.py out/demo/quantized.h5 --eval data.h5 --limit 1000 --json
+    tools/quantized_to_pytorch.py out/demo/quantized.h5 --torchscript w4a4.pt   # torch.jit.load-able
 
 From Python (sys.path.append("tools")): `from quantized_to_pytorch import load;
 net = load("quantized.h5")` gives a torch.nn.Module taking normalized N x C x H x W float32
@@ -151,6 +152,23 @@ def load(path):
     return QuantizedNet(path).eval()
 
 
+def save_torchscript(net, path, example):
+    """Traces `net` on `example` and saves it to `path` (under a temporary name, then renamed);
+    checks that the saved module reproduces the network's output on the example."""
+    with torch.no_grad():
+        traced = torch.jit.trace(net, example, check_trace=False)
+        tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                           f".{os.path.basename(path)}.tmp-{os.getpid()}")
+        try:
+            traced.save(tmp)
+            if not torch.equal(torch.jit.load(tmp)(example), net(example)):
+                raise RuntimeError("the traced module does not reproduce the network")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
 def read_idx(path):
     """An idx(.gz) array (the MNIST file format) as a numpy array."""
     with gzip.open(path, "rb") as f:
@@ -197,6 +215,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     p.add_argument("--logits", help="write an HDF5 file with `logits` (N x classes, float32) and "
                    "`predictions` (N, int32)")
+    p.add_argument("--torchscript", help="also save the model as TorchScript (torch.jit.load needs "
+                   "neither genie nor this script)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     if a.threads > 0:
@@ -214,6 +234,12 @@ def main(argv=None):
         return 2
     if a.limit > 0:
         x, y = x[:a.limit], y[:a.limit]
+    if a.torchscript:
+        try:
+            save_torchscript(net, a.torchscript, x[:2])
+        except (OSError, RuntimeError) as e:
+            print(f"quantized_to_pytorch: --torchscript {a.torchscript}: {e}", file=sys.stderr)
+            return 2
     outs = []
     with torch.no_grad():
         for i in range(0, len(x), a.batch):
