@@ -64,7 +64,8 @@ Timing time_fn(const Options& o, const std::function<void()>& fn, int warmup, in
     cuda_ok(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     for (int i = 0; i < reps; ++i) {
       float t = 0;
-      cuda_ok(cudaEventElapsedTime(&t, ev[size_t(2 * i)], ev[size_t(2 * i + 1)]), "cudaEventElapsedTime");
+      cuda_ok(cudaEventElapsedTime(&t, ev[size_t(2 * i)], ev[size_t(2 * i + 1)]),
+              "cudaEventElapsedTime");
       ms.push_back(double(t));
     }
     for (auto& e : ev) cudaEventDestroy(e);
@@ -109,7 +110,8 @@ std::vector<double> IterClock::deltas_ms(int skip) {
   if (dev_ == Device::CUDA) {
 #if GENIE_WITH_CUDA
     if (!events_.empty())
-      cuda_ok(cudaEventSynchronize(static_cast<cudaEvent_t>(events_.back())), "cudaEventSynchronize");
+      cuda_ok(cudaEventSynchronize(static_cast<cudaEvent_t>(events_.back())),
+              "cudaEventSynchronize");
     for (size_t i = size_t(skip) + 1; i < events_.size(); ++i) {
       float t = 0;
       cuda_ok(cudaEventElapsedTime(&t, static_cast<cudaEvent_t>(events_[i - 1]),
@@ -146,7 +148,8 @@ bool Bench::selected(const std::string& name) const {
   return opt.filter.empty() || matches_any(name, opt.filter);
 }
 
-bool Bench::selected_any(const std::string& group, std::initializer_list<const char*> suffixes) const {
+bool Bench::selected_any(const std::string& group,
+                         std::initializer_list<const char*> suffixes) const {
   for (const char* s : suffixes)
     if (selected(group + s)) return true;
   return false;
@@ -189,7 +192,8 @@ double sibling_ms(const std::vector<Result>& rs, const Result& r, const std::str
 
 double copy_gbps(const std::vector<Result>& rs) {
   for (const auto& o : rs)
-    if (o.group == "copy" && !o.failed && o.t.median_ms > 0) return rate(o.bytes, o.t.median_ms) / 1e9;
+    if (o.group == "copy" && !o.failed && o.t.median_ms > 0)
+      return rate(o.bytes, o.t.median_ms) / 1e9;
   return 0;
 }
 
@@ -243,8 +247,8 @@ Json Bench::to_json() const {
 
 void Bench::print_table() const {
   const double copy = copy_gbps(results_);
-  std::fprintf(stderr, "\n%-58s %10s %10s %12s %9s  %s\n", "case", "median ms", "min ms",
-               "rate", "speedup", "check");
+  std::fprintf(stderr, "\n%-58s %10s %10s %12s %9s  %s\n", "case", "median ms", "min ms", "rate",
+               "speedup", "check");
   for (const auto& r : results_) {
     if (r.failed) {
       std::fprintf(stderr, "%-58s %10s %10s %12s %9s  %s\n", r.name.c_str(), "-", "-", "-", "-",
@@ -252,10 +256,12 @@ void Bench::print_table() const {
       continue;
     }
     std::string rt = "";
-    if (r.flops > 0) rt = fmt(rate(r.flops, r.t.median_ms) / 1e9, 1) + " GF/s";
+    if (r.flops > 0)
+      rt = fmt(rate(r.flops, r.t.median_ms) / 1e9, 1) + " GF/s";
     else if (r.bytes > 0) {
       rt = fmt(rate(r.bytes, r.t.median_ms) / 1e9, 1) + " GB/s";
-      if (copy > 0 && r.group != "copy") rt += str(" (", int(std::lround(100 * rate(r.bytes, r.t.median_ms) / 1e9 / copy)), "%)");
+      if (copy > 0 && r.group != "copy")
+        rt += str(" (", int(std::lround(100 * rate(r.bytes, r.t.median_ms) / 1e9 / copy)), "%)");
     }
     std::string sp = "";
     if (r.variant == "fused") {
@@ -264,8 +270,9 @@ void Bench::print_table() const {
     }
     std::string chk = r.check;
     if (r.peak_mem_mb >= 0) chk += str("  peak ", fmt(r.peak_mem_mb, 1), " MB");
-    std::fprintf(stderr, "%-58s %10s %10s %12s %9s  %s\n", r.name.c_str(), fmt(r.t.median_ms).c_str(),
-                 fmt(r.t.min_ms).c_str(), rt.c_str(), sp.c_str(), chk.c_str());
+    std::fprintf(stderr, "%-58s %10s %10s %12s %9s  %s\n", r.name.c_str(),
+                 fmt(r.t.median_ms).c_str(), fmt(r.t.min_ms).c_str(), rt.c_str(), sp.c_str(),
+                 chk.c_str());
   }
 }
 
@@ -284,7 +291,8 @@ Tensor random_uniform(const Shape& s, uint64_t seed, Device d, float lo, float h
 
 double max_rel_err(const Tensor& a, const Tensor& b) {
   const auto va = a.to_vector(), vb = b.to_vector();
-  GENIE_CHECK(va.size() == vb.size(), "[bench] comparing ", va.size(), " with ", vb.size(), " elements");
+  GENIE_CHECK(va.size() == vb.size(), "[bench] comparing ", va.size(), " with ", vb.size(),
+              " elements");
   double num = 0, den = 0;
   for (size_t i = 0; i < va.size(); ++i) {
     const double d = std::fabs(double(va[i]) - double(vb[i]));

@@ -15,18 +15,19 @@
 namespace {
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--exclude SUBSTR]\n"
-               "                   [--quick] [--reps N] [--json FILE] [--model FILE] [--list]\n"
-               "  --device   where to run (default cpu)\n"
-               "  --threads  CPU threads (OpenMP; default: the library default)\n"
-               "  --filter   run only cases whose name contains SUBSTR (comma-separated: any of them)\n"
-               "  --exclude  leave out cases whose name contains SUBSTR (comma-separated: any of them)\n"
-               "  --quick    smaller sizes and fewer repetitions\n"
-               "  --reps     timed repetitions per case (default: per case)\n"
-               "  --json     also write the JSON document to FILE\n"
-               "  --model    the Fashion-MNIST ResNet-20 teacher (default models/data/resnet20_fmnist.h5)\n"
-               "  --list     print the case groups and exit\n");
+  std::fprintf(
+      stderr,
+      "usage: genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--exclude SUBSTR]\n"
+      "                   [--quick] [--reps N] [--json FILE] [--model FILE] [--list]\n"
+      "  --device   where to run (default cpu)\n"
+      "  --threads  CPU threads (OpenMP; default: the library default)\n"
+      "  --filter   run only cases whose name contains SUBSTR (comma-separated: any of them)\n"
+      "  --exclude  leave out cases whose name contains SUBSTR (comma-separated: any of them)\n"
+      "  --quick    smaller sizes and fewer repetitions\n"
+      "  --reps     timed repetitions per case (default: per case)\n"
+      "  --json     also write the JSON document to FILE\n"
+      "  --model    the Fashion-MNIST ResNet-20 teacher (default models/data/resnet20_fmnist.h5)\n"
+      "  --list     print the case groups and exit\n");
 }
 
 std::string default_model() {
@@ -52,15 +53,24 @@ int main(int argc, char** argv) {
         GENIE_CHECK(i + 1 < argc, "[genie_bench] expected a value after ", a);
         return argv[++i];
       };
-      if (a == "--device") o.device = parse_device(value());
-      else if (a == "--threads") o.threads = std::stoi(value());
-      else if (a == "--filter") o.filter = value();
-      else if (a == "--exclude") o.exclude = value();
-      else if (a == "--quick") o.quick = true;
-      else if (a == "--reps") o.reps = std::stoi(value());
-      else if (a == "--json") o.json_path = value();
-      else if (a == "--model") o.model_path = value();
-      else if (a == "--list") o.list = true;
+      if (a == "--device")
+        o.device = parse_device(value());
+      else if (a == "--threads")
+        o.threads = std::stoi(value());
+      else if (a == "--filter")
+        o.filter = value();
+      else if (a == "--exclude")
+        o.exclude = value();
+      else if (a == "--quick")
+        o.quick = true;
+      else if (a == "--reps")
+        o.reps = std::stoi(value());
+      else if (a == "--json")
+        o.json_path = value();
+      else if (a == "--model")
+        o.model_path = value();
+      else if (a == "--list")
+        o.list = true;
       else if (a == "-h" || a == "--help") {
         usage();
         return 0;
@@ -70,17 +80,19 @@ int main(int argc, char** argv) {
       }
     }
     if (o.device == Device::CUDA)
-      GENIE_CHECK(cuda_available(), "[genie_bench] expected a usable CUDA device for --device cuda, got: ",
+      GENIE_CHECK(cuda_available(),
+                  "[genie_bench] expected a usable CUDA device for --device cuda, got: ",
                   cuda_device_string());
     if (o.threads > 0) set_cpu_threads(o.threads);
     if (o.list) {
-      std::printf("copy wquant_soft wquant_hard aquant_qdrop bnstat_loss conv/resnet20 conv/resnet18 "
-                  "genie_d/... genie_d_scale/... genie_m/...\n");
+      std::printf(
+          "copy wquant_soft wquant_hard aquant_qdrop bnstat_loss conv/resnet20 conv/resnet18 "
+          "genie_d/... genie_d_scale/... genie_m/...\n");
       return 0;
     }
     std::fprintf(stderr, "genie_bench: device %s (%s), %d CPU threads%s\n", device_name(o.device),
-                 o.device == Device::CUDA ? cuda_device_string().c_str() : "host",
-                 cpu_threads(), o.quick ? ", quick" : "");
+                 o.device == Device::CUDA ? cuda_device_string().c_str() : "host", cpu_threads(),
+                 o.quick ? ", quick" : "");
     bench::Bench b(o);
     bench::run_kernel_cases(b);
     bench::run_conv_cases(b);

@@ -15,7 +15,9 @@ int& torch_skipped() {
   return n;
 }
 
-std::string source_path(const std::string& rel) { return std::string(GENIE_SOURCE_DIR) + "/" + rel; }
+std::string source_path(const std::string& rel) {
+  return std::string(GENIE_SOURCE_DIR) + "/" + rel;
+}
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());

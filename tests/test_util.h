@@ -14,12 +14,12 @@ namespace genie::test {
 // Counts GPU cases that could not run (printed by main at the end).
 int& gpu_skipped();
 // Use at the top of a GPU case: returns from the case (counted as skipped) without a GPU.
-#define GENIE_REQUIRE_GPU()                               \
-  do {                                                    \
-    if (!::genie::cuda_available()) {                     \
-      ++::genie::test::gpu_skipped();                     \
-      return;                                             \
-    }                                                     \
+#define GENIE_REQUIRE_GPU()           \
+  do {                                \
+    if (!::genie::cuda_available()) { \
+      ++::genie::test::gpu_skipped(); \
+      return;                         \
+    }                                 \
   } while (0)
 
 // Counts checks against a second implementation in PyTorch that could not run (no /usr/bin/python3
