@@ -147,6 +147,21 @@ timed() {
   return $rc
 }
 skipped() { echo "$1 skipped 0 0" >>"$STEPS"; note "$1 skipped: under 20 s of the ${BUDGET} s budget left"; }
+# step NAME DEFAULT_LIMIT LOG TAIL CMD...: CMD within the budget (stdout and stderr to LOG, its last
+# TAIL lines echoed); STEP_RC = its exit status, or "skipped".
+step() {
+  local name=$1 def=$2 log=$3 n=$4 lim
+  shift 4
+  STEP_RC=skipped
+  if ! lim=$(limit "$def"); then
+    skipped "$name"
+    return
+  fi
+  echo "gpu-check: $name: $* (limit $lim s)" >&2
+  timed "$name" "$lim" "$@" >"$log" 2>&1
+  STEP_RC=$?
+  tail -"$n" "$log" >&2
+}
 
 DEVICE=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 [ -n "$DEVICE" ] || note "nvidia-smi found no GPU"
@@ -162,23 +177,12 @@ test_rc=127
 graph_rc=skipped
 if [ -x "$TESTS" ]; then
   if [ $# -gt 0 ]; then set -- "$@"; else set -- "-tc=$GPU_FILTER" "-tce=$GRAPH_CASES"; fi
-  if lim=$(limit "${GPU_CHECK_TEST_TIMEOUT:-200}"); then
-    echo "gpu-check: running $TESTS $* (limit $lim s)" >&2
-    timed tests "$lim" "$TESTS" "$@" >"$OUT/tests.log" 2>&1
-    test_rc=$?
-    tail -4 "$OUT/tests.log" >&2
-  else
-    skipped tests
-  fi
+  step tests "${GPU_CHECK_TEST_TIMEOUT:-200}" "$OUT/tests.log" 4 "$TESTS" "$@"
+  test_rc=$STEP_RC
   if [ "$USER_OPTS" = 0 ]; then
-    if lim=$(limit "${GPU_CHECK_GRAPH_TIMEOUT:-120}"); then
-      echo "gpu-check: running the CUDA-graph cases (limit $lim s)" >&2
-      timed tests_graph "$lim" "$TESTS" "-tc=$GRAPH_CASES" >"$OUT/tests_graph.log" 2>&1
-      graph_rc=$?
-      tail -4 "$OUT/tests_graph.log" >&2
-    else
-      skipped tests_graph
-    fi
+    step tests_graph "${GPU_CHECK_GRAPH_TIMEOUT:-120}" "$OUT/tests_graph.log" 4 \
+      "$TESTS" "-tc=$GRAPH_CASES"
+    graph_rc=$STEP_RC
   fi
 fi
 
@@ -187,21 +191,14 @@ fi
 bench_rc=skipped
 BENCH_ARGS=${GPU_CHECK_BENCH_ARGS:---device cuda}
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -x "$BENCH" ]; then
-  if lim=$(limit "${GPU_CHECK_BENCH_TIMEOUT:-150}"); then
-    echo "gpu-check: running $BENCH $BENCH_ARGS --exclude iter_graph (limit $lim s)" >&2
-    # shellcheck disable=SC2086
-    timed bench "$lim" "$BENCH" $BENCH_ARGS --exclude iter_graph \
-      --json "$OUT/bench.json" >/dev/null 2>"$OUT/bench.log"
-    bench_rc=$?
-  else
-    skipped bench
-  fi
-  if lim=$(limit "${GPU_CHECK_BENCH_GRAPH_TIMEOUT:-90}"); then
-    echo "gpu-check: running $BENCH $BENCH_ARGS --filter iter_graph (limit $lim s)" >&2
-    # shellcheck disable=SC2086
-    timed bench_graph "$lim" "$BENCH" $BENCH_ARGS --filter iter_graph \
-      --json "$OUT/bench_graph.json" >/dev/null 2>"$OUT/bench_graph.log"
-    bench_graph_rc=$?
+  # shellcheck disable=SC2086
+  step bench "${GPU_CHECK_BENCH_TIMEOUT:-150}" "$OUT/bench.log" 0 \
+    "$BENCH" $BENCH_ARGS --exclude iter_graph --json "$OUT/bench.json"
+  bench_rc=$STEP_RC
+  # shellcheck disable=SC2086
+  step bench_graph "${GPU_CHECK_BENCH_GRAPH_TIMEOUT:-90}" "$OUT/bench_graph.log" 0 \
+    "$BENCH" $BENCH_ARGS --filter iter_graph --json "$OUT/bench_graph.json"
+  if [ "$STEP_RC" != skipped ]; then
     if [ -s "$OUT/bench_graph.json" ]; then
       python3 - "$OUT/bench.json" "$OUT/bench_graph.json" <<'PY' || note "cannot merge bench_graph.json"
 import json, os, sys
@@ -214,9 +211,7 @@ if os.path.exists(main) and os.path.getsize(main) > 0:  # else the graph rows al
 json.dump(doc, open(main, "w"), indent=1)
 PY
     fi
-    [ "$bench_rc" = 0 ] && [ "$bench_graph_rc" != 0 ] && bench_rc=$bench_graph_rc
-  else
-    skipped bench_graph
+    [ "$bench_rc" = 0 ] && [ "$STEP_RC" != 0 ] && bench_rc=$STEP_RC
   fi
 fi
 
@@ -225,20 +220,16 @@ fi
 # ($OUT/e2e) and once with --graph (captured Genie-D / Genie-M steps replayed as CUDA graphs,
 # $OUT/e2e_graph: the same accuracy expected).
 RUN="$BUILD/engine/genie_run"
-e2e() {  # e2e NAME [extra flags]
-  local name=$1 lim rc
+e2e() {  # e2e NAME [extra flags]: prints the exit status
+  local name=$1
   shift
   rm -rf "${OUT:?}/$name"
-  lim=$(limit "${GPU_CHECK_E2E_TIMEOUT:-120}") || { skipped "$name"; echo skipped; return; }
-  echo "gpu-check: running genie_run quantize --device cuda $* (quick settings, limit $lim s)" >&2
-  timed "$name" "$lim" "$RUN" quantize \
+  step "$name" "${GPU_CHECK_E2E_TIMEOUT:-120}" "$OUT/$name.log" 4 "$RUN" quantize \
     --model models/data/resnet20_fmnist.h5 --out "$OUT/$name" --wbits 4 --abits 4 --samples 128 \
     --batch 64 --distill-iters 100 --recon-iters 200 --recon-batch 32 --eval fashion-mnist \
-    --device cuda --seed 0 "$@" >"$OUT/$name.log" 2>&1
-  rc=$?
-  tail -4 "$OUT/$name.log" >&2
+    --device cuda --seed 0 "$@"
   rm -f "$OUT/$name/images.h5" "$OUT/$name/quantized.h5"  # the report and the picture are kept
-  echo "$rc"
+  echo "$STEP_RC"
 }
 e2e_rc=skipped
 e2e_graph_rc=skipped
@@ -252,15 +243,9 @@ export GPU_CHECK_E2E_RC=$e2e_rc GPU_CHECK_E2E_GRAPH_RC=$e2e_graph_rc
 # with this machine's torch), from the genie_bench document just written.
 compare_rc=skipped
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -s "$OUT/bench.json" ] && python3 -c 'import torch' 2>/dev/null; then
-  if lim=$(limit "${GPU_CHECK_COMPARE_TIMEOUT:-240}"); then
-    echo "gpu-check: running bench/compare_pytorch.py --device cuda (limit $lim s)" >&2
-    timed compare "$lim" python3 bench/compare_pytorch.py --device cuda \
-      --genie-json "$OUT/bench.json" --json "$OUT/compare.json" >/dev/null 2>"$OUT/compare.log"
-    compare_rc=$?
-    tail -15 "$OUT/compare.log" >&2
-  else
-    skipped compare
-  fi
+  step compare "${GPU_CHECK_COMPARE_TIMEOUT:-240}" "$OUT/compare.log" 15 python3 \
+    bench/compare_pytorch.py --device cuda --genie-json "$OUT/bench.json" --json "$OUT/compare.json"
+  compare_rc=$STEP_RC
 fi
 export GPU_CHECK_COMPARE_RC=$compare_rc
 
@@ -268,14 +253,9 @@ export GPU_CHECK_COMPARE_RC=$compare_rc
 # processor and BLAS differ from CI's). Only when no doctest options were given.
 rest_rc=skipped
 if [ -x "$TESTS" ] && [ "$USER_OPTS" = 0 ] && [ "${GPU_CHECK_REST:-1}" = 1 ]; then
-  if lim=$(limit "${GPU_CHECK_REST_TIMEOUT:-600}"); then
-    echo "gpu-check: running the other test cases (limit $lim s)" >&2
-    timed tests_rest "$lim" "$TESTS" "-tce=$GPU_FILTER,$GRAPH_CASES" >"$OUT/tests_rest.log" 2>&1
-    rest_rc=$?
-    tail -3 "$OUT/tests_rest.log" >&2
-  else
-    skipped tests_rest
-  fi
+  step tests_rest "${GPU_CHECK_REST_TIMEOUT:-600}" "$OUT/tests_rest.log" 3 \
+    "$TESTS" "-tce=$GPU_FILTER,$GRAPH_CASES"
+  rest_rc=$STEP_RC
 fi
 
 # ---- 5. summary ----
