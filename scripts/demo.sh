@@ -12,19 +12,7 @@ BUILD=${BUILD:-build}
 OUT=${OUT:-out/demo}
 
 # 1. Debian packages (scripts/debian-packages.txt), only those not installed yet.
-if [ -z "${GENIE_SKIP_APT:-}" ] && command -v dpkg-query >/dev/null; then
-  missing=""
-  for p in $(cat scripts/debian-packages.txt); do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-  done
-  if [ -n "$missing" ]; then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    echo "[demo] installing:$missing"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  fi
-fi
+scripts/ensure-packages.sh demo
 
 # 2. Build genie_run only (the tests are scripts/test.sh's job). Without a GPU the CUDA backend
 #    would only cost build time: it is built when nvidia-smi sees a device (or GENIE_CMAKE_ARGS says).

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Build genie (with CUDA when the toolkit is present) and run the whole CPU test suite, then build
-# the embed example against the installed package. GPU cases are skipped, and counted, without a GPU.
+# Installs the Debian packages genie needs when any is missing, builds genie (with CUDA when the
+# toolkit is present), runs the whole CPU test suite, then builds the embed example against the
+# installed package. GPU cases are skipped, and counted, without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian packages (scripts/debian-packages.txt) that are missing: installed first (root or sudo;
+# nothing happens when all are present; GENIE_SKIP_APT=1 skips the check).
+scripts/ensure-packages.sh test
 BUILD=${BUILD:-build}
 cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${GENIE_CMAKE_ARGS:-}
 cmake --build "$BUILD" -j "$(nproc)"
