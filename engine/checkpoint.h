@@ -19,7 +19,7 @@
 
 #include "autograd/tensor.h"
 #include "engine/distill.h"
-#include "models/json.h"
+#include "kernels/json.h"
 
 namespace genie::engine {
 

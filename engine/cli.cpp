@@ -17,6 +17,7 @@
 #include "io/datasets.h"
 #include "io/h5.h"
 #include "io/model_file.h"
+#include "kernels/util.h"
 
 namespace genie::cli {
 
@@ -145,7 +146,7 @@ std::vector<std::pair<std::string, std::string>> split_flags(
     } else {
       std::vector<std::string> all(with_value);
       all.insert(all.end(), switches.begin(), switches.end());
-      const auto near = models::closest_keys(name, all, 1);
+      const auto near = closest_keys(name, all, 1);
       throw InputError(str(command, ": unknown flag '--", name, "'",
                            near.empty() ? "" : str(" (did you mean --", near[0], "?)"),
                            "; see genie_run --help"));
@@ -228,7 +229,7 @@ void ProgressView::bar(const std::string& phase, int64_t step, int64_t steps,
   char buf[64];
   std::snprintf(buf, sizeof buf, "%3d%% ", int(frac * 100 + 0.5));
   b += buf + detail;
-  if (eta >= 0) b += "  ETA " + engine::format_duration(eta);
+  if (eta >= 0) b += "  ETA " + format_duration(eta);
   err_ << b << std::flush;
   bar_shown_ = true;
 }
@@ -245,7 +246,7 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
         line(str("[", e.phase, "] evaluating ", e.steps, " images"));
       break;
     case K::PhaseEnd:
-      line(str("[", e.phase, "] done in ", engine::format_duration(e.seconds)));
+      line(str("[", e.phase, "] done in ", format_duration(e.seconds)));
       break;
     case K::DistillStep: {
       const auto& p = e.distill;
@@ -270,7 +271,7 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
       } else {
         bar("reconstruct", e.step, e.steps,
             str("[reconstruct] ", buf,
-                e.eta_s >= 0 ? "  ETA " + engine::format_duration(e.eta_s) : ""),
+                e.eta_s >= 0 ? "  ETA " + format_duration(e.eta_s) : ""),
             e.eta_s);
       }
       break;
@@ -278,7 +279,7 @@ void ProgressView::operator()(const engine::PipelineEvent& e) {
     case K::UnitEnd:
       std::snprintf(buf, sizeof buf, "[reconstruct] unit %lld/%lld %-14s loss %.5g -> %.5g  (%s)",
                     (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), e.loss_before,
-                    e.loss_after, engine::format_duration(e.seconds).c_str());
+                    e.loss_after, format_duration(e.seconds).c_str());
       line(buf);
       break;
     case K::UnitBegin:

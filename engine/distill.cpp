@@ -17,7 +17,8 @@
 #include "io/image.h"
 #include "kernels/functors.h"
 #include "kernels/graph.h"
-#include "models/json.h"
+#include "kernels/util.h"
+#include "kernels/json.h"
 
 namespace genie::engine {
 
@@ -45,17 +46,10 @@ DistillMode parse_distill_mode(const std::string& s) {
 
 namespace {
 
-// SplitMix64 finaliser: decorrelates the Philox keys of the per-batch streams.
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 // Independent Philox key for (seed, batch, stream): stream 0 = generator init + latents,
 // 1 = swing offsets, 2 = noise images for the yardstick.
 uint64_t stream_key(uint64_t seed, int64_t batch, int stream) {
-  return mix64(mix64(seed) ^ mix64(uint64_t(batch) * 4 + uint64_t(stream) + 1));
+  return splitmix64(splitmix64(seed) ^ splitmix64(uint64_t(batch) * 4 + uint64_t(stream) + 1));
 }
 
 // (dy, dx) ∈ {0,1,2}² for strided conv `layer` at iteration `iter`: one Philox block per

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "io/datasets.h"
-#include "models/json.h"
+#include "kernels/json.h"
 #include "models/model.h"
 
 namespace genie::engine {

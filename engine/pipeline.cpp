@@ -22,6 +22,7 @@
 #include "io/datasets.h"
 #include "io/h5.h"
 #include "io/model_file.h"
+#include "kernels/util.h"
 
 namespace genie::engine {
 
@@ -209,7 +210,7 @@ void apply_config_json(PipelineConfig& c, const Json& j, const std::string& wher
     if (!s) {
       std::vector<std::string> names;
       for (const auto& t : settings_table()) names.push_back(t.name);
-      const auto near = models::closest_keys(name, names, 1);
+      const auto near = closest_keys(name, names, 1);
       throw InputError(str(where, ": unknown setting '", key, "'",
                            near.empty() ? "" : str(" (did you mean '", near[0], "'?)")));
     }
@@ -274,15 +275,12 @@ void check_ranges(const PipelineConfig& c) {
 std::string file_fingerprint(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   GENIE_CHECK(f, "[pipeline] ", path, ": cannot read");
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = kFnv1aBasis;
   unsigned char buf[1 << 16];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-    for (size_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 1099511628211ull;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) h = fnv1a64(buf, n, h);
   std::fclose(f);
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
+  return hex64(h);
 }
 
 struct Prepared {

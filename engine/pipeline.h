@@ -24,16 +24,13 @@
 
 #include "engine/distill.h"
 #include "engine/evaluate.h"
-#include "models/json.h"
+#include "kernels/json.h"
 #include "models/model.h"
 
 namespace genie::engine {
 
 // Bad user input (flags, config, files, data, output directory): genie_run exits with code 2.
-class InputError : public Error {
- public:
-  using Error::Error;
-};
+using ::genie::InputError;
 
 struct PipelineConfig {
   // ---- inputs and outputs ----

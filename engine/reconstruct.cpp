@@ -11,6 +11,7 @@
 #include "autograd/optim.h"
 #include "kernels/elementwise.h"
 #include "kernels/graph.h"
+#include "kernels/util.h"
 
 namespace genie::quant {
 
@@ -19,13 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 
 int64_t row_elems(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "io/atomic.h"
+#include "kernels/util.h"
 
 #ifndef GENIE_VERSION
 #define GENIE_VERSION "0.1.0"  // normally set by engine/CMakeLists.txt from the project version
@@ -96,7 +97,7 @@ Json distill_report(const PipelineConfig& c, const models::Model& teacher,
   Json j = Json::object();
   j.set("genie_version", genie_version());
   j.set("command", "distill");
-  // Genie-D's own report fields (issue 4) at the top level.
+  // Genie-D's losses at the top level too: a distill run's report is about them.
   j.set("bn_loss_final", r.distill.bn_loss_final);
   j.set("input_loss_final", r.distill.input_loss_final);
   j.set("bn_loss_noise", r.distill.bn_loss_noise);
@@ -117,19 +118,6 @@ Json distill_report(const PipelineConfig& c, const models::Model& teacher,
 
 void write_report(const std::string& path, const Json& report) {
   io::write_file_atomic(path, report.dump(2) + "\n");
-}
-
-std::string format_duration(double s) {
-  if (!(s >= 0)) return "?";
-  char buf[64];
-  if (s < 60) {
-    std::snprintf(buf, sizeof buf, "%.1fs", s);
-  } else if (s < 3600) {
-    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", int(s) / 3600, (int(s) / 60) % 60, int(s) % 60);
-  }
-  return buf;
 }
 
 std::string summary_table(const Json& rep) {

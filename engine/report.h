@@ -33,7 +33,4 @@ void write_report(const std::string& path, const Json& report);
 // The end-of-run table (plain text, one row per phase, then the accuracies and the output files).
 std::string summary_table(const Json& report);
 
-// "1h02m03s" / "2m05s" / "4.2s".
-std::string format_duration(double seconds);
-
 }  // namespace genie::engine

@@ -16,6 +16,8 @@
 
 #include "io/atomic.h"
 
+#include "kernels/util.h"
+
 namespace genie::io {
 
 static_assert(std::is_same<hid_t, int64_t>::value, "genie expects HDF5 >= 1.10 (64-bit hid_t)");
@@ -89,18 +91,6 @@ void check_rc(herr_t rc, const std::string& file, const std::string& what) {
 
 std::string object_label(const std::string& object) {
   return object.empty() ? std::string("the file root") : str("dataset '", object, "'");
-}
-
-size_t levenshtein(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 Shape space_shape(hid_t space, const std::string& file, const std::string& what) {
@@ -211,14 +201,7 @@ bool H5Reader::has(const std::string& name) const {
 }
 
 std::vector<std::string> H5Reader::closest(const std::string& name, size_t n) const {
-  const std::string key = h5_dotted(name);
-  std::vector<std::pair<size_t, std::string>> scored;
-  for (const auto& k : list_datasets()) scored.emplace_back(levenshtein(key, k), k);
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::string> out;
-  for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);
-  return out;
+  return closest_keys(h5_dotted(name), list_datasets(), n);
 }
 
 const H5Reader::Entry& H5Reader::find(const std::string& name) const {

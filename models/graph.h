@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
-#include "models/json.h"
+#include "kernels/json.h"
 
 namespace genie::models {
 

@@ -5,33 +5,12 @@
 #include <cmath>
 #include <set>
 
+#include "kernels/util.h"
+
 namespace genie::models {
 
 // ---------------------------------------------------------------------------------------------
 // Parameter checks
-
-static size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::vector<std::string> closest_keys(const std::string& key, const std::vector<std::string>& keys,
-                                      size_t n) {
-  std::vector<std::pair<size_t, std::string>> d;
-  d.reserve(keys.size());
-  for (const auto& k : keys) d.emplace_back(edit_distance(key, k), k);
-  std::sort(d.begin(), d.end());
-  std::vector<std::string> out;
-  for (size_t i = 0; i < d.size() && i < n; ++i) out.push_back(d[i].second);
-  return out;
-}
 
 static std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
   std::string s;

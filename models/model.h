@@ -110,8 +110,5 @@ void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
                   const std::string& where);
 // Reconstruction units of a graph (see the file comment).
 std::vector<Unit> derive_units(const Graph& g);
-// The `n` keys of `keys` closest to `key` by edit distance (ties: alphabetical).
-std::vector<std::string> closest_keys(const std::string& key, const std::vector<std::string>& keys,
-                                      size_t n = 3);
 
 }  // namespace genie::models

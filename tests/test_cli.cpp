@@ -9,7 +9,7 @@
 #include "engine/cli.h"
 #include "engine/qmodel.h"
 #include "io/h5.h"
-#include "models/json.h"
+#include "kernels/json.h"
 #include "test_util.h"
 
 using namespace genie;

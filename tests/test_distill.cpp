@@ -15,7 +15,7 @@
 #include "io/h5.h"
 #include "io/image.h"
 #include "kernels/graph.h"
-#include "models/json.h"
+#include "kernels/json.h"
 #include "test_util.h"
 
 using namespace genie;

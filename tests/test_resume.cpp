@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "io/h5.h"
-#include "models/json.h"
+#include "kernels/json.h"
 #include "test_cli.h"
 #include "test_util.h"
 

@@ -8,7 +8,6 @@
 // --calib: real (random training images, seeded), noise (N(0,1) in the normalized input space),
 //          genie-d:FILE (Genie-D images: read FILE when it exists, else synthesise --n images with
 //          --distill-iters iterations per batch of 128 and write FILE), or an HDF5 file of images.
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -22,15 +21,11 @@
 #include "io/atomic.h"
 #include "io/datasets.h"
 #include "io/model_file.h"
+#include "kernels/util.h"
 
 using namespace genie;
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 struct Args {
   std::string model = "models/data/resnet20_fmnist.h5", calib = "real", out, device = "cpu";
   int wbits = 4, abits = 4, threads = 0;
@@ -133,28 +128,28 @@ int main(int argc, char** argv) {
     if (a.threads > 0) set_cpu_threads(a.threads);
     const Device dev = parse_device(a.device);
     Json phases = Json::object(), out = Json::object();
-    auto t = Clock::now();
+    Stopwatch t;
     models::Model teacher = io::load_model(a.model);
     teacher.to(dev);
     const io::InputSpec spec = engine::input_spec(teacher.info());
     io::LabeledImages test = io::load_fashion_mnist("test", spec, a.eval_limit);
-    phases.set("load_s", since(t));
+    phases.set("load_s", t.seconds());
     if (a.eval_fp) {
-      t = Clock::now();
+      t.restart();
       out.set("fp32_top1", engine::evaluate(teacher, test, 500, dev).top1);
-      phases.set("eval_fp32_s", since(t));
+      phases.set("eval_fp32_s", t.seconds());
     }
-    t = Clock::now();
+    t.restart();
     const Tensor calib = calibration(a, teacher, spec);
-    phases.set("calib_s", since(t));
-    t = Clock::now();
+    phases.set("calib_s", t.seconds());
+    t.restart();
     models::Model base = a.fold_bn ? quant::fold_bn(teacher) : teacher;
     quant::QuantConfig cfg;
     cfg.wbits = a.wbits;
     cfg.abits = a.abits;
     cfg.fold_bn = a.fold_bn;
     quant::QModel qm(base, cfg);
-    phases.set("init_s", since(t));
+    phases.set("init_s", t.seconds());
     quant::ReconOptions ro;
     ro.iters = a.iters;
     ro.batch = a.batch;
@@ -168,9 +163,9 @@ int main(int argc, char** argv) {
                    p.unit + 1, p.units, p.name.c_str(), (long long)p.iter, (long long)p.iters,
                    p.loss, p.rec, p.reg, p.beta, p.it_per_s, p.eta_s);
     };
-    t = Clock::now();
+    t.restart();
     const auto reports = quant::reconstruct(qm, calib, ro, cb);
-    phases.set("reconstruct_s", since(t));
+    phases.set("reconstruct_s", t.seconds());
     Json units = Json::array();
     for (const auto& r : reports) {
       Json u = Json::object();
@@ -183,18 +178,18 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)\n", r.name.c_str(),
                    r.loss_before, r.loss_after, r.collect_s + r.optimize_s);
     }
-    t = Clock::now();
+    t.restart();
     const double top1 =
         engine::evaluate([&](const Tensor& x) { return qm.forward(x); }, test, 500, dev).top1;
-    phases.set("eval_quant_s", since(t));
+    phases.set("eval_quant_s", t.seconds());
     out.set("quant_top1", top1);
     if (!a.out.empty()) {
-      t = Clock::now();
+      t.restart();
       qm.save(a.out, {{"calibration", a.calib}});
       quant::QModel re = quant::QModel::load(a.out, dev);
       const double top1r =
           engine::evaluate([&](const Tensor& x) { return re.forward(x); }, test, 500, dev).top1;
-      phases.set("save_reload_eval_s", since(t));
+      phases.set("save_reload_eval_s", t.seconds());
       out.set("reloaded_top1", top1r);
       out.set("reload_exact", top1r == top1);
     }

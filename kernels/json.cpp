@@ -1,6 +1,6 @@
 // JSON value, recursive-descent parser (with line:col errors) and printer (insertion-ordered keys,
 // shortest round-tripping number format).
-#include "models/json.h"
+#include "kernels/json.h"
 
 #include <cmath>
 #include <cstdio>
