@@ -3,6 +3,7 @@
 #include "autograd/ops_quant.h"
 
 #include "kernels/quant.h"
+#include "kernels/quant_functors.h"
 
 namespace genie::ops {
 
@@ -21,8 +22,8 @@ Tensor fake_quant_weight(const Tensor& w_floor, const Tensor& v, const Tensor& s
   const int64_t K = w_floor.dim(0), M = K ? w_floor.numel() / K : 0;
   GENIE_CHECK(step.numel() == K && zero.numel() == K, "[", op, "] expected ", K,
               " per-channel steps and zero points, got ", step.numel(), " and ", zero.numel());
-  GENIE_CHECK(bits >= 1 && bits <= 16, "[", op, "] expected 1..16 bits, got ", bits);
-  const float qmax = float((1 << bits) - 1);
+  k::check_bits(op, bits);
+  const float qmax = k::grid_max(bits);
   const Device d = w_floor.device();
   Tensor w_hat = Tensor::empty(w_floor.shape(), d);
   const bool grad = needs_grad({&v, &step});

@@ -50,7 +50,8 @@ class GradRef {
   Device device_ = Device::CPU;
 };
 
-// grad(t) += g (allocates on first use; g may be adopted without copying if `adopt`).
+// grad(t) += g. The first gradient is adopted without a copy when no other tensor shares g's
+// buffer (a fresh buffer made by a backward closure), otherwise copied.
 // Shapes must match exactly (throws naming the op).
 void accumulate_grad(const Tensor& t, const Tensor& g, const char* op = "accumulate_grad");
 void accumulate_grad(const GradRef& t, const Tensor& g, const char* op = "accumulate_grad");

@@ -21,11 +21,10 @@ struct Layout {
 
 // Where the quantizers go and their bit widths (GENIE.md §2.1; see qmodel.h).
 Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
-  GENIE_CHECK(cfg.wbits >= 2 && cfg.wbits <= 8 && cfg.abits >= 2 && cfg.abits <= 8,
-              "[qmodel] expected wbits and abits in 2..8, got W", cfg.wbits, "A", cfg.abits);
-  GENIE_CHECK(
-      cfg.first_bits >= 2 && cfg.first_bits <= 8 && cfg.last_bits >= 2 && cfg.last_bits <= 8,
-      "[qmodel] expected first/last-layer bits in 2..8, got ", cfg.first_bits, "/", cfg.last_bits);
+  k::check_bits("qmodel: wbits", cfg.wbits);
+  k::check_bits("qmodel: abits", cfg.abits);
+  k::check_bits("qmodel: first_bits", cfg.first_bits);
+  k::check_bits("qmodel: last_bits", cfg.last_bits);
   const models::Graph& g = m.graph();
   Layout L;
   L.node_wq.assign(size_t(g.size()), -1);

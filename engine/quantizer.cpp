@@ -12,7 +12,7 @@ void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float
   // The reference multiplies float32 tensors by the Python float r: r is rounded to float32 first.
   const float rf = float(r);
   const float new_max = x_max * rf, new_min = x_min * rf;
-  delta = (new_max - new_min) / float((1 << bits) - 1);
+  delta = (new_max - new_min) / k::grid_max(bits);
   // A degenerate range (constant row, or all zeros) would divide by zero; any positive step
   // represents it exactly enough, so fall back to a tiny one.
   if (!(delta > 0.f)) delta = std::max(std::fabs(new_max), 1e-8f);
@@ -23,7 +23,7 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
                        const std::vector<float>& lo, int bits) {
   check_f32("clip_search", x2d);
   GENIE_CHECK(x2d.ndim() == 2, "[clip_search] expected (rows, cols), got ", shape_str(x2d.shape()));
-  GENIE_CHECK(bits >= 1 && bits <= 16, "[clip_search] expected 1..16 bits, got ", bits);
+  k::check_bits("clip_search", bits);
   const int64_t rows = x2d.dim(0), cols = x2d.dim(1);
   GENIE_CHECK(int64_t(hi.size()) == rows && int64_t(lo.size()) == rows, "[clip_search] expected ",
               rows, " row ranges, got ", hi.size());
@@ -38,7 +38,7 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
          zt = Tensor::from_vector(zero, {rows, nc}, d);
   // double scores: a (rows, nc) f64 buffer as raw bytes
   Tensor score = Tensor::empty({rows, nc, 2}, d, DType::I32);
-  k::clip_search_scores(d, x2d.data(), rows, cols, nc, dt.data(), zt.data(), float((1 << bits) - 1),
+  k::clip_search_scores(d, x2d.data(), rows, cols, nc, dt.data(), zt.data(), k::grid_max(bits),
                         static_cast<double*>(score.raw()), nullptr);
   Tensor host = score.to(Device::CPU);
   const double* sc = static_cast<const double*>(host.raw());
@@ -61,7 +61,6 @@ WeightQuantizer WeightQuantizer::from_weight(const Tensor& w, int bits) {
   check_f32("weight_quantizer", w);
   GENIE_CHECK(w.ndim() >= 1 && w.dim(0) > 0, "[weight_quantizer] expected a weight (K, ...), got ",
               shape_str(w.shape()));
-  GENIE_CHECK(bits >= 2 && bits <= 8, "[weight_quantizer] expected 2..8 bits, got ", bits);
   const int64_t K = w.dim(0), M = w.numel() / K;
   const Device d = w.device();
   Tensor w2 = ops::reshape(w.detach(), {K, M});
@@ -107,7 +106,7 @@ WeightQuantizer WeightQuantizer::from_codes(const Tensor& codes, const Tensor& s
   const int64_t M = codes.numel() / K;
   std::vector<float> c = codes.to_vector(), z = zero.to_vector();
   std::vector<float> wf(c.size());
-  const float qmax = float((1 << bits) - 1);
+  const float qmax = k::grid_max(bits);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t m = 0; m < M; ++m) {
       const float ck = c[size_t(k * M + m)];
@@ -155,7 +154,7 @@ Tensor WeightQuantizer::codes() const {
   // Ŵ/s would round; recompute the integer level with the same functor as the kernel.
   std::vector<float> wf = w_floor_.to_vector(), v = v_.to_vector(), z = zero_.to_vector();
   std::vector<float> c(wf.size());
-  const k::WeightQuantF f{float((1 << bits_) - 1), true};
+  const k::WeightQuantF f{k::grid_max(bits_), true};
   for (int64_t kk = 0; kk < K; ++kk)
     for (int64_t m = 0; m < M; ++m) {
       const size_t i = size_t(kk * M + m);
@@ -182,7 +181,6 @@ void WeightQuantizer::to(Device d) {
 void ActQuantizer::init(const Tensor& a) {
   check_f32("act_quantizer", a);
   GENIE_CHECK(a.numel() > 0, "[act_quantizer] expected a non-empty calibration batch");
-  GENIE_CHECK(bits_ >= 2 && bits_ <= 8, "[act_quantizer] expected 2..8 bits, got ", bits_);
   auto [mn, mx] = ops::min_max(a);
   signed_ = mn < 0.f;
   const float m = std::max(std::fabs(mn), std::fabs(mx));

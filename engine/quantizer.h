@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/ops_quant.h"
+#include "kernels/quant_functors.h"
 
 namespace genie::quant {
 
@@ -87,8 +88,8 @@ class ActQuantizer {
 
   int bits() const { return bits_; }
   bool is_signed() const { return signed_; }
-  float qn() const { return signed_ ? -float(1 << (bits_ - 1)) : 0.f; }
-  float qp() const { return signed_ ? float((1 << (bits_ - 1)) - 1) : float((1 << bits_) - 1); }
+  float qn() const { return k::grid_qn(bits_, signed_); }
+  float qp() const { return k::grid_qp(bits_, signed_); }
   Tensor& step() { return step_; }  // (1)
   const Tensor& step() const { return step_; }
   bool qdrop = false;

@@ -88,8 +88,8 @@ struct GradSrc {
   }
 };
 
-// dgamma / dbeta from the sums (as write_param_grads in bn_cpu.cpp); the training backward also
-// stores the channel's BnTrainBwdF for the dx pass.
+// dgamma / dbeta from the sums (bn_write_param_grads); the training backward also stores the
+// channel's BnTrainBwdF for the dx pass.
 struct GradFin {
   const float *mean, *invstd_in, *var, *gamma;  // invstd_in (training) or var (eval)
   float eps;
@@ -99,14 +99,7 @@ struct GradFin {
   BnTrainBwdF* coef;  // training only (may be null)
   __device__ void operator()(int64_t c, const BnGradSums& g) const {
     const float invstd = invstd_in ? invstd_in[c] : bn_invstd(var[c], eps);
-    if (dgamma) {
-      const float v = float(g.dot * double(invstd));
-      dgamma[c] = acc ? dgamma[c] + v : v;
-    }
-    if (dbeta) {
-      const float v = float(g.sum_dy);
-      dbeta[c] = acc ? dbeta[c] + v : v;
-    }
+    bn_write_param_grads(g, invstd, c, dgamma, dbeta, acc);
     if (coef) coef[c] = BnTrainBwdF::make(g, m, mean[c], invstd, gamma ? gamma[c] : 1.f);
   }
 };

@@ -44,18 +44,6 @@ BnGradSums channel_grad_sums(const float* x, const float* dy, int64_t N, int64_t
   return g;
 }
 
-void write_param_grads(const BnGradSums& g, float invstd, int64_t c, float* dgamma, float* dbeta,
-                       bool acc) {
-  if (dgamma) {
-    const float v = float(g.dot * double(invstd));
-    dgamma[c] = acc ? dgamma[c] + v : v;
-  }
-  if (dbeta) {
-    const float v = float(g.sum_dy);
-    dbeta[c] = acc ? dbeta[c] + v : v;
-  }
-}
-
 }  // namespace
 
 void bn_eval_fwd_cpu(const float* x, int64_t N, int64_t C, int64_t HW, const float* mean,
@@ -72,7 +60,7 @@ void bn_eval_bwd_cpu(const float* x, const float* dy, int64_t N, int64_t C, int6
   cpu_for_outer(C, N * HW, [&](int64_t c) {
     const float invstd = bn_invstd(var[c], eps);
     if (dgamma || dbeta)
-      write_param_grads(channel_grad_sums(x, dy, N, C, HW, c, mean[c]), invstd, c, dgamma, dbeta,
+      bn_write_param_grads(channel_grad_sums(x, dy, N, C, HW, c, mean[c]), invstd, c, dgamma, dbeta,
                         acc);
     if (!dx) return;
     const BnEvalBwdF f{invstd * (gamma ? gamma[c] : 1.f)};
@@ -102,7 +90,7 @@ void bn_train_bwd_cpu(const float* x, const float* dy, int64_t N, int64_t C, int
   cpu_for_outer(C, N * HW, [&](int64_t c) {
     const float mean = save_mean[c], invstd = save_invstd[c];
     const BnGradSums g = channel_grad_sums(x, dy, N, C, HW, c, mean);
-    write_param_grads(g, invstd, c, dgamma, dbeta, acc);
+    bn_write_param_grads(g, invstd, c, dgamma, dbeta, acc);
     if (!dx) return;
     const BnTrainBwdF f =
         BnTrainBwdF::make(g, double(N * HW), mean, invstd, gamma ? gamma[c] : 1.f);

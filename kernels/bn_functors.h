@@ -42,6 +42,20 @@ struct BnGradSums {
   }
 };
 
+// The parameter gradients of channel c from its sums: dgamma = dot · invstd, dbeta = sum_dy
+// (written, or added when `acc`; either pointer may be null).
+GENIE_HD void bn_write_param_grads(const BnGradSums& g, float invstd, int64_t c, float* dgamma,
+                                   float* dbeta, bool acc) {
+  if (dgamma) {
+    const float v = float(g.dot * double(invstd));
+    dgamma[c] = acc ? dgamma[c] + v : v;
+  }
+  if (dbeta) {
+    const float v = float(g.sum_dy);
+    dbeta[c] = acc ? dbeta[c] + v : v;
+  }
+}
+
 // Eval-mode backward of one element (statistics are constants): dx = dy * gamma * invstd.
 struct BnEvalBwdF {
   float scale;  // gamma * invstd

@@ -1,5 +1,5 @@
 // The math of every elementwise op, written once as __host__ __device__ functors. The CPU loops
-// (kernels/*_cpu.cpp) and the CUDA launches (kernels/cuda/*.cu) instantiate the same structs, so
+// (kernels/*_cpu.cpp) and the CUDA launches (kernels/*.cu) instantiate the same structs, so
 // the two backends cannot drift apart. Keep these free of libm calls whose CPU/GPU results differ
 // where exactness matters (rounding in the quantizers uses rintf, which is exact on both).
 #pragma once

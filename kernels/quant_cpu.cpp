@@ -17,6 +17,11 @@
 
 namespace genie::k {
 
+void check_bits(const char* what, int bits) {
+  GENIE_CHECK(bits >= kMinBits && bits <= kMaxBits, "[", what, "] expected ", kMinBits, "..",
+              kMaxBits, " bits, got ", bits);
+}
+
 namespace {
 // Σ of float terms over [0, n) with fixed chunking, accumulated in double in index order:
 // fill(b, m, buf) writes the terms of [b, b + m) into a buffer first, a loop with no reduction

@@ -13,6 +13,20 @@
 
 namespace genie::k {
 
+// ---- Integer grids (GENIE.md §2.1–2.3) ----
+// Genie-M quantizes weights and activations to 2..8 bits: the bit width every layer accepts, and
+// weight codes are stored as int8. check_bits (quant_cpu.cpp) is the one range check.
+inline constexpr int kMinBits = 2, kMaxBits = 8;
+void check_bits(const char* what, int bits);  // throws "[what] expected 2..8 bits, got b"
+// A b-bit grid: unsigned levels 0 .. 2^b − 1, signed −2^(b−1) .. 2^(b−1) − 1.
+GENIE_HD constexpr float grid_max(int bits) { return float((1 << bits) - 1); }
+GENIE_HD constexpr float grid_qn(int bits, bool is_signed) {
+  return is_signed ? -float(1 << (bits - 1)) : 0.f;
+}
+GENIE_HD constexpr float grid_qp(int bits, bool is_signed) {
+  return is_signed ? float((1 << (bits - 1)) - 1) : grid_max(bits);
+}
+
 // ---- AdaRound's rectified sigmoid h(V) = clamp(sigmoid(V)·(ζ−γ) + γ, 0, 1), ζ = 1.1, γ = −0.1
 // ----
 struct RectSigmoid {
