@@ -4,9 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/pipeline.h"
+#include "engine/records.h"
 #include "io/atomic.h"
 #include "io/h5.h"
+#include "kernels/error.h"
 
 namespace genie::engine {
 
@@ -15,10 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFormat = "genie-checkpoint-1";
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
 
 std::string numbered(const char* prefix, int64_t k) {
   char buf[64];
@@ -31,16 +28,16 @@ std::string show(const Json* v) { return v ? v->dump() : "(absent)"; }
 
 }  // namespace
 
-std::string Checkpoint::dir_of(const std::string& out_dir) { return join(out_dir, kCheckpointDir); }
+std::string Checkpoint::dir_of(const std::string& out_dir) { return join_path(out_dir, kCheckpointDir); }
 
 bool Checkpoint::exists(const std::string& out_dir) {
-  return io::file_exists(join(dir_of(out_dir), "state.json"));
+  return io::file_exists(join_path(dir_of(out_dir), "state.json"));
 }
 
 Json Checkpoint::read_state(const std::string& out_dir) {
-  const std::string path = join(dir_of(out_dir), "state.json");
+  const std::string path = join_path(dir_of(out_dir), "state.json");
   if (!io::file_exists(path)) {
-    if (io::file_exists(join(out_dir, kReportFile)))
+    if (io::file_exists(join_path(out_dir, kReportFile)))
       throw InputError(str("--resume ", out_dir, ": no checkpoint there (", path,
                            " is missing); the run in it has finished (", kReportFile, " exists)"));
     throw InputError(str("--resume ", out_dir, ": no checkpoint there (", path, " is missing)"));
@@ -103,41 +100,24 @@ Checkpoint::Checkpoint(const std::string& out_dir, const std::string& command, c
     if (const Json* t = st.find("timings_s"); t && t->is_object()) timings_ = *t;
     if (const Json* bs = st.find("batches"))
       for (size_t i = 0; i < bs->size(); ++i) {
-        const Json& b = (*bs)[i];
-        DistillBatch r;
-        r.index = b.at("index").as_int();
-        r.first = b.at("first").as_int();
-        r.count = b.at("count").as_int();
-        r.iters = b.at("iters").as_int();
-        r.bn_loss = float(b.at("bn_loss").as_number());
-        r.input_loss = float(b.at("input_loss").as_number());
-        r.bn_loss_noise = float(b.at("bn_loss_noise").as_number());
-        r.time_s = b.at("time_s").as_number();
-        GENIE_CHECK(r.index == int64_t(i) && io::file_exists(batch_path(r.index)), "[checkpoint] ",
-                    dir_, ": batch ", i, " is listed but its file ", batch_path(r.index),
-                    " is missing");
-        batches_.push_back(r);
+        batches_.push_back(distill_batch_from_json((*bs)[i]));
+        GENIE_CHECK(batches_.back().index == int64_t(i) && io::file_exists(batch_path(int64_t(i))),
+                    "[checkpoint] ", dir_, ": batch ", i, " is listed but its file ",
+                    batch_path(int64_t(i)), " is missing");
       }
     if (const Json* us = st.find("units"))
       for (size_t i = 0; i < us->size(); ++i) {
-        const Json& u = (*us)[i];
-        UnitEntry r;
-        r.name = u.at("name").as_string();
-        r.kind = u.at("kind").as_string();
-        r.loss_before = u.at("loss_before").as_number();
-        r.loss_after = u.at("loss_after").as_number();
-        r.time_s = u.at("time_s").as_number();
+        units_.push_back(unit_report_from_json((*us)[i]));
         GENIE_CHECK(io::file_exists(unit_path(int64_t(i))), "[checkpoint] ", dir_, ": unit ", i,
                     " is listed but its file ", unit_path(int64_t(i)), " is missing");
-        units_.push_back(r);
       }
   } else {
     write_state();
   }
 }
 
-std::string Checkpoint::batch_path(int64_t k) const { return join(dir_, numbered("batch", k)); }
-std::string Checkpoint::unit_path(int64_t u) const { return join(dir_, numbered("unit", u)); }
+std::string Checkpoint::batch_path(int64_t k) const { return join_path(dir_, numbered("batch", k)); }
+std::string Checkpoint::unit_path(int64_t u) const { return join_path(dir_, numbered("unit", u)); }
 
 void Checkpoint::write_state() {
   Json st = Json::object();
@@ -148,34 +128,15 @@ void Checkpoint::write_state() {
   st.set("settings", settings_);
   st.set("result_settings", result_settings_);
   Json bs = Json::array();
-  for (const auto& b : batches_) {
-    Json o = Json::object();
-    o.set("index", b.index);
-    o.set("first", b.first);
-    o.set("count", b.count);
-    o.set("iters", b.iters);
-    o.set("bn_loss", b.bn_loss);
-    o.set("input_loss", b.input_loss);
-    o.set("bn_loss_noise", b.bn_loss_noise);
-    o.set("time_s", b.time_s);
-    bs.push_back(std::move(o));
-  }
+  for (const auto& b : batches_) bs.push_back(to_json(b));
   st.set("batches_done", int64_t(batches_.size()));
   st.set("batches", std::move(bs));
   Json us = Json::array();
-  for (const auto& u : units_) {
-    Json o = Json::object();
-    o.set("name", u.name);
-    o.set("kind", u.kind);
-    o.set("loss_before", u.loss_before);
-    o.set("loss_after", u.loss_after);
-    o.set("time_s", u.time_s);
-    us.push_back(std::move(o));
-  }
+  for (const auto& u : units_) us.push_back(to_json(u));
   st.set("units_done", int64_t(units_.size()));
   st.set("units", std::move(us));
   st.set("timings_s", timings_);
-  io::write_file_atomic(join(dir_, "state.json"), st.dump(2) + "\n");
+  io::write_file_atomic(join_path(dir_, "state.json"), st.dump(2) + "\n");
 }
 
 void Checkpoint::save_batch(const DistillBatch& rec, const Tensor& images) {
@@ -211,24 +172,52 @@ DistillResume Checkpoint::distill_resume(const Shape& all_images) const {
   return r;
 }
 
-void Checkpoint::save_unit(int64_t index, const UnitEntry& rec,
-                           const std::map<std::string, Tensor>& state) {
+void Checkpoint::save_unit(int64_t index, const quant::UnitReport& rec, const quant::QModel& qm,
+                           const models::Unit& u) {
   GENIE_CHECK(index == units_done(), "[checkpoint] expected unit ", units_done(), ", got ", index);
   io::H5Writer w(unit_path(index));
-  for (const auto& [k, t] : state) w.write(k, t);
+  for (int q : qm.wq_in(u.first, u.last)) {
+    w.write(str("wq.", q, ".step"), qm.wq[size_t(q)].step().detach().to(Device::CPU));
+    w.write(str("wq.", q, ".logits"), qm.wq[size_t(q)].logits().detach().to(Device::CPU));
+  }
+  for (int a : qm.aq_in(u.first, u.last)) {
+    const auto& q = qm.aq[size_t(a)];
+    GENIE_CHECK(q.initialized(), "[checkpoint] activation quantizer ", a, " of unit ", u.name,
+                " is not initialised after its reconstruction");
+    w.write(str("aq.", a, ".step"), q.step().detach().to(Device::CPU));
+    w.write(str("aq.", a, ".signed"), Tensor::from_vector({q.is_signed() ? 1.f : 0.f}, {1}));
+  }
   w.set_attr_string("unit", rec.name);
   w.commit();
   units_.push_back(rec);
   write_state();
 }
 
-std::map<std::string, Tensor> Checkpoint::load_unit(int64_t index) const {
+void Checkpoint::restore_unit(int64_t index, quant::QModel& qm, const models::Unit& u) const {
   GENIE_CHECK(index >= 0 && index < units_done(), "[checkpoint] expected a finished unit < ",
               units_done(), ", got ", index);
+  GENIE_CHECK(units_[size_t(index)].name == u.name, "[checkpoint] ", dir_, ": unit ", index,
+              " is '", units_[size_t(index)].name, "', the model's is '", u.name, "'");
   io::H5Reader rd(unit_path(index));
-  std::map<std::string, Tensor> out;
-  for (const auto& k : rd.list_datasets()) out[k] = rd.read(k);
-  return out;
+  auto get = [&](const std::string& k) {
+    GENIE_CHECK(rd.has(k), "[checkpoint] ", dir_, ": missing '", k, "' for unit ", u.name);
+    return rd.read(k);
+  };
+  NoGradGuard ng;
+  for (int w : qm.wq_in(u.first, u.last)) {
+    auto& q = qm.wq[size_t(w)];
+    const Tensor st = get(str("wq.", w, ".step")), lg = get(str("wq.", w, ".logits"));
+    GENIE_CHECK(st.shape() == q.step().shape() && lg.shape() == q.logits().shape(), "[checkpoint] ",
+                dir_, ": unit ", u.name, " weight quantizer ", w, " has mismatched shapes");
+    q.step().copy_(st);
+    q.logits().copy_(lg);
+    q.set_hard(true);
+  }
+  for (int a : qm.aq_in(u.first, u.last)) {
+    const Tensor st = get(str("aq.", a, ".step")), sg = get(str("aq.", a, ".signed"));
+    qm.aq[size_t(a)].set_state(sg.item() != 0.f, st.item(), qm.device());
+    qm.aq[size_t(a)].qdrop = false;
+  }
 }
 
 void Checkpoint::add_time(const std::string& name, double seconds) {

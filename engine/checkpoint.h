@@ -19,6 +19,8 @@
 
 #include "autograd/tensor.h"
 #include "engine/distill.h"
+#include "engine/qmodel.h"
+#include "engine/reconstruct.h"
 #include "kernels/json.h"
 
 namespace genie::engine {
@@ -57,16 +59,16 @@ class Checkpoint {
   DistillResume distill_resume(const Shape& all_images) const;
 
   // ---- Genie-M ----
-  struct UnitEntry {
-    std::string name, kind;
-    double loss_before = 0, loss_after = 0, time_s = 0;
-  };
   int64_t units_done() const { return int64_t(units_.size()); }
-  const std::vector<UnitEntry>& units() const { return units_; }
-  // Saves unit `index` (must be units_done()) with its state tensors (any device), then the state.
-  void save_unit(int64_t index, const UnitEntry& rec, const std::map<std::string, Tensor>& state);
-  // The state tensors of finished unit `index` (CPU).
-  std::map<std::string, Tensor> load_unit(int64_t index) const;
+  const std::vector<quant::UnitReport>& units() const { return units_; }
+  // Saves unit `index` (must be units_done()): the quantizer state of its node range (every weight
+  // quantizer's step and rounding logits, every activation quantizer's step and sign), then the
+  // state with its record.
+  void save_unit(int64_t index, const quant::UnitReport& rec, const quant::QModel& qm,
+                 const models::Unit& u);
+  // Restores finished unit `index` into qm (hard rounding, QDrop off), checking that the record
+  // names the same unit and that every tensor is there with the quantizer's shape.
+  void restore_unit(int64_t index, quant::QModel& qm, const models::Unit& u) const;
 
   // ---- timings (seconds, accumulated across resumed processes) ----
   // Adds `seconds` to phase `name`; stored with the next state write (or flush()).
@@ -86,7 +88,7 @@ class Checkpoint {
   Json settings_ = Json::object(), result_settings_ = Json::object();
   Json timings_ = Json::object();
   std::vector<DistillBatch> batches_;
-  std::vector<UnitEntry> units_;
+  std::vector<quant::UnitReport> units_;
 };
 
 }  // namespace genie::engine

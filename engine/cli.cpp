@@ -29,57 +29,13 @@ namespace {
 // Flags of quantize / distill beyond the settings.
 const std::vector<std::string> kExtraValueFlags = {"config", "resume"};
 const std::vector<std::string> kExtraSwitches = {"help", "version"};
-// Settings that only quantize takes.
-const std::set<std::string> kQuantizeOnly = {
-    "calib",      "eval",         "eval-limit",  "wbits",       "abits",
-    "first-bits", "last-bits",    "recon-iters", "recon-batch", "lr-wstep",
-    "lr-astep",   "round-weight", "qdrop-p",     "lr-round",    "fold-bn",
-};
-
-struct FlagHelp {
-  const char* name;
-  const char* arg;
-  const char* text;
-};
-const FlagHelp kHelp[] = {
-    {"model", "FILE", "FP32 teacher (HDF5 weights, see README)"},
-    {"out", "DIR",
-     "output directory (created; quantized.h5, images.h5, contact_sheet.png, report.json)"},
-    {"config", "FILE", "JSON object of settings by flag name; flags given here override it"},
-    {"resume", "DIR", "continue the interrupted run in DIR (its --out) from its checkpoint"},
-    {"calib", "SRC", "calibration data: genie (Genie-D, default) | noise | real:PATH | FILE.h5"},
-    {"eval", "SRC", "evaluate FP32 and quantized: fashion-mnist | DIR (image folder) | FILE.h5"},
-    {"eval-limit", "N", "evaluate only the first N images"},
-    {"samples", "N", "calibration images S (default 1024)"},
-    {"batch", "N", "Genie-D images per batch B (default 128)"},
-    {"distill-iters", "N", "Genie-D iterations per batch (default 4000)"},
-    {"distill-lr-z", "LR", "Genie-D Adam learning rate of the latents (default 0.1)"},
-    {"distill-lr-g", "LR", "Genie-D Adam learning rate of the generator (default 0.01)"},
-    {"distill-mode", "M", "genie | latents_only | generator_only (default genie)"},
-    {"no-swing", "", "Genie-D without swing convolution"},
-    {"wbits", "N", "weight bits 2..8 (default 4; first and last layer: --first-bits/--last-bits)"},
-    {"abits", "N", "activation bits 2..8 (default 4; second and last layer inputs: 8)"},
-    {"first-bits", "N", "first layer's weights and the second layer's input, 2..8 (default 8)"},
-    {"last-bits", "N", "last layer's weights and input, 2..8 (default 8)"},
-    {"recon-iters", "N", "Genie-M iterations per reconstruction unit (default 20000)"},
-    {"recon-batch", "N", "Genie-M batch (default 32)"},
-    {"lr-wstep", "LR", "Genie-M learning rate of the weight steps (default 1e-4)"},
-    {"lr-astep", "LR", "Genie-M learning rate of the activation steps (default 4e-5)"},
-    {"lr-round", "LR", "Genie-M learning rate of the rounding logits (default 1e-3)"},
-    {"round-weight", "W", "weight of the rounding regulariser (default 1.0)"},
-    {"qdrop-p", "P",
-     "QDrop: probability that an activation keeps its FP value, 0..1 (default 0.5)"},
-    {"fold-bn", "", "fold BatchNorm into the convolutions before quantizing"},
-    {"device", "D", "cpu | cuda | auto (default auto)"},
-    {"graph", "",
-     "capture each Genie-D batch's and Genie-M unit's step once and replay it (a CUDA graph on "
-     "the GPU; the same results)"},
-    {"threads", "N", "CPU threads (default: all)"},
-    {"seed", "N", "random seed (default 0)"},
-    {"quiet", "", "no progress and no summary"},
-    {"help", "", "this text"},
-    {"version", "", "the version"},
-};
+// The help of the flags that are not settings.
+const char* const kExtraHelp =
+    "  --config FILE          JSON object of settings by flag name; flags given here override it\n"
+    "  --resume DIR           continue the interrupted run in DIR (its --out) from its "
+    "checkpoint\n"
+    "  --help                 this text\n"
+    "  --version              the version\n";
 
 std::string usage() {
   std::string s =
@@ -93,14 +49,9 @@ std::string usage() {
       "                                                         (--logits: every image's logits,\n"
       "                                                         prediction and label)\n"
       "       genie_run info --model FILE [--json]              architecture, units, bits\n"
-      "flags of quantize (distill takes the Genie-D and run flags):\n";
-  char buf[256];
-  for (const auto& h : kHelp) {
-    const std::string left =
-        std::string("--") + h.name + (h.arg[0] ? std::string(" ") + h.arg : "");
-    std::snprintf(buf, sizeof buf, "  %-22s %s\n", left.c_str(), h.text);
-    s += buf;
-  }
+      "flags of quantize (distill takes the Genie-D and run flags; defaults from the paper):\n";
+  s += engine::settings_help();
+  s += kExtraHelp;
   s += "exit codes: 0 success, 2 bad input (nothing written), 1 failure while running\n";
   return s;
 }
@@ -110,9 +61,6 @@ std::string version_string() {
              cuda_built() ? "built" : "not built", ")");
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -159,10 +107,8 @@ std::vector<std::pair<std::string, std::string>> split_flags(
 
 Parsed parse(const std::string& command, const std::vector<std::string>& args) {
   std::vector<std::string> vals = kExtraValueFlags, sws = kExtraSwitches;
-  for (const auto& n : engine::value_setting_names())
-    if (command == "quantize" || !kQuantizeOnly.count(n)) vals.push_back(n);
-  for (const auto& n : engine::switch_setting_names())
-    if (command == "quantize" || !kQuantizeOnly.count(n)) sws.push_back(n);
+  for (const auto& n : engine::value_flags(command)) vals.push_back(n);
+  for (const auto& n : engine::switch_flags(command)) sws.push_back(n);
   const auto flags = split_flags(args, vals, sws, command);
   Parsed p;
   p.command = command;
@@ -202,97 +148,6 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Progress
-
-void ProgressView::line(const std::string& s) {
-  if (quiet_) return;
-  if (tty_ && bar_shown_) err_ << "\r\033[K";
-  bar_shown_ = false;
-  err_ << s << "\n" << std::flush;
-}
-
-void ProgressView::bar(const std::string& phase, int64_t step, int64_t steps,
-                       const std::string& detail, double eta) {
-  if (quiet_) return;
-  if (!tty_) {
-    err_ << detail << "\n" << std::flush;
-    return;
-  }
-  const double t = now_s();
-  if (step < steps && last_draw_ >= 0 && t - last_draw_ < 0.1) return;
-  last_draw_ = t;
-  const int width = 24;
-  const double frac = steps > 0 ? std::min(1.0, double(step) / double(steps)) : 0.0;
-  const int fill = int(frac * width + 0.5);
-  std::string b = "\r\033[K[" + phase + "] [" + std::string(size_t(fill), '#') +
-                  std::string(size_t(width - fill), '.') + "] ";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%3d%% ", int(frac * 100 + 0.5));
-  b += buf + detail;
-  if (eta >= 0) b += "  ETA " + format_duration(eta);
-  err_ << b << std::flush;
-  bar_shown_ = true;
-}
-
-void ProgressView::operator()(const engine::PipelineEvent& e) {
-  using K = engine::PipelineEvent;
-  char buf[512];
-  switch (e.kind) {
-    case K::Message:
-      line(e.text);
-      break;
-    case K::PhaseBegin:
-      if (e.phase == "eval_fp32" || e.phase == "eval_quant")
-        line(str("[", e.phase, "] evaluating ", e.steps, " images"));
-      break;
-    case K::PhaseEnd:
-      line(str("[", e.phase, "] done in ", format_duration(e.seconds)));
-      break;
-    case K::DistillStep: {
-      const auto& p = e.distill;
-      if (tty_) {
-        std::snprintf(buf, sizeof buf,
-                      "batch %lld/%lld it %lld/%lld  L_bn %.4g  L_in %.4g  lr %.2g/%.2g  %.1f it/s",
-                      (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter,
-                      (long long)p.iters, double(p.bn_loss), double(p.input_loss), double(p.lr_z),
-                      double(p.lr_g), p.iters_per_s);
-        bar("distill", e.step, e.steps, buf, e.eta_s);
-      } else {
-        bar("distill", e.step, e.steps, engine::format_distill_progress(p), e.eta_s);
-      }
-      break;
-    }
-    case K::UnitStep: {
-      std::snprintf(buf, sizeof buf, "unit %lld/%lld %s it %lld/%lld  rec %.4g  reg %.4g",
-                    (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), (long long)e.iter,
-                    (long long)e.iters, e.rec, e.reg);
-      if (tty_) {
-        bar("reconstruct", e.step, e.steps, buf, e.eta_s);
-      } else {
-        bar("reconstruct", e.step, e.steps,
-            str("[reconstruct] ", buf,
-                e.eta_s >= 0 ? "  ETA " + format_duration(e.eta_s) : ""),
-            e.eta_s);
-      }
-      break;
-    }
-    case K::UnitEnd:
-      std::snprintf(buf, sizeof buf, "[reconstruct] unit %lld/%lld %-14s loss %.5g -> %.5g  (%s)",
-                    (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), e.loss_before,
-                    e.loss_after, format_duration(e.seconds).c_str());
-      line(buf);
-      break;
-    case K::UnitBegin:
-      break;
-  }
-}
-
-void ProgressView::finish() {
-  if (tty_ && bar_shown_ && !quiet_) err_ << "\r\033[K" << std::flush;
-  bar_shown_ = false;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Subcommands
 
 namespace {
@@ -300,21 +155,11 @@ namespace {
 int64_t int_flag(const std::map<std::string, std::string>& f, const std::string& k, int64_t def,
                  int64_t lo) {
   auto it = f.find(k);
-  if (it == f.end()) return def;
-  char* end = nullptr;
-  const long long x = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0' || x < lo)
-    throw InputError(str("--", k, " expects an integer >= ", lo, ", got '", it->second, "'"));
-  return x;
+  return it == f.end() ? def : engine::parse_int(k, it->second, lo, INT64_MAX);
 }
 
 Device device_flag(const std::map<std::string, std::string>& f) {
-  const std::string d = f.count("device") ? f.at("device") : "auto";
-  if (d != "cpu" && d != "cuda" && d != "auto")
-    throw InputError(str("--device expects cpu, cuda or auto, got '", d, "'"));
-  if (d == "cuda" && !cuda_available())
-    throw InputError(str("--device cuda: ", cuda_device_string()));
-  return parse_device(d);
+  return engine::resolve_device(f.count("device") ? f.at("device") : "auto");
 }
 
 std::string required(const std::map<std::string, std::string>& f, const std::string& k,
@@ -370,27 +215,10 @@ int cmd_eval(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
-int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
-  const auto fl = split_flags(args, {"model"}, {"json", "help"}, "info");
-  const std::map<std::string, std::string> f(fl.begin(), fl.end());
-  if (f.count("help")) {
-    out << usage();
-    return 0;
-  }
-  const std::string path = required(f, "model", "info", "FILE");
-  const bool quantized = engine::is_quantized_file(path);
-  quant::QModel qm;
-  models::Model m;
-  try {
-    if (quantized) {
-      qm = quant::QModel::load(path, Device::CPU);
-      m = qm.model();
-    } else {
-      m = io::load_model(path);
-    }
-  } catch (const Error& e) {
-    throw InputError(str("--model ", path, ": ", e.what()));
-  }
+// What `info --json` prints: the architecture, BN layers, strided convs, units and, for a
+// quantized file, every layer's bits.
+Json info_json(const models::Model& m, const quant::QModel* qm) {
+  const bool quantized = qm != nullptr;
   const models::ModelInfo& info = m.info();
   const models::Graph& g = m.graph();
   Json j = Json::object();
@@ -421,28 +249,34 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
   j.set("units", std::move(units));
   Json layers = Json::array();
   if (quantized) {
-    j.set("bits", str("W", qm.config().wbits, "A", qm.config().abits));
-    j.set("fold_bn", qm.config().fold_bn);
-    for (size_t i = 0; i < qm.wq.size(); ++i) {
+    j.set("bits", str("W", qm->config().wbits, "A", qm->config().abits));
+    j.set("fold_bn", qm->config().fold_bn);
+    for (size_t i = 0; i < qm->wq.size(); ++i) {
       Json l = Json::object();
-      const int node = qm.wq_node[i];
+      const int node = qm->wq_node[i];
       l.set("name", g.nodes[size_t(node)].name);
-      l.set("wbits", qm.wq[i].bits());
-      const int a = qm.node_aq(node, 0);
-      l.set("abits", a >= 0 ? Json(qm.aq[size_t(a)].bits()) : Json());
+      l.set("wbits", qm->wq[i].bits());
+      const int a = qm->node_aq(node, 0);
+      l.set("abits", a >= 0 ? Json(qm->aq[size_t(a)].bits()) : Json());
       layers.push_back(std::move(l));
     }
     j.set("layers", layers);
   }
-  if (f.count("json")) {
-    out << j.dump() << std::endl;
-    return 0;
-  }
+  return j;
+}
+
+// The same for people, with each BN layer's channels and each strided conv's stride.
+void print_info(const models::Model& m, const quant::QModel* qm, const Json& j, std::ostream& out) {
+  const bool quantized = qm != nullptr;
+  const models::ModelInfo& info = m.info();
+  const models::Graph& g = m.graph();
+  const Json empty = Json::array();
+  const Json& layers = quantized ? j.at("layers") : empty;
   char buf[512];
   auto p = [&](const std::string& s) { out << s << "\n"; };
   p(str("arch          ", info.arch,
         quantized ? " (quantized " + j.at("bits").as_string() +
-                        (qm.config().fold_bn ? ", BN folded)" : ")")
+                        (qm->config().fold_bn ? ", BN folded)" : ")")
                   : std::string()));
   p(str("input         ", info.C, " x ", info.H, " x ", info.W, ", mean ",
         j.at("input_mean").dump(), ", std ", j.at("input_std").dump()));
@@ -469,7 +303,7 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
     p(buf);
   }
   if (quantized) {
-    p(str("quantized layers ", qm.wq.size()));
+    p(str("quantized layers ", qm->wq.size()));
     for (size_t i = 0; i < layers.size(); ++i) {
       const Json& l = layers[i];
       std::snprintf(
@@ -479,6 +313,34 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
       p(buf);
     }
   }
+}
+
+int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
+  const auto fl = split_flags(args, {"model"}, {"json", "help"}, "info");
+  const std::map<std::string, std::string> f(fl.begin(), fl.end());
+  if (f.count("help")) {
+    out << usage();
+    return 0;
+  }
+  const std::string path = required(f, "model", "info", "FILE");
+  const bool quantized = engine::is_quantized_file(path);
+  quant::QModel qm;
+  models::Model m;
+  try {
+    if (quantized) {
+      qm = quant::QModel::load(path, Device::CPU);
+      m = qm.model();
+    } else {
+      m = io::load_model(path);
+    }
+  } catch (const Error& e) {
+    throw InputError(str("--model ", path, ": ", e.what()));
+  }
+  const Json j = info_json(m, quantized ? &qm : nullptr);
+  if (f.count("json"))
+    out << j.dump() << std::endl;
+  else
+    print_info(m, quantized ? &qm : nullptr, j, out);
   return 0;
 }
 
@@ -493,7 +355,7 @@ int cmd_pipeline(const std::string& command, const std::vector<std::string>& arg
     out << version_string() << "\n";
     return 0;
   }
-  ProgressView view(err, tty, ps.cfg.quiet);
+  engine::ProgressView view(err, tty, ps.cfg.quiet);
   auto listen = [&](const engine::PipelineEvent& e) { view(e); };
   engine::PipelineResult r;
   try {

@@ -41,22 +41,4 @@ std::vector<std::pair<std::string, std::string>> split_flags(
     const std::vector<std::string>& args, const std::vector<std::string>& with_value,
     const std::vector<std::string>& switches, const std::string& command);
 
-// Renders pipeline events: a redrawn progress bar with ETA when `tty`, else one line per step.
-class ProgressView {
- public:
-  ProgressView(std::ostream& err, bool tty, bool quiet) : err_(err), tty_(tty), quiet_(quiet) {}
-  void operator()(const engine::PipelineEvent& e);
-  void finish();  // clears a pending bar
-
- private:
-  void line(const std::string& s);
-  void bar(const std::string& phase, int64_t step, int64_t steps, const std::string& detail,
-           double eta);
-
-  std::ostream& err_;
-  bool tty_, quiet_;
-  bool bar_shown_ = false;
-  double last_draw_ = -1;
-};
-
 }  // namespace genie::cli

@@ -3,22 +3,18 @@
 #include "engine/distill.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <memory>
 
 #include "autograd/ops_genie.h"
 #include "autograd/optim.h"
+#include "autograd/replay.h"
 #include "io/atomic.h"
 #include "io/h5.h"
 #include "io/image.h"
 #include "kernels/functors.h"
-#include "kernels/graph.h"
 #include "kernels/util.h"
-#include "kernels/json.h"
 
 namespace genie::engine {
 
@@ -121,10 +117,6 @@ struct TeacherCtx {
   }
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 void validate_distill(const Model& teacher, const DistillConfig& cfg) {
@@ -172,226 +164,233 @@ Tensor teacher_bn_loss(const Model& teacher, const Tensor& x,
   return ctx.bn_loss(x, offsets);
 }
 
+namespace {
+
+// One batch of Genie-D (GENIE.md §1.5): a fresh generator and latents (latents_only: the images
+// themselves), their two Adams and schedules, and the step they take each iteration, replayed when
+// captured (autograd/replay.h).
+class BatchSynthesis {
+ public:
+  struct Losses {
+    float total = 0, bn = 0, in = 0;
+  };
+
+  BatchSynthesis(const TeacherCtx& ctx, const DistillConfig& cfg, int64_t batch, int64_t count,
+                 bool capture)
+      : ctx_(ctx), cfg_(cfg), batch_(batch), swing_key_(stream_key(cfg.seed, batch, 1)) {
+    const auto& info = ctx.m.info();
+    const bool use_g = cfg.mode != DistillMode::LatentsOnly;
+    ops::Generator rng(stream_key(cfg.seed, batch, 0));
+    z_ = use_g ? ops::randn({count, models::GenieGenerator::kLatentDim}, rng, cfg.device)
+               : ops::randn({count, info.C, info.H, info.W}, rng, cfg.device);
+    if (use_g) gen_ = std::make_unique<models::GenieGenerator>(info.H, info.C, rng, cfg.device);
+    if (cfg.init_batch) cfg.init_batch(batch, gen_.get(), z_);
+    ReplayedStep::Options ro;
+    if (cfg.mode != DistillMode::GeneratorOnly) {
+      z_.set_requires_grad();
+      opt_z_ = std::make_unique<Adam>(std::vector<Tensor>{z_}, cfg.lr_z);
+      ro.adams.push_back(opt_z_.get());
+    }
+    if (use_g) {
+      opt_g_ = std::make_unique<Adam>(gen_->parameters(), cfg.lr_g);
+      ro.adams.push_back(opt_g_.get());
+    }
+    offsets_.resize(size_t(cfg.swing ? ctx.num_strided : 0));
+    ro.device = cfg.device;
+    ro.capture = capture;
+    ro.name = "Genie-D";
+    ro.message = cfg.message;
+    step_ = std::make_unique<ReplayedStep>(std::move(ro));
+    offsets_at_ = step_->input<int32_t>(2 * offsets_.size());
+  }
+
+  // Iteration `it` (0-based): the schedules and swing offsets of this iteration, one step, the
+  // plateau schedule on its loss.
+  Losses step(int64_t it) {
+    if (opt_g_) opt_g_->lr = step_lr(cfg_.lr_g, cfg_.g_lr_gamma, cfg_.g_lr_step, it);
+    set_offsets(it);
+    it_ = it;
+    step_->run([this] { body(); });
+    const Losses l{out_.loss.item(), out_.l_bn.item(), out_.l_in.item()};
+    if (opt_z_) opt_z_->lr = plateau_.step(l.total, opt_z_->lr);
+    return l;
+  }
+
+  // x of the last forward: the batch's images.
+  const Tensor& images() const { return out_.x; }
+  float lr_z() const { return opt_z_ ? opt_z_->lr : 0.f; }
+  float lr_g() const { return opt_g_ ? opt_g_->lr : 0.f; }
+  bool capture_failed() const { return step_->failed(); }
+
+  // The yardstick: L_bn of N(0,1) images of this batch's shape, with the swing offsets of one
+  // more "iteration" of the batch's swing stream.
+  float noise_bn_loss() {
+    NoGradGuard ng;
+    ops::Generator nrng(stream_key(cfg_.seed, batch_, 2));
+    Tensor noise = ops::randn(out_.x.shape(), nrng, cfg_.device);
+    for (size_t l = 0; l < offsets_.size(); ++l)
+      offsets_[l] = philox_offsets(swing_key_, cfg_.iters, int(l), ctx_.num_strided);
+    return ctx_.bn_loss(noise, offsets_).item();
+  }
+
+ private:
+  void set_offsets(int64_t it) {
+    int32_t* host = step_->host(offsets_at_);
+    for (size_t l = 0; l < offsets_.size(); ++l) {
+      offsets_[l] = cfg_.swing_offsets ? cfg_.swing_offsets(batch_, it, int(l))
+                                       : philox_offsets(swing_key_, it, int(l), ctx_.num_strided);
+      host[2 * l] = offsets_[l].first;
+      host[2 * l + 1] = offsets_[l].second;
+    }
+  }
+
+  // zero_grad, forward, backward, the optimizer steps: what one capture records.
+  void body() {
+    if (opt_z_) opt_z_->zero_grad();
+    if (opt_g_) opt_g_->zero_grad();
+    out_.x = gen_ ? gen_->forward(z_) : z_;
+    out_.l_in = ops::input_stat_loss(out_.x);
+    out_.l_bn = ctx_.bn_loss(out_.x, offsets_, step_->device(offsets_at_));
+    out_.loss = ops::add(out_.l_bn, out_.l_in);
+    backward(out_.loss);
+    if (cfg_.after_backward)  // never captured: the hook reads the gradient mid-step
+      cfg_.after_backward(batch_, it_ + 1, out_.loss.item(), opt_z_ ? z_.grad() : Tensor());
+    if (opt_z_) opt_z_->step();
+    if (opt_g_) opt_g_->step();
+  }
+
+  const TeacherCtx& ctx_;
+  const DistillConfig& cfg_;
+  const int64_t batch_;
+  const uint64_t swing_key_;
+  Tensor z_;
+  std::unique_ptr<models::GenieGenerator> gen_;
+  std::unique_ptr<Adam> opt_z_, opt_g_;
+  ReduceLROnPlateau plateau_{cfg_.plateau_factor, cfg_.plateau_patience, cfg_.plateau_threshold,
+                             cfg_.plateau_min_lr};
+  std::vector<std::pair<int, int>> offsets_;
+  std::unique_ptr<ReplayedStep> step_;
+  StepSlot<int32_t> offsets_at_;
+  int64_t it_ = 0;
+  struct {
+    Tensor x, loss, l_bn, l_in;
+  } out_;
+};
+
+// Progress of a whole distill() call: iterations done of those it computes, and their rate.
+struct RunProgress {
+  Stopwatch clock;
+  int64_t done = 0, total = 0, num_batches = 0;
+  DistillProgress at(const DistillConfig& cfg, int64_t batch, int64_t iter,
+                     const BatchSynthesis::Losses& l, float lr_z, float lr_g) const {
+    DistillProgress p;
+    p.batch = batch;
+    p.num_batches = num_batches;
+    p.iter = iter;
+    p.iters = cfg.iters;
+    p.bn_loss = l.bn;
+    p.input_loss = l.in;
+    p.lr_z = lr_z;
+    p.lr_g = lr_g;
+    const double el = clock.seconds();
+    p.iters_per_s = el > 0 ? double(done) / el : 0.0;
+    p.eta_s = p.iters_per_s > 0 ? double(total - done) / p.iters_per_s : 0.0;
+    return p;
+  }
+};
+
+// Genie-D of batch b into rows [first, first + count) of `images`; returns the batch's record.
+DistillBatch synthesize_batch(const TeacherCtx& ctx, const DistillConfig& cfg, int64_t b,
+                              bool& capture, Tensor& images, RunProgress& run,
+                              const DistillProgressFn& progress) {
+  const Stopwatch clock;
+  DistillBatch rec;
+  rec.index = b;
+  rec.first = b * cfg.batch;
+  rec.count = std::min(cfg.batch, cfg.samples - rec.first);
+  rec.iters = cfg.iters;
+  BatchSynthesis bs(ctx, cfg, b, rec.count, capture);
+  const int64_t every = std::max<int64_t>(cfg.progress_every, 1);
+  for (int64_t it = 0; it < cfg.iters; ++it) {
+    const BatchSynthesis::Losses l = bs.step(it);
+    ++run.done;
+    if (it + 1 == cfg.iters) {
+      rec.bn_loss = l.bn;
+      rec.input_loss = l.in;
+    }
+    if (progress && ((it + 1) % every == 0 || it + 1 == cfg.iters))
+      progress(run.at(cfg, b, it + 1, l, bs.lr_z(), bs.lr_g()));
+  }
+  // The batch's images: x of the last forward (before the final optimizer step).
+  const int64_t row = images.numel() / images.dim(0);
+  copy_bytes(images.data() + rec.first * row, Device::CPU, bs.images().data(), cfg.device,
+             size_t(rec.count * row) * sizeof(float));
+  rec.bn_loss_noise = bs.noise_bn_loss();
+  capture = capture && !bs.capture_failed();  // no second attempt after a failed capture
+  rec.time_s = clock.seconds();
+  return rec;
+}
+
+// The means over batches, weighted by batch size, and the rate of this call.
+void finish_totals(DistillResult& res, const RunProgress& run) {
+  double wsum = 0, bn = 0, in = 0, noise = 0;
+  for (const auto& b : res.batches) {
+    wsum += double(b.count);
+    bn += double(b.bn_loss) * double(b.count);
+    in += double(b.input_loss) * double(b.count);
+    noise += double(b.bn_loss_noise) * double(b.count);
+  }
+  if (wsum > 0) {
+    res.bn_loss_final = float(bn / wsum);
+    res.input_loss_final = float(in / wsum);
+    res.bn_loss_noise = float(noise / wsum);
+  }
+  res.time_s = run.clock.seconds();
+  res.iters_per_s = res.time_s > 0 ? double(run.done) / res.time_s : 0.0;
+}
+
+// The finished batches of an interrupted run (images and records), or an empty start.
+int64_t resume_from(const DistillResume* resume, const Shape& shape, int64_t num_batches,
+                    DistillResult& res) {
+  if (!resume || resume->next_batch <= 0) {
+    res.images = Tensor::zeros(shape);
+    return 0;
+  }
+  const int64_t start = resume->next_batch;
+  const DistillResult& prev = resume->previous;
+  GENIE_CHECK(start <= num_batches, "[distill] resume: expected next batch <= ", num_batches,
+              ", got ", start);
+  GENIE_CHECK(prev.images.defined() && prev.images.shape() == shape,
+              "[distill] resume: expected previous images of shape ", shape_str(shape), ", got ",
+              prev.images.defined() ? shape_str(prev.images.shape()) : "none");
+  GENIE_CHECK(int64_t(prev.batches.size()) >= start, "[distill] resume: expected ", start,
+              " finished batch records, got ", prev.batches.size());
+  res.images = prev.images.to(Device::CPU).clone();
+  res.batches.assign(prev.batches.begin(), prev.batches.begin() + start);
+  return start;
+}
+
+}  // namespace
+
 DistillResult distill(const Model& teacher, const DistillConfig& cfg,
                       const DistillProgressFn& progress, const DistillBatchFn& on_batch,
                       const DistillResume* resume) {
   validate_distill(teacher, cfg);
   const auto& info = teacher.info();
-  const int64_t S = cfg.samples, B = cfg.batch, C = info.C, H = info.H, W = info.W;
-  const int64_t num_batches = (S + B - 1) / B;
-  const Device dev = cfg.device;
-
+  RunProgress run;
+  run.num_batches = (cfg.samples + cfg.batch - 1) / cfg.batch;
   DistillResult res;
-  int64_t start = 0;
-  if (resume && resume->next_batch > 0) {
-    start = resume->next_batch;
-    const DistillResult& prev = resume->previous;
-    GENIE_CHECK(start <= num_batches, "[distill] resume: expected next batch <= ", num_batches,
-                ", got ", start);
-    GENIE_CHECK(prev.images.defined() && prev.images.shape() == (Shape{S, C, H, W}),
-                "[distill] resume: expected previous images of shape ", shape_str({S, C, H, W}),
-                ", got ", prev.images.defined() ? shape_str(prev.images.shape()) : "none");
-    GENIE_CHECK(int64_t(prev.batches.size()) >= start, "[distill] resume: expected ", start,
-                " finished batch records, got ", prev.batches.size());
-    res.images = prev.images.to(Device::CPU).clone();
-    res.batches.assign(prev.batches.begin(), prev.batches.begin() + start);
-  } else {
-    res.images = Tensor::zeros({S, C, H, W});
+  const int64_t start =
+      resume_from(resume, {cfg.samples, info.C, info.H, info.W}, run.num_batches, res);
+  run.total = (run.num_batches - start) * cfg.iters;
+  const TeacherCtx ctx(teacher);
+  bool capture = cfg.graph && !cfg.after_backward;
+  for (int64_t b = start; b < run.num_batches; ++b) {
+    res.batches.push_back(synthesize_batch(ctx, cfg, b, capture, res.images, run, progress));
+    finish_totals(res, run);
+    if (on_batch) on_batch(res, res.batches.back());
   }
-
-  TeacherCtx ctx(teacher);
-  const bool use_g = cfg.mode != DistillMode::LatentsOnly;
-  const bool opt_latents = cfg.mode != DistillMode::GeneratorOnly;
-  const int64_t total_iters = (num_batches - start) * cfg.iters;
-  int64_t done_iters = 0;
-  const auto t_run = std::chrono::steady_clock::now();
-
-  auto finish_totals = [&]() {
-    double wsum = 0, bn = 0, in = 0, noise = 0;
-    for (const auto& b : res.batches) {
-      wsum += double(b.count);
-      bn += double(b.bn_loss) * double(b.count);
-      in += double(b.input_loss) * double(b.count);
-      noise += double(b.bn_loss_noise) * double(b.count);
-    }
-    if (wsum > 0) {
-      res.bn_loss_final = float(bn / wsum);
-      res.input_loss_final = float(in / wsum);
-      res.bn_loss_noise = float(noise / wsum);
-    }
-    res.time_s = seconds_since(t_run);
-    res.iters_per_s = res.time_s > 0 ? double(done_iters) / res.time_s : 0.0;
-  };
-
-  std::vector<std::pair<int, int>> offsets(size_t(cfg.swing ? ctx.num_strided : 0));
-  bool capture_failed = false;  // graph mode: then every later iteration runs eagerly
-  for (int64_t b = start; b < num_batches; ++b) {
-    const auto t_batch = std::chrono::steady_clock::now();
-    const int64_t first = b * B, nb = std::min(B, S - first);
-    const uint64_t swing_key = stream_key(cfg.seed, b, 1);
-
-    // Fresh generator and latents (latents_only: the images themselves, N(0,1)).
-    ops::Generator rng(stream_key(cfg.seed, b, 0));
-    Tensor z = use_g ? ops::randn({nb, models::GenieGenerator::kLatentDim}, rng, dev)
-                     : ops::randn({nb, C, H, W}, rng, dev);
-    std::unique_ptr<models::GenieGenerator> gen;
-    if (use_g) gen = std::make_unique<models::GenieGenerator>(H, C, rng, dev);
-    if (cfg.init_batch) cfg.init_batch(b, gen.get(), z);
-    if (opt_latents) z.set_requires_grad();
-
-    std::unique_ptr<Adam> opt_z, opt_g;
-    if (opt_latents) opt_z = std::make_unique<Adam>(std::vector<Tensor>{z}, cfg.lr_z);
-    if (use_g) opt_g = std::make_unique<Adam>(gen->parameters(), cfg.lr_g);
-    ReduceLROnPlateau plateau(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_threshold,
-                              cfg.plateau_min_lr);
-
-    DistillBatch rec;
-    rec.index = b;
-    rec.first = first;
-    rec.count = nb;
-    rec.iters = cfg.iters;
-    // Graph mode: the iteration's swing offsets and the Adams' schedules in one device tensor
-    //   int32 [0, 2L) (dy, dx) per strided conv; float at 2L: z's {step size, sqrt bias
-    //   correction}, then G's
-    // uploaded before each iteration; one capture per batch (shapes are fixed within a batch).
-    const bool graph = cfg.graph && !cfg.after_backward;
-    const int64_t L = int64_t(offsets.size());
-    Tensor in;
-    std::vector<int32_t> in_host;
-    std::unique_ptr<k::Uploader> up;
-    std::unique_ptr<k::StepGraph> step_graph;
-    bool warm = false;
-    struct Out {
-      Tensor x, loss, l_bn, l_in;
-    } out;
-    if (graph) {
-      in = Tensor::zeros({2 * L + 4}, dev, DType::I32);
-      in_host.assign(size_t(in.numel()), 0);
-      up = std::make_unique<k::Uploader>(dev, size_t(in.numel()) * sizeof(int32_t));
-      const float* f = reinterpret_cast<const float*>(in.data_as<int32_t>() + 2 * L);
-      if (opt_z) opt_z->bind_schedule(f);
-      if (opt_g) opt_g->bind_schedule(f + 2);
-    }
-    const int32_t* offsets_at = graph && L > 0 ? in.data_as<int32_t>() : nullptr;
-    // zero_grad, forward, backward, the optimizer steps: what one capture records.
-    auto body = [&](const std::function<void(const Out&)>& after_backward) {
-      if (opt_z) opt_z->zero_grad();
-      if (opt_g) opt_g->zero_grad();
-      Out o;
-      o.x = use_g ? gen->forward(z) : z;
-      o.l_in = ops::input_stat_loss(o.x);
-      o.l_bn = ctx.bn_loss(o.x, offsets, offsets_at);
-      o.loss = ops::add(o.l_bn, o.l_in);
-      backward(o.loss);
-      if (after_backward) after_backward(o);
-      if (opt_z) opt_z->step();
-      if (opt_g) opt_g->step();
-      return o;
-    };
-    for (int64_t it = 0; it < cfg.iters; ++it) {
-      if (opt_g) opt_g->lr = step_lr(cfg.lr_g, cfg.g_lr_gamma, cfg.g_lr_step, it);
-      for (size_t l = 0; l < offsets.size(); ++l)
-        offsets[l] = cfg.swing_offsets ? cfg.swing_offsets(b, it, int(l))
-                                       : philox_offsets(swing_key, it, int(l), ctx.num_strided);
-      const float lr_g_now = opt_g ? opt_g->lr : 0.f;
-      float lv = 0, bnv = 0, inv = 0;
-      if (!graph) {
-        out = body([&](const Out& o) {
-          lv = o.loss.item(), bnv = o.l_bn.item(), inv = o.l_in.item();
-          if (cfg.after_backward)
-            cfg.after_backward(b, it + 1, lv, opt_latents ? z.grad() : Tensor());
-        });
-      } else {
-        for (int64_t l = 0; l < L; ++l) {
-          in_host[size_t(2 * l)] = offsets[size_t(l)].first;
-          in_host[size_t(2 * l + 1)] = offsets[size_t(l)].second;
-        }
-        float f[4] = {0, 0, 0, 0};
-        for (int j = 0; j < 2; ++j) {
-          Adam* a = j == 0 ? opt_z.get() : opt_g.get();
-          if (!a) continue;
-          const auto sched = a->schedule(a->steps() + 1);
-          f[2 * j] = sched[0];
-          f[2 * j + 1] = sched[1];
-        }
-        std::memcpy(&in_host[size_t(2 * L)], f, sizeof(f));
-        up->upload(in.raw(), in_host.data(), in_host.size() * sizeof(int32_t));
-        if (!warm || capture_failed) {
-          out = body({});
-          warm = true;
-        } else if (!step_graph) {
-          const int64_t steps_z = opt_z ? opt_z->steps() : 0, steps_g = opt_g ? opt_g->steps() : 0;
-          auto g = std::make_unique<k::StepGraph>(dev);
-          try {
-            k::Capture cap(*g);
-            out = body({});  // recorded, not run; the Adams count the step
-            cap.finish();
-            step_graph = std::move(g);
-            step_graph->replay();
-          } catch (const std::exception& ex) {
-            // Nothing ran on the device: undo the host's bookkeeping and go on eagerly.
-            clear_tape();
-            out = Out{};
-            if (opt_z) opt_z->set_steps(steps_z), opt_z->zero_grad();
-            if (opt_g) opt_g->set_steps(steps_g), opt_g->zero_grad();
-            g.reset();
-            capture_failed = true;
-            if (cfg.message)
-              cfg.message(str("Genie-D: the step could not be captured (", ex.what(),
-                              "); running it eagerly (same results)"));
-            out = body({});
-          }
-        } else {
-          step_graph->replay();
-          if (opt_z) opt_z->set_steps(opt_z->steps() + 1);
-          if (opt_g) opt_g->set_steps(opt_g->steps() + 1);
-        }
-        lv = out.loss.item(), bnv = out.l_bn.item(), inv = out.l_in.item();
-      }
-      if (opt_z) opt_z->lr = plateau.step(lv, opt_z->lr);
-      ++done_iters;
-
-      if (it + 1 == cfg.iters) {
-        // The batch's images: x of this last forward (before the final optimizer step).
-        copy_bytes(res.images.data() + first * C * H * W, Device::CPU, out.x.data(), dev,
-                   size_t(nb * C * H * W) * sizeof(float));
-        rec.bn_loss = bnv;
-        rec.input_loss = inv;
-      }
-      if (progress &&
-          ((it + 1) % std::max<int64_t>(cfg.progress_every, 1) == 0 || it + 1 == cfg.iters)) {
-        DistillProgress p;
-        p.batch = b;
-        p.num_batches = num_batches;
-        p.iter = it + 1;
-        p.iters = cfg.iters;
-        p.bn_loss = bnv;
-        p.input_loss = inv;
-        p.lr_z = opt_z ? opt_z->lr : 0.f;
-        p.lr_g = lr_g_now;
-        const double el = seconds_since(t_run);
-        p.iters_per_s = el > 0 ? double(done_iters) / el : 0.0;
-        p.eta_s = p.iters_per_s > 0 ? double(total_iters - done_iters) / p.iters_per_s : 0.0;
-        progress(p);
-      }
-    }
-
-    // Yardstick: the same loss on N(0,1) noise images of this batch's shape (swing as configured,
-    // offsets of one more "iteration" of the swing stream).
-    {
-      NoGradGuard ng;
-      ops::Generator nrng(stream_key(cfg.seed, b, 2));
-      Tensor noise = ops::randn({nb, C, H, W}, nrng, dev);
-      for (size_t l = 0; l < offsets.size(); ++l)
-        offsets[l] = philox_offsets(swing_key, cfg.iters, int(l), ctx.num_strided);
-      rec.bn_loss_noise = ctx.bn_loss(noise, offsets).item();
-    }
-    rec.time_s = seconds_since(t_batch);
-    res.batches.push_back(rec);
-    finish_totals();
-    if (on_batch) on_batch(res, rec);
-  }
-  finish_totals();
+  finish_totals(res, run);
   return res;
 }
 
@@ -431,45 +430,6 @@ void write_distill_h5(const std::string& path, const DistillResult& r, const Dis
   w.commit();
 }
 
-std::string distill_report_json(const DistillResult& r, const DistillConfig& cfg) {
-  Json j = Json::object();
-  j.set("bn_loss_final", r.bn_loss_final);
-  j.set("input_loss_final", r.input_loss_final);
-  j.set("bn_loss_noise", r.bn_loss_noise);
-  j.set("iters_per_s", r.iters_per_s);
-  j.set("time_s", r.time_s);
-  Json s = Json::object();
-  s.set("samples", cfg.samples);
-  s.set("batch", cfg.batch);
-  s.set("iters", cfg.iters);
-  s.set("lr_z", cfg.lr_z);
-  s.set("lr_g", cfg.lr_g);
-  s.set("seed", int64_t(cfg.seed));
-  s.set("swing", cfg.swing);
-  s.set("mode", distill_mode_name(cfg.mode));
-  s.set("device", device_name(cfg.device));
-  j.set("settings", s);
-  Json bs = Json::array();
-  for (const auto& b : r.batches) {
-    Json o = Json::object();
-    o.set("index", b.index);
-    o.set("first", b.first);
-    o.set("count", b.count);
-    o.set("bn_loss", b.bn_loss);
-    o.set("input_loss", b.input_loss);
-    o.set("bn_loss_noise", b.bn_loss_noise);
-    o.set("time_s", b.time_s);
-    bs.push_back(o);
-  }
-  j.set("batches", bs);
-  return j.dump(2) + "\n";
-}
-
-void write_distill_report(const std::string& path, const DistillResult& r,
-                          const DistillConfig& cfg) {
-  io::write_file_atomic(path, distill_report_json(r, cfg));
-}
-
 void write_distill_contact_sheet(const std::string& path, const DistillResult& r,
                                  const Model& teacher, int64_t max_images, int scale) {
   GENIE_CHECK(r.images.defined() && r.images.ndim() == 4 && r.images.dim(0) > 0,
@@ -485,27 +445,6 @@ void write_distill_contact_sheet(const std::string& path, const DistillResult& r
   const std::vector<float> mean = info.mean.empty() ? std::vector<float>{0.f} : info.mean;
   const std::vector<float> sd = info.std.empty() ? std::vector<float>{1.f} : info.std;
   io::write_contact_sheet(path, first, mean, sd, 0, scale);
-}
-
-void write_distill_outputs(const std::string& out_dir, const DistillResult& r,
-                           const DistillConfig& cfg, const Model& teacher) {
-  io::make_dirs(out_dir);
-  write_distill_h5(out_dir + "/images.h5", r, cfg, teacher);
-  write_distill_report(out_dir + "/report.json", r, cfg);
-  write_distill_contact_sheet(out_dir + "/contact_sheet.png", r, teacher);
-}
-
-std::string format_distill_progress(const DistillProgress& p) {
-  char buf[256];
-  const double eta = p.eta_s;
-  std::snprintf(
-      buf, sizeof buf,
-      "[distill] batch %lld/%lld iter %lld/%lld  L_bn %.5g  L_in %.5g  lr_z %.3g  lr_g %.3g  "
-      "%.2f it/s  ETA %02d:%02d:%02d",
-      (long long)(p.batch + 1), (long long)p.num_batches, (long long)p.iter, (long long)p.iters,
-      double(p.bn_loss), double(p.input_loss), double(p.lr_z), double(p.lr_g), p.iters_per_s,
-      int(eta / 3600), int(std::fmod(eta / 60, 60.0)), int(std::fmod(eta, 60.0)));
-  return buf;
 }
 
 }  // namespace genie::engine

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "engine/defaults.h"
 #include "models/generator.h"
 #include "models/model.h"
 
@@ -35,11 +36,11 @@ const char* distill_mode_name(DistillMode m);  // "genie" | "latents_only" | "ge
 DistillMode parse_distill_mode(const std::string& s);  // throws listing the names
 
 struct DistillConfig {
-  int64_t samples = 1024;  // S: images to synthesise
-  int64_t batch = 128;     // B: images per independent batch
-  int64_t iters = 4000;    // iterations per batch
-  float lr_z = 0.1f;       // Adam on the latents (latents_only: on the images)
-  float lr_g = 0.01f;      // Adam on the generator's parameters
+  int64_t samples = defaults::kSamples;     // S: images to synthesise
+  int64_t batch = defaults::kBatch;         // B: images per independent batch
+  int64_t iters = defaults::kDistillIters;  // iterations per batch
+  float lr_z = float(defaults::kDistillLrZ);  // Adam on the latents (latents_only: on the images)
+  float lr_g = float(defaults::kDistillLrG);  // Adam on the generator's parameters
   uint64_t seed = 0;
   bool swing = true;
   DistillMode mode = DistillMode::Genie;
@@ -53,11 +54,11 @@ struct DistillConfig {
   int64_t g_lr_step = 100;
   // Progress callback cadence (iterations); the last iteration of each batch is always reported.
   int64_t progress_every = 50;
-  // Run each batch's iterations as replays of a captured step (kernels/graph.h): the first runs
+  // Run each batch's iterations as replays of a captured step (autograd/replay.h): the first runs
   // eagerly, the second is captured, the rest replay it, with the swing offsets and both Adams'
   // step sizes uploaded before each; the losses are read after the replay. The same results bit
   // for bit. Not with after_backward (it reads the gradient mid-step). A step that cannot be
-  // captured runs eagerly from then on, and `message` (if set) is told why.
+  // captured runs eagerly from then on (later batches too), and `message` (if set) is told why.
   bool graph = false;
   std::function<void(const std::string&)> message;
 
@@ -129,26 +130,16 @@ DistillResult distill(const models::Model& teacher, const DistillConfig& cfg,
 Tensor teacher_bn_loss(const models::Model& teacher, const Tensor& x,
                        const std::vector<std::pair<int, int>>& offsets);
 
-// ---- outputs (the CLI calls these) ----
+// ---- outputs (written by the pipeline, engine/pipeline.h) ----
 // images HDF5: dataset "images" (N, C, H, W) float32 in the normalized input space; root attributes
 // hold every setting (samples, batch, iters, lr_z, lr_g, seed, swing, mode, device, model
 // arch/shape/mean/std) and the final losses — no timings, so equal runs give byte-identical files.
 void write_distill_h5(const std::string& path, const DistillResult& r, const DistillConfig& cfg,
                       const models::Model& teacher);
-// report.json: {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s", …}
-std::string distill_report_json(const DistillResult& r, const DistillConfig& cfg);
-void write_distill_report(const std::string& path, const DistillResult& r,
-                          const DistillConfig& cfg);
 // PNG contact sheet of the first `max_images` images, de-normalized to 0–255 with the model's
 // input mean/std (0/1 when the model has none), each tile upscaled `scale`×.
 void write_distill_contact_sheet(const std::string& path, const DistillResult& r,
                                  const models::Model& teacher, int64_t max_images = 64,
                                  int scale = 2);
-// Everything a distill run leaves in `out_dir` (created if missing): images.h5, report.json,
-// contact_sheet.png.
-void write_distill_outputs(const std::string& out_dir, const DistillResult& r,
-                           const DistillConfig& cfg, const models::Model& teacher);
-// One human-readable progress line (for stderr): batch, iteration, losses, lrs, it/s, ETA.
-std::string format_distill_progress(const DistillProgress& p);
 
 }  // namespace genie::engine

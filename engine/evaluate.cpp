@@ -1,4 +1,4 @@
-// Batched top-1 / top-5 evaluation.
+// Batched top-1 / top-5 evaluation, of a model in memory or of a model file.
 #include "engine/evaluate.h"
 
 #include <algorithm>
@@ -6,6 +6,9 @@
 #include <cstring>
 
 #include "autograd/tape.h"
+#include "engine/qmodel.h"
+#include "io/h5.h"
+#include "io/model_file.h"
 
 namespace genie::engine {
 
@@ -92,6 +95,47 @@ Json to_json(const EvalResult& r) {
   j.set("n", r.n);
   j.set("seconds", r.seconds);
   return j;
+}
+
+bool is_quantized_file(const std::string& path) {
+  try {
+    io::H5Reader r(path);
+    return r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1";
+  } catch (const Error&) {
+    return false;  // load_model reports what is wrong with the file
+  }
+}
+
+FileEval evaluate_file(const std::string& path, const std::string& source, int64_t limit,
+                       Device dev, int batch, bool keep_logits) {
+  FileEval fe;
+  fe.quantized = is_quantized_file(path);
+  quant::QModel qm;
+  models::Model fp;
+  try {
+    if (fe.quantized) {
+      qm = quant::QModel::load(path, dev);
+      fe.bits = str("W", qm.config().wbits, "A", qm.config().abits);
+    } else {
+      fp = io::load_model(path);
+      fp.to(dev);
+    }
+  } catch (const Error& e) {
+    throw InputError(str("--model ", path, ": ", e.what()));
+  }
+  const models::ModelInfo& info = fe.quantized ? qm.model().info() : fp.info();
+  io::LabeledImages data;
+  try {
+    data = io::load_labeled_images(source, input_spec(info), limit);
+    io::check_labels(data, info.num_classes, source);
+  } catch (const Error& e) {
+    throw InputError(str("--eval ", source, ": ", e.what()));
+  }
+  fe.result = fe.quantized ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch,
+                                      dev, keep_logits)
+                           : evaluate(fp, data, batch, dev, keep_logits);
+  if (keep_logits) fe.labels = data.labels.to_i32();
+  return fe;
 }
 
 }  // namespace genie::engine

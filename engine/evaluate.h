@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "io/datasets.h"
@@ -39,5 +40,19 @@ io::InputSpec input_spec(const models::ModelInfo& info);
 
 // {"top1": …, "top5": …, "n": …, "seconds": …}
 Json to_json(const EvalResult& r);
+
+// Accuracy of a model file on `source` (fashion-mnist | DIR | FILE.h5, see
+// io::load_labeled_images): an FP32 weight file (io::load_model) or a quantized file written by
+// quantize (simulated integer inference). Unreadable files and data throw InputError naming them.
+struct FileEval {
+  EvalResult result;
+  bool quantized = false;
+  std::string bits;             // "W4A4" for quantized files
+  std::vector<int32_t> labels;  // with keep_logits
+};
+bool is_quantized_file(const std::string& path);
+// keep_logits: also every image's logits and predicted class (EvalResult).
+FileEval evaluate_file(const std::string& model_path, const std::string& source, int64_t limit = -1,
+                       Device device = Device::CPU, int batch = 256, bool keep_logits = false);
 
 }  // namespace genie::engine

@@ -8,9 +8,10 @@
 //   std::printf("%.2f %% -> %.2f %%\n", 100 * r.fp32.top1, 100 * r.quant.top1);
 //   genie::FileEval e = genie::evaluate("out/quantized.h5", "fashion-mnist");
 //
-// The settings are those of genie_run (engine/pipeline.h: PipelineConfig, field names follow the
-// flags). Bad input throws genie::engine::InputError (a genie::Error) before anything is written;
-// other failures throw genie::Error. Progress arrives through an optional listener.
+// The settings are those of genie_run (engine/settings.h: PipelineConfig, field names follow the
+// flags, defaults from the paper). Bad input throws genie::InputError (a genie::Error) before
+// anything is written; other failures throw genie::Error. Progress arrives through an optional
+// listener (engine/progress.h: PipelineEvent).
 // Link with the CMake package: find_package(genie) and target_link_libraries(...
 // genie::genie_engine).
 #pragma once

@@ -20,17 +20,18 @@
 #include <string>
 #include <vector>
 
+#include "engine/defaults.h"
 #include "engine/quantizer.h"
 #include "models/model.h"
 
 namespace genie::quant {
 
 struct QuantConfig {
-  int wbits = 4, abits = 4;
+  int wbits = engine::defaults::kWeightBits, abits = engine::defaults::kActBits;
   bool fold_bn = false;  // recorded in the file; the model given to QModel is already folded
   // The entry and exit of the network (GENIE.md §2.1 defaults 8): first_bits for the first
   // layer's weights and the second layer's input, last_bits for the last layer's weights and input.
-  int first_bits = 8, last_bits = 8;
+  int first_bits = engine::defaults::kFirstBits, last_bits = engine::defaults::kLastBits;
 };
 
 class QModel {

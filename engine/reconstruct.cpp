@@ -2,7 +2,6 @@
 // per-unit optimisation loop, freezing, and the per-unit report.
 #include "engine/reconstruct.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -10,17 +9,12 @@
 
 #include "autograd/optim.h"
 #include "kernels/elementwise.h"
-#include "kernels/graph.h"
+#include "autograd/replay.h"
 #include "kernels/util.h"
 
 namespace genie::quant {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 int64_t row_elems(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
 
@@ -85,6 +79,15 @@ Tensor concat_rows(const std::vector<Tensor>& parts) {
     std::memcpy(out.data() + off, p.data(), size_t(p.numel()) * sizeof(float));
     off += p.numel();
   }
+  return out;
+}
+
+// Rows rows[0 .. n) (device memory, checked when written) of a cache on the device.
+Tensor gather_device_rows(const Tensor& t, const int32_t* rows, int64_t n) {
+  Shape s = t.shape();
+  s[0] = n;
+  Tensor out = Tensor::empty(s, t.device());
+  k::gather_rows(t.device(), t.data(), rows, n, row_elems(t), out.data(), nullptr);
   return out;
 }
 
@@ -182,15 +185,10 @@ Objective unit_objective(QModel& qm, const models::Unit& u, const Tensor& x, con
 }
 
 // ---- UnitOptimizer ----
-// Eagerly, an iteration gathers its batch through the shuffle's row order, draws the QDrop masks
-// from `gen`, runs the objective, backward and the three Adam updates. With opt.graph the same
-// work reads everything that changes between iterations from one small device tensor `in`,
-// uploaded before each iteration:
-//   int32 [0, bsp)       the batch's row numbers (bsp = batch rounded up to even)
-//   uint64 at bsp        the Philox offset of the iteration's first draw
-//   float at bsp+2 …     Adam schedules {step size, sqrt bias correction} of the weight steps,
-//                        the activation steps and the logits; then β
-// so that one capture per phase (regulariser off / on) replays every later iteration.
+// An iteration draws its batch rows from the shuffle, its QDrop masks from `gen`, and runs the
+// objective, backward and the three Adam updates: one ReplayedStep (autograd/replay.h) with two
+// variants, before and after the regulariser switches on. Replayed, the step reads its batch rows
+// and β from per-step inputs (the Adams' schedules and the Philox position are the seam's own).
 struct UnitOptimizer::Impl {
   QModel& qm;
   const models::Unit u;
@@ -204,26 +202,14 @@ struct UnitOptimizer::Impl {
   Tensor order;     // eager: the shuffle on the cache's device
   int64_t pos = 0;  // next row of perm
   std::unique_ptr<Adam> opt_w, opt_a, opt_v;
-
-  // Graph mode.
-  bool graph = false;
-  int64_t bsp = 0;
-  Tensor in;                     // I32 (bsp + 2 + 7) on d
-  std::vector<int32_t> in_host;  // staging for `in`
-  std::unique_ptr<k::Uploader> up;
-  ops::Generator sg;  // the step's generator: offsets relative to *offset_at
-  std::function<void(const std::string&)> message;
-  bool capture_failed = false;  // then every later iteration runs eagerly
-  struct Phase {
-    bool warm = false;  // its first iteration ran eagerly (plans, workspaces cached)
-    std::unique_ptr<k::StepGraph> g;
-    Objective o;            // the captured step's outputs (rewritten by each replay)
-    uint64_t counters = 0;  // Philox counters one iteration draws
-  } phase[2];
+  std::unique_ptr<ReplayedStep> step;
+  StepSlot<int32_t> rows;  // replayed: the batch's row numbers
+  StepSlot<float> beta;    // replayed: the regulariser's β
+  Objective out[2];        // per variant: the step's outputs (a replay rewrites them)
 
   Impl(QModel& qm_, const models::Unit& u_, const Tensor& x_, const Tensor& xq_, const Tensor& y_,
        const ReconOptions& opt_, ops::Generator& gen_, uint64_t perm_seed,
-       std::function<void(const std::string&)> message_)
+       std::function<void(const std::string&)> message)
       : qm(qm_),
         u(u_),
         opt(opt_),
@@ -235,8 +221,7 @@ struct UnitOptimizer::Impl {
         N(x_.dim(0)),
         bs(std::min(opt_.batch, x_.dim(0))),
         perm_rng(perm_seed),
-        perm(static_cast<size_t>(x_.dim(0))),
-        message(std::move(message_)) {
+        perm(static_cast<size_t>(x_.dim(0))) {
     GENIE_CHECK(N > 0 && xq.dim(0) == N && y.dim(0) == N,
                 "[reconstruct] expected caches with the same positive row count, got ",
                 x.describe(), ", ", xq.describe(), ", ", y.describe());
@@ -252,130 +237,69 @@ struct UnitOptimizer::Impl {
     opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
     opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
     pos = N;  // forces a fresh permutation first
-    graph = opt.graph && x.device() == d && xq.device() == d && y.device() == d;
-    if (graph) {
-      bsp = (bs + 1) / 2 * 2;
-      in = Tensor::zeros({bsp + 2 + 7}, d, DType::I32);
-      in_host.assign(size_t(in.numel()), 0);
-      up = std::make_unique<k::Uploader>(d, size_t(in.numel()) * sizeof(int32_t));
-      const float* f = reinterpret_cast<const float*>(in.data_as<int32_t>() + bsp + 2);
-      opt_w->bind_schedule(f);
-      opt_a->bind_schedule(f + 2);
-      opt_v->bind_schedule(f + 4);
-      sg.seed = gen.seed;
-      sg.offset_at = reinterpret_cast<const uint64_t*>(in.data_as<int32_t>() + bsp);
-    }
+    ReplayedStep::Options ro;
+    ro.device = d;
+    ro.capture = opt.graph && x.device() == d && xq.device() == d && y.device() == d;
+    ro.name = "Genie-M " + u.name;
+    ro.adams = {opt_w.get(), opt_a.get(), opt_v.get()};
+    ro.stream = &gen;
+    ro.message = std::move(message);
+    step = std::make_unique<ReplayedStep>(std::move(ro));
+    rows = step->input<int32_t>(size_t(bs));
+    beta = step->input<float>(1);
   }
 
+  // The next batch's rows: from `order` (eager) or written to the step's input.
   void next_rows() {
     if (pos + bs > N) {
       std::iota(perm.begin(), perm.end(), int64_t(0));
       std::shuffle(perm.begin(), perm.end(), perm_rng);
-      if (!graph) order = row_order(perm, N, x.device());
+      if (!step->bound()) order = row_order(perm, N, x.device());
       pos = 0;
     }
+    int32_t* host = step->host(rows);
+    for (int64_t i = 0; i < bs; ++i) host[i] = int32_t(perm[size_t(pos + i)]);
+  }
+
+  Tensor batch_of(const Tensor& cache) const {
+    if (!step->bound()) return gather_rows(cache, order, pos, bs, d);
+    return gather_device_rows(cache, step->device(rows), bs);
   }
 
   // The iteration's work after the batch is chosen: objective, backward, the three updates.
-  Objective body(const Tensor& xb, const Tensor& xqb, const Tensor& yb, ops::Generator& g,
-                 int64_t it, const float* beta_at, Losses* losses) {
+  Objective body(int64_t it) {
+    ops::Generator& g = step->generator();
+    const Tensor xb = batch_of(x), xqb = batch_of(xq), yb = batch_of(y);
     Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), g, d)
                                      : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, g, d);
     QModel::Run run;  // training: soft weights, QDrop masks from g
     run.gen = &g;
     run.qdrop_p = opt.qdrop_p;
-    Objective o = unit_objective(qm, u, xb, xqb, yb, mix, run, it, opt, beta_at);
-    if (losses) read(o, losses);
+    Objective o = unit_objective(qm, u, xb, xqb, yb, mix, run, it, opt, step->device(beta));
     backward(o.total);
     for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->step();
     for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->zero_grad();
     return o;
   }
 
-  static void read(const Objective& o, Losses* l) {
-    l->total = o.total.item();
-    l->rec = o.rec.item();
-    l->reg = o.reg.defined() ? o.reg.item() : 0.f;
-    l->beta = o.beta;
-  }
-
-  void step(int64_t it, Losses* losses) {
+  void step_at(int64_t it, Losses* losses) {
     next_rows();
     opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
     opt_a->lr = cosine_lr(opt.lr_a_step, it - 1, opt.iters);
-    if (!graph) {
-      Tensor xb = gather_rows(x, order, pos, bs, d), xqb = gather_rows(xq, order, pos, bs, d);
-      Tensor yb = gather_rows(y, order, pos, bs, d);
-      pos += bs;
-      body(xb, xqb, yb, gen, it, nullptr, losses);
-      return;
+    *step->host(beta) = round_beta(it, opt);
+    const int phase = round_reg_on(it, opt) ? 1 : 0;
+    if (phase == 1 && out[0].total.defined()) {  // the first phase is over: free its capture
+      out[0] = Objective{};
+      step->drop(0);
     }
-    // This iteration's values, then eager (first of a phase), capture + replay (second) or replay.
-    for (int64_t i = 0; i < bs; ++i) in_host[size_t(i)] = int32_t(perm[size_t(pos + i)]);
+    step->run([&] { out[phase] = body(it); }, phase);
     pos += bs;
-    std::memcpy(&in_host[size_t(bsp)], &gen.offset, sizeof(uint64_t));
-    float f[7];
-    int j = 0;
-    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()})
-      for (float v : a->schedule(a->steps() + 1)) f[j++] = v;
-    f[6] = round_beta(it, opt);
-    std::memcpy(&in_host[size_t(bsp + 2)], f, sizeof(f));
-    up->upload(in.raw(), in_host.data(), in_host.size() * sizeof(int32_t));
-    const float* beta_at = reinterpret_cast<const float*>(in.data_as<int32_t>() + bsp + 8);
-    const bool reg_on = round_reg_on(it, opt);
-    if (reg_on && phase[0].g) {  // the first phase is over: give its graph's memory back
-      phase[0].o = Objective{};
-      phase[0].g.reset();
-    }
-    Phase& ph = phase[reg_on ? 1 : 0];
-    auto run_body = [&](Losses* l) {
-      sg.offset = 0;
-      Tensor xb = gather_rows(x, in, 0, bs, d), xqb = gather_rows(xq, in, 0, bs, d);
-      Tensor yb = gather_rows(y, in, 0, bs, d);
-      return body(xb, xqb, yb, sg, it, beta_at, l);
-    };
-    if (!ph.warm || capture_failed) {
-      run_body(losses);
-      ph.warm = true;
-      gen.offset += sg.offset;
-      return;
-    }
-    if (!ph.g) {
-      Adam* adams[3] = {opt_w.get(), opt_a.get(), opt_v.get()};
-      int64_t steps[3];
-      for (int i = 0; i < 3; ++i) steps[i] = adams[i]->steps();
-      auto g = std::make_unique<k::StepGraph>(d);
-      try {
-        k::Capture cap(*g);
-        ph.o = run_body(nullptr);  // recorded, not run; the Adams count the step
-        cap.finish();
-      } catch (const std::exception& e) {
-        // Nothing ran on the device: undo the host's bookkeeping and go on eagerly.
-        clear_tape();
-        for (int i = 0; i < 3; ++i) {
-          adams[i]->set_steps(steps[i]);
-          adams[i]->zero_grad();
-        }
-        ph.o = Objective{};
-        g.reset();
-        capture_failed = true;
-        if (message)
-          message(str("Genie-M ", u.name, ": the step could not be captured (", e.what(),
-                      "); running it eagerly (same results)"));
-        run_body(losses);
-        gen.offset += sg.offset;
-        return;
-      }
-      ph.g = std::move(g);
-      ph.counters = sg.offset;
-    } else {
-      for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->set_steps(a->steps() + 1);
-    }
-    ph.g->replay();
-    gen.offset += ph.counters;
     if (losses) {
-      read(ph.o, losses);
-      if (ph.o.reg.defined()) losses->beta = round_beta(it, opt);  // the capture kept its own
+      const Objective& o = out[phase];
+      losses->total = o.total.item();
+      losses->rec = o.rec.item();
+      losses->reg = o.reg.defined() ? o.reg.item() : 0.f;
+      losses->beta = phase == 1 ? round_beta(it, opt) : 0.f;
     }
   }
 };
@@ -385,14 +309,103 @@ UnitOptimizer::UnitOptimizer(QModel& qm, const models::Unit& u, const Tensor& x,
                              uint64_t perm_seed, std::function<void(const std::string&)> message)
     : impl_(std::make_unique<Impl>(qm, u, x, xq, y, opt, gen, perm_seed, std::move(message))) {}
 UnitOptimizer::~UnitOptimizer() = default;
-void UnitOptimizer::step(int64_t it, Losses* losses) { impl_->step(it, losses); }
-bool UnitOptimizer::graphed() const { return impl_->graph && !impl_->capture_failed; }
-size_t UnitOptimizer::captured_kernels() const {
-  size_t n = 0;
-  for (const auto& ph : impl_->phase)
-    if (ph.g) n += ph.g->kernels();
-  return n;
+void UnitOptimizer::step(int64_t it, Losses* losses) { impl_->step_at(it, losses); }
+bool UnitOptimizer::graphed() const { return impl_->step->replaying(); }
+size_t UnitOptimizer::captured_kernels() const { return impl_->step->captured_kernels(); }
+
+namespace {
+
+// Activation quantizers of the unit: initialised by the first collection batch reaching them, with
+// the unit in training mode (soft weights, QDrop), as the reference's collection pass does.
+void init_unit_acts(QModel& qm, const models::Unit& u, const Collected& c, ops::Generator& gen,
+                    const ReconOptions& opt) {
+  for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(false);
+  for (int a : qm.aq_in(u.first, u.last)) qm.aq[size_t(a)].qdrop = true;
+  NoGradGuard ng;
+  QModel::Run init;
+  init.init_acts = true;
+  init.gen = &gen;
+  init.qdrop_p = opt.qdrop_p;
+  Tensor xb = slice_rows(c.xq, 0, std::min(c.xq.dim(0), opt.collect_batch)).to(qm.device());
+  qm.forward_range(u.first, u.last, {{u.input, xb}}, init);
 }
+
+// The optimisation loop of one unit (GENIE.md §2.5) with its progress reports.
+void optimize_unit(QModel& qm, const models::Unit& u, int ui, int units, const Collected& src,
+                   ops::Generator& gen, const ReconOptions& opt, const ReconCallbacks& cb) {
+  const Stopwatch clock;
+  UnitOptimizer uo(qm, u, src.x, src.xq, src.y, opt, gen,
+                   splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))), cb.message);
+  for (int64_t it = 1; it <= opt.iters; ++it) {
+    const bool report = cb.progress && (it == 1 || it == opt.iters ||
+                                        (opt.log_every > 0 && it % opt.log_every == 0));
+    UnitOptimizer::Losses l;
+    uo.step(it, report ? &l : nullptr);
+    if (!report) continue;
+    ReconProgress p;
+    p.loss = l.total;
+    p.rec = l.rec;
+    p.reg = l.reg;
+    p.beta = l.beta;
+    p.unit = ui;
+    p.units = units;
+    p.name = u.name;
+    p.iter = it;
+    p.iters = opt.iters;
+    p.it_per_s = double(it) / std::max(clock.seconds(), 1e-9);
+    p.eta_s = double(opt.iters - it) / std::max(p.it_per_s, 1e-9);
+    cb.progress(p);
+  }
+}  // the optimizer (and its captured steps' memory) ends here
+
+// Hard rounding, QDrop off, nothing of the unit learns any more.
+void freeze_unit(QModel& qm, const models::Unit& u) {
+  for (int w : qm.wq_in(u.first, u.last)) {
+    WeightQuantizer& q = qm.wq[size_t(w)];
+    q.set_hard(true);
+    q.step().set_requires_grad(false);
+    q.logits().set_requires_grad(false);
+  }
+  for (int a : qm.aq_in(u.first, u.last)) {
+    qm.aq[size_t(a)].qdrop = false;
+    qm.aq[size_t(a)].step().set_requires_grad(false);
+  }
+}
+
+// Unit ui: collect its data, initialise its activation quantizers, optimise, freeze.
+UnitReport reconstruct_unit(QModel& qm, const std::vector<models::Unit>& units, int ui,
+                            const Tensor& calib, const ReconOptions& opt,
+                            const ReconCallbacks& cb) {
+  const models::Unit& u = units[size_t(ui)];
+  UnitReport rep;
+  rep.name = u.name;
+  rep.kind = u.kind;
+  rep.first = u.first;
+  rep.last = u.last;
+  rep.iters = opt.iters;
+  Stopwatch clock;
+  const Collected c = collect(qm, u, calib, opt.collect_batch);
+  // The optimisation's batches come from a copy of the cache on the GPU when it fits.
+  const Device d = qm.device();
+  const bool dev_cache = cache_on_device(
+      int64_t(c.x.numel() + c.xq.numel() + c.y.numel()) * int64_t(sizeof(float)), d, opt);
+  const Collected cd = dev_cache ? Collected{c.x.to(d), c.xq.to(d), c.y.to(d)} : Collected{};
+  ops::Generator gen(splitmix64(opt.seed * 0x100000001B3ull + uint64_t(ui) + 1));
+  init_unit_acts(qm, u, c, gen, opt);
+  rep.collect_s = clock.lap();
+  // Loss before: hard (nearest-like) rounding of the initial logits.
+  for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(true);
+  rep.loss_before = eval_loss(qm, u, c, opt.collect_batch, opt);
+  for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(false);
+  clock.restart();
+  optimize_unit(qm, u, ui, int(units.size()), dev_cache ? cd : c, gen, opt, cb);
+  freeze_unit(qm, u);
+  rep.optimize_s = clock.seconds();
+  rep.loss_after = eval_loss(qm, u, c, opt.collect_batch, opt);
+  return rep;
+}
+
+}  // namespace
 
 std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const ReconOptions& opt,
                                     const ReconCallbacks& cb) {
@@ -400,94 +413,17 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
   GENIE_CHECK(grad_enabled(), "[reconstruct] expected grad mode on (called under a NoGradGuard)");
   GENIE_CHECK(calib.device() == Device::CPU,
               "[reconstruct] expected the calibration set on the host, got ", calib.describe());
-  const int64_t N = calib.dim(0);
-  GENIE_CHECK(N > 0, "[reconstruct] expected a non-empty calibration set");
+  GENIE_CHECK(calib.dim(0) > 0, "[reconstruct] expected a non-empty calibration set");
   GENIE_CHECK(opt.iters > 0 && opt.batch > 0 && opt.collect_batch > 0,
               "[reconstruct] expected positive iters/batch sizes, got ", opt.iters, "/", opt.batch,
               "/", opt.collect_batch);
   const std::vector<models::Unit> units = recon_units(qm.model());
   GENIE_CHECK(opt.start_unit >= 0 && opt.start_unit <= int(units.size()),
               "[reconstruct] start_unit ", opt.start_unit, " outside 0..", units.size());
-  const Device d = qm.device();
   std::vector<UnitReport> reports;
   for (int ui = opt.start_unit; ui < int(units.size()); ++ui) {
-    const models::Unit& u = units[size_t(ui)];
-    UnitReport rep;
-    rep.name = u.name;
-    rep.kind = u.kind;
-    rep.first = u.first;
-    rep.last = u.last;
-    rep.iters = opt.iters;
-    const auto t0 = Clock::now();
-    const Collected c = collect(qm, u, calib, opt.collect_batch);
-    // The optimisation's batches come from a copy of the cache on the GPU when it fits.
-    const bool dev_cache = cache_on_device(
-        int64_t(c.x.numel() + c.xq.numel() + c.y.numel()) * int64_t(sizeof(float)), d, opt);
-    const Collected cd = dev_cache ? Collected{c.x.to(d), c.xq.to(d), c.y.to(d)} : Collected{};
-    const Collected& src = dev_cache ? cd : c;
-    ops::Generator gen(splitmix64(opt.seed * 0x100000001B3ull + uint64_t(ui) + 1));
-    const std::vector<int> wids = qm.wq_in(u.first, u.last), aids = qm.aq_in(u.first, u.last);
-    // Activation quantizers: initialised by the first collection batch reaching them, with the
-    // unit in training mode (soft weights, QDrop), as the reference's collection pass does.
-    for (int w : wids) qm.wq[size_t(w)].set_hard(false);
-    for (int a : aids) qm.aq[size_t(a)].qdrop = true;
-    {
-      NoGradGuard ng;
-      QModel::Run init;
-      init.init_acts = true;
-      init.gen = &gen;
-      init.qdrop_p = opt.qdrop_p;
-      Tensor xb = slice_rows(c.xq, 0, std::min(N, opt.collect_batch)).to(d);
-      qm.forward_range(u.first, u.last, {{u.input, xb}}, init);
-    }
-    rep.collect_s = since(t0);
-    // Loss before: hard (nearest-like) rounding of the initial logits.
-    for (int w : wids) qm.wq[size_t(w)].set_hard(true);
-    rep.loss_before = eval_loss(qm, u, c, opt.collect_batch, opt);
-    for (int w : wids) qm.wq[size_t(w)].set_hard(false);
-
-    const auto t1 = Clock::now();
-    {
-      UnitOptimizer uo(qm, u, src.x, src.xq, src.y, opt, gen,
-                       splitmix64(opt.seed ^ (0xA5A5A5A5ull + uint64_t(ui))), cb.message);
-      for (int64_t it = 1; it <= opt.iters; ++it) {
-        const bool report = cb.progress && (it == 1 || it == opt.iters ||
-                                            (opt.log_every > 0 && it % opt.log_every == 0));
-        UnitOptimizer::Losses l;
-        uo.step(it, report ? &l : nullptr);
-        if (report) {
-          ReconProgress p;
-          p.loss = l.total;
-          p.rec = l.rec;
-          p.reg = l.reg;
-          p.beta = l.beta;
-          p.unit = ui;
-          p.units = int(units.size());
-          p.name = u.name;
-          p.iter = it;
-          p.iters = opt.iters;
-          const double el = since(t1);
-          p.it_per_s = double(it) / std::max(el, 1e-9);
-          p.eta_s = double(opt.iters - it) / std::max(p.it_per_s, 1e-9);
-          cb.progress(p);
-        }
-      }
-    }  // the optimizer (and its captured steps' memory) ends here
-    // Freeze: hard rounding, QDrop off, nothing learns any more.
-    for (int w : wids) {
-      WeightQuantizer& q = qm.wq[size_t(w)];
-      q.set_hard(true);
-      q.step().set_requires_grad(false);
-      q.logits().set_requires_grad(false);
-    }
-    for (int a : aids) {
-      qm.aq[size_t(a)].qdrop = false;
-      qm.aq[size_t(a)].step().set_requires_grad(false);
-    }
-    rep.optimize_s = since(t1);
-    rep.loss_after = eval_loss(qm, u, c, opt.collect_batch, opt);
-    reports.push_back(rep);
-    if (cb.unit_done) cb.unit_done(ui, rep, qm);
+    reports.push_back(reconstruct_unit(qm, units, ui, calib, opt, cb));
+    if (cb.unit_done) cb.unit_done(ui, reports.back(), qm);
   }
   return reports;
 }

@@ -17,17 +17,22 @@
 #include <string>
 #include <vector>
 
+#include "engine/defaults.h"
 #include "engine/qmodel.h"
 
 namespace genie::quant {
 
 struct ReconOptions {
-  int64_t iters = 20000;       // per unit
-  int64_t batch = 32;          // optimisation batch (random permutations of the calibration set)
+  int64_t iters = engine::defaults::kReconIters;  // per unit
+  // Optimisation batch (random permutations of the calibration set).
+  int64_t batch = engine::defaults::kReconBatch;
   int64_t collect_batch = 32;  // batch of the collection passes (the act. init uses the first)
-  float round_weight = 1.f;
-  float qdrop_p = 0.5f;  // QDrop: probability that an element keeps its FP value (0: none)
-  float lr_w_step = 1e-4f, lr_a_step = 4e-5f, lr_logits = 1e-3f;
+  float round_weight = float(engine::defaults::kRoundWeight);
+  // QDrop: probability that an element keeps its FP value (0: none).
+  float qdrop_p = float(engine::defaults::kQDropP);
+  float lr_w_step = float(engine::defaults::kLrWeightStep);
+  float lr_a_step = float(engine::defaults::kLrActStep);
+  float lr_logits = float(engine::defaults::kLrRound);
   float beta_start = 20.f, beta_end = 2.f;
   double warmup = 0.2;  // fraction of iters before the regulariser starts (double, as in Python)
   uint64_t seed = 0;
@@ -38,7 +43,7 @@ struct ReconOptions {
   // host and each batch is gathered on the host and copied (a large model's activations never
   // need the whole calibration set on the GPU). The results are the same either way.
   int64_t device_cache_bytes = int64_t(4) << 30;
-  // Run each unit's iterations as replays of captured steps (kernels/graph.h): the first
+  // Run each unit's iterations as replays of captured steps (autograd/replay.h): the first
   // iteration before and the first after the regulariser switches on run eagerly, the second is
   // captured, every later one replays its phase's capture; the host only uploads the iteration's
   // batch rows, random offset, Adam step sizes and β. Same results as eager, bit for bit. Needs
@@ -75,9 +80,9 @@ struct UnitReport {
   std::string name, kind;
   int first = 0, last = 0;
   int64_t iters = 0;
-  double loss_before =
-      0;  // reconstruction loss over the calibration set (X_q input, hard, no QDrop)
-  double loss_after = 0;  //   … before and after the optimisation
+  // Reconstruction loss over the calibration set (X_q input, hard, no QDrop) before and after the
+  // optimisation.
+  double loss_before = 0, loss_after = 0;
   double collect_s = 0, optimize_s = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "engine/records.h"
 #include "io/atomic.h"
 #include "kernels/util.h"
 
@@ -25,27 +26,6 @@ Json model_json(const PipelineConfig& c, const models::Model& m, const std::stri
   j.set("input_shape", Json::array_of(std::vector<int64_t>{m.info().C, m.info().H, m.info().W}));
   j.set("num_classes", m.info().num_classes);
   j.set("fingerprint", fingerprint);
-  return j;
-}
-
-Json distill_json(const DistillResult& d) {
-  Json j = Json::object();
-  j.set("bn_loss_final", d.bn_loss_final);
-  j.set("input_loss_final", d.input_loss_final);
-  j.set("bn_loss_noise", d.bn_loss_noise);
-  j.set("iters_per_s", d.iters_per_s);
-  Json bs = Json::array();
-  for (const auto& b : d.batches) {
-    Json o = Json::object();
-    o.set("index", b.index);
-    o.set("count", b.count);
-    o.set("bn_loss", b.bn_loss);
-    o.set("input_loss", b.input_loss);
-    o.set("bn_loss_noise", b.bn_loss_noise);
-    o.set("time_s", b.time_s);
-    bs.push_back(std::move(o));
-  }
-  j.set("batches", std::move(bs));
   return j;
 }
 
@@ -71,15 +51,7 @@ Json quantize_report(const PipelineConfig& c, const models::Model& teacher,
   j.set("settings", settings_json(c));
   j.set("model", model_json(c, teacher, fingerprint));
   Json units = Json::array();
-  for (const auto& u : r.units) {
-    Json o = Json::object();
-    o.set("name", u.name);
-    o.set("kind", u.kind);
-    o.set("loss_before", u.loss_before);
-    o.set("loss_after", u.loss_after);
-    o.set("time_s", u.time_s);
-    units.push_back(std::move(o));
-  }
+  for (const auto& u : r.units) units.push_back(to_json(u));
   j.set("units", std::move(units));
   if (c.calib == "genie") j.set("distill", distill_json(r.distill));
   Json files = Json::object();

@@ -7,10 +7,11 @@
 //                   eval_fp32, eval_quant, total (distill / reconstruct sum the finished batches /
 //                   units, across resumed processes; total is wall time across processes)
 //   settings        every setting by flag name (model, out, calib, samples, wbits, …)
-//   units           [{"name", "kind", "loss_before", "loss_after", "time_s"}], network order:
-//                   reconstruction loss on the calibration set before and after optimisation
-//   distill         Genie-D losses (bn_loss_final, input_loss_final, bn_loss_noise, iters_per_s,
-//                   batches) when calib = genie
+//   units           one record per unit in network order (engine/records.h: name, kind, nodes,
+//                   reconstruction loss on the calibration set before and after optimisation,
+//                   times)
+//   distill         Genie-D's results (engine/records.h: losses, rate, batch records) when
+//                   calib = genie
 //   model           {"path", "arch", "params", "fingerprint"}; files {"quantized_model", …}
 //   bits, resumed, genie_version
 #pragma once

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/common.h"
+#include "kernels/util.h"
 
 namespace genie::io {
 
@@ -129,6 +130,17 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     throw;
   }
+}
+
+std::string file_fingerprint(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(str("[io] ", path, ": cannot read"));
+  uint64_t h = kFnv1aBasis;
+  unsigned char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) h = fnv1a64(buf, n, h);
+  std::fclose(f);
+  return hex64(h);
 }
 
 std::string read_text_file(const std::string& path) {

@@ -11,6 +11,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // Whole file as bytes. Throws "[io] <path>: does not exist" / "is a directory" / "cannot read (...)".
 std::string read_text_file(const std::string& path);
 
+// 64-bit FNV-1a of the file's bytes as 16 hex digits (a model's fingerprint in checkpoints and
+// quantized files). Throws "[io] <path>: cannot read".
+std::string file_fingerprint(const std::string& path);
+
 bool file_exists(const std::string& path);  // a regular file (or link to one)
 bool dir_exists(const std::string& path);
 

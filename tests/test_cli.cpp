@@ -32,9 +32,7 @@ std::vector<std::string> tiny(const std::string& out, std::vector<std::string> e
   return a;
 }
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using test::contains;
 
 }  // namespace
 

@@ -11,6 +11,8 @@
 
 #include "autograd/ops_genie.h"
 #include "engine/distill.h"
+#include "engine/progress.h"
+#include "engine/records.h"
 #include "io/atomic.h"
 #include "io/h5.h"
 #include "io/image.h"
@@ -428,14 +430,13 @@ TEST_CASE("generator: PyTorch-default init bounds, shapes, train-mode BN output,
   CHECK_THROWS_AS(g.load(bad), Error);
 }
 
-TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact sheet, progress line") {
+TEST_CASE("distill outputs: images HDF5 with settings, the results' JSON, contact sheet, progress") {
   models::Model teacher = small_teacher();
   DistillConfig cfg = tiny_config(5, 4, 2, 1);
   auto r = engine::distill(teacher, cfg);
   const std::string dir = "/tmp/genie_test_distill_" + std::to_string(::getpid());
   io::make_dirs(dir);
   engine::write_distill_h5(dir + "/images.h5", r, cfg, teacher);
-  engine::write_distill_report(dir + "/report.json", r, cfg);
   io::H5Reader h(dir + "/images.h5");
   CHECK(h.shape("images") == (Shape{5, 1, 8, 8}));
   CHECK(h.read_f32("images").to_vector() == r.images.to_vector());
@@ -443,11 +444,19 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
   CHECK(h.attr_i64("batch") == 4);
   CHECK(h.attr_string("mode") == "genie");
   CHECK(h.attr_f64("bn_loss_final") == doctest::Approx(r.bn_loss_final));
-  Json j = Json::parse(io::read_text_file(dir + "/report.json"), "report.json");
-  for (const char* k :
-       {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s", "time_s"})
+  // The results as report.json holds them, read back through the one serializer of a batch.
+  const Json j = Json::parse(engine::distill_json(r).dump(2), "distill");
+  for (const char* k : {"bn_loss_final", "input_loss_final", "bn_loss_noise", "iters_per_s"})
     CHECK(j.contains(k));
   CHECK(j.at("bn_loss_noise").as_number() == doctest::Approx(r.bn_loss_noise));
+  REQUIRE(j.at("batches").size() == 2);
+  const engine::DistillBatch b1 = engine::distill_batch_from_json(j.at("batches")[1]);
+  CHECK(b1.index == 1);
+  CHECK(b1.first == 4);
+  CHECK(b1.count == 1);
+  CHECK(b1.iters == 2);
+  CHECK(b1.bn_loss == r.batches[1].bn_loss);
+  CHECK(b1.bn_loss_noise == r.batches[1].bn_loss_noise);
 
   // Deterministic output: a second identical run writes the same bytes.
   auto r2 = engine::distill(teacher, cfg);
@@ -455,8 +464,8 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
   CHECK(io::read_text_file(dir + "/images.h5") == io::read_text_file(dir + "/images2.h5"));
   std::remove((dir + "/images2.h5").c_str());
 
-  // Everything in one folder, and the contact sheet: 5 tiles of 8x8 at scale 2 in a 3x2 grid.
-  engine::write_distill_outputs(dir, r, cfg, teacher);
+  // The contact sheet: 5 tiles of 8x8 at scale 2 in a 3x2 grid.
+  engine::write_distill_contact_sheet(dir + "/contact_sheet.png", r, teacher);
   io::Image8 sheet = io::read_image(dir + "/contact_sheet.png");
   CHECK(sheet.channels == 1);
   CHECK(sheet.width == 3 * 16 + 2);
@@ -465,7 +474,7 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
   const float x00 = r.images.to_vector()[0];
   const double want = std::min(255.0, std::max(0.0, std::round((x00 * 0.25 + 0.5) * 255.0)));
   CHECK(double(sheet.at(0, 0, 0)) == doctest::Approx(want).epsilon(0.01).scale(1.0));
-  for (const char* f : {"/images.h5", "/report.json", "/contact_sheet.png"}) {
+  for (const char* f : {"/images.h5", "/contact_sheet.png"}) {
     CHECK(io::file_exists(dir + f));
     std::remove((dir + f).c_str());
   }
@@ -484,5 +493,5 @@ TEST_CASE("distill outputs: images HDF5 with settings, report.json, contact shee
   p.eta_s = 3725;
   const std::string line = engine::format_distill_progress(p);
   CHECK(line.find("batch 1/2 iter 50/500") != std::string::npos);
-  CHECK(line.find("ETA 01:02:05") != std::string::npos);
+  CHECK(line.find("ETA 1h02m05s") != std::string::npos);
 }

@@ -76,7 +76,7 @@ std::string load_error(const std::string& path) {
   return "loaded without error";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
 
 }  // namespace
 

@@ -1,7 +1,9 @@
 // The pipeline as a library (engine/genie.h, engine/pipeline.h), in process: settings by flag
 // name, checkpoint compatibility messages, distill → quantize with the synthetic set as an HDF5
 // calibration file, real-data calibration, evaluation of the written file, bad input before writes.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "engine/checkpoint.h"
 #include "engine/genie.h"
@@ -162,4 +164,124 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   bad.model = tmp / "nope.h5";
   CHECK_THROWS_WITH_AS(genie::quantize(bad), doctest::Contains("nope.h5"), engine::InputError);
   CHECK_FALSE(test::path_exists(bad.out));
+}
+
+TEST_CASE("settings: the defaults once, the phase configurations from them, the help from the table") {
+  const Config c;
+  // Every phase's configuration, converted from the default settings, is its own default.
+  const engine::DistillConfig dc = engine::distill_config(c, Device::CPU), d0;
+  CHECK(dc.samples == d0.samples);
+  CHECK(dc.batch == d0.batch);
+  CHECK(dc.iters == d0.iters);
+  CHECK(dc.lr_z == d0.lr_z);
+  CHECK(dc.lr_g == d0.lr_g);
+  CHECK(dc.swing == d0.swing);
+  CHECK(dc.mode == d0.mode);
+  const quant::ReconOptions ro = engine::recon_options(c), r0;
+  CHECK(ro.iters == r0.iters);
+  CHECK(ro.batch == r0.batch);
+  CHECK(ro.lr_w_step == r0.lr_w_step);
+  CHECK(ro.lr_a_step == r0.lr_a_step);
+  CHECK(ro.lr_logits == r0.lr_logits);
+  CHECK(ro.qdrop_p == r0.qdrop_p);
+  CHECK(ro.round_weight == r0.round_weight);
+  const quant::QuantConfig qc = engine::quant_config(c), q0;
+  CHECK(qc.wbits == q0.wbits);
+  CHECK(qc.abits == q0.abits);
+  CHECK(qc.first_bits == q0.first_bits);
+  CHECK(qc.last_bits == q0.last_bits);
+  // …and they are the paper's (GENIE.md §1.5, §2.1, §2.5).
+  CHECK(d0.samples == 1024);
+  CHECK(d0.batch == 128);
+  CHECK(d0.iters == 4000);
+  CHECK(d0.lr_z == 0.1f);
+  CHECK(d0.lr_g == 0.01f);
+  CHECK(r0.iters == 20000);
+  CHECK(r0.batch == 32);
+  CHECK(r0.lr_w_step == 1e-4f);
+  CHECK(r0.lr_a_step == 4e-5f);
+  CHECK(r0.lr_logits == 1e-3f);
+  CHECK(r0.qdrop_p == 0.5f);
+  CHECK(q0.wbits == 4);
+  CHECK(q0.first_bits == 8);
+  CHECK(q0.last_bits == 8);
+
+  // The help names every flag of quantize, each value flag with its default where it has one.
+  const std::string help = engine::settings_help();
+  for (const auto& f : engine::value_flags("quantize")) CHECK_MESSAGE(test::contains(help, "--" + f + " "), f);
+  for (const auto& f : engine::switch_flags("quantize")) CHECK_MESSAGE(test::contains(help, "--" + f), f);
+  CHECK(test::contains(help, "--samples N"));
+  CHECK(test::contains(help, "calibration images S (default 1024)"));
+  CHECK(test::contains(help, "(default " + Json(4e-5).dump() + ")"));
+  CHECK(test::contains(help, "cpu | cuda | auto (default auto)"));
+  // distill takes the Genie-D and run flags only.
+  const auto dv = engine::value_flags("distill"), ds = engine::switch_flags("distill");
+  CHECK(std::find(dv.begin(), dv.end(), "samples") != dv.end());
+  CHECK(std::find(dv.begin(), dv.end(), "wbits") == dv.end());
+  CHECK(std::find(dv.begin(), dv.end(), "calib") == dv.end());
+  CHECK(std::find(ds.begin(), ds.end(), "no-swing") != ds.end());
+  CHECK(std::find(ds.begin(), ds.end(), "fold-bn") == ds.end());
+  // Bit widths: one range at the boundary.
+  Config bad;
+  bad.first_bits = 1;
+  CHECK_THROWS_WITH_AS(engine::check_ranges(bad),
+                       doctest::Contains("--first-bits expects an integer in 2..8, got '1'"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(engine::resolve_device("gpu"),
+                       doctest::Contains("--device expects cpu, cuda or auto, got 'gpu'"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(engine::parse_int("limit", "-3", 1, INT64_MAX),
+                       doctest::Contains("--limit expects an integer >= 1, got '-3'"), InputError);
+}
+
+TEST_CASE("records: one JSON form each, read back as written") {
+  quant::UnitReport u;
+  u.name = "layer2.0";
+  u.kind = "basic_block";
+  u.first = 12;
+  u.last = 19;
+  u.iters = 300;
+  u.loss_before = 0.123456789012345;
+  u.loss_after = 0.0123;
+  u.collect_s = 1.5;
+  u.optimize_s = 20.25;
+  const Json j = Json::parse(engine::to_json(u).dump(), "unit");
+  CHECK(j.at("time_s").as_number() == 21.75);
+  const quant::UnitReport r = engine::unit_report_from_json(j);
+  CHECK(r.name == u.name);
+  CHECK(r.kind == u.kind);
+  CHECK(r.first == u.first);
+  CHECK(r.last == u.last);
+  CHECK(r.iters == u.iters);
+  CHECK(r.loss_before == u.loss_before);
+  CHECK(r.loss_after == u.loss_after);
+  CHECK(r.collect_s == u.collect_s);
+  CHECK(r.optimize_s == u.optimize_s);
+  // A checkpoint written before the unit times were split: its time_s is kept.
+  const Json old = Json::parse(
+      R"({"name": "conv1", "kind": "conv", "loss_before": 2, "loss_after": 1, "time_s": 3.5})");
+  const quant::UnitReport o = engine::unit_report_from_json(old);
+  CHECK(o.collect_s + o.optimize_s == 3.5);
+  CHECK(o.loss_after == 1.0);
+  CHECK_THROWS_AS(engine::unit_report_from_json(Json::parse(R"({"name": "x"})")), Error);
+
+  engine::DistillBatch b;
+  b.index = 3;
+  b.first = 384;
+  b.count = 100;
+  b.iters = 4000;
+  b.bn_loss = 0.0371f;
+  b.input_loss = 1.25e-3f;
+  b.bn_loss_noise = 2.7182817f;
+  b.time_s = 12.5;
+  const engine::DistillBatch c =
+      engine::distill_batch_from_json(Json::parse(engine::to_json(b).dump(), "batch"));
+  CHECK(c.index == b.index);
+  CHECK(c.first == b.first);
+  CHECK(c.count == b.count);
+  CHECK(c.iters == b.iters);
+  CHECK(c.bn_loss == b.bn_loss);  // floats round-trip exactly
+  CHECK(c.input_loss == b.input_loss);
+  CHECK(c.bn_loss_noise == b.bn_loss_noise);
+  CHECK(c.time_s == b.time_s);
 }

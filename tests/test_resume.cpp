@@ -56,9 +56,7 @@ bool kill_when(pid_t pid, const std::string& out, const char* key, int64_t value
   return true;
 }
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using test::contains;
 
 }  // namespace
 

@@ -28,6 +28,11 @@ int& torch_skipped();
 // Whether /usr/bin/python3 imports torch and h5py (probed once).
 bool torch_available();
 
+// Whether `part` occurs in `s` (error messages, outputs).
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
 // Path under the source tree (tests run from anywhere).
 std::string source_path(const std::string& rel);
 

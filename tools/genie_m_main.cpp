@@ -16,7 +16,9 @@
 #include "engine/distill.h"
 #include "engine/evaluate.h"
 #include "engine/fold_bn.h"
+#include "engine/progress.h"
 #include "engine/qmodel.h"
+#include "engine/records.h"
 #include "engine/reconstruct.h"
 #include "io/atomic.h"
 #include "io/datasets.h"
@@ -168,13 +170,7 @@ int main(int argc, char** argv) {
     phases.set("reconstruct_s", t.seconds());
     Json units = Json::array();
     for (const auto& r : reports) {
-      Json u = Json::object();
-      u.set("name", r.name);
-      u.set("loss_before", r.loss_before);
-      u.set("loss_after", r.loss_after);
-      u.set("collect_s", r.collect_s);
-      u.set("optimize_s", r.optimize_s);
-      units.push_back(u);
+      units.push_back(engine::to_json(r));
       std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)\n", r.name.c_str(),
                    r.loss_before, r.loss_after, r.collect_s + r.optimize_s);
     }
