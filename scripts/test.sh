@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 # Debian packages (scripts/debian-packages.txt) that are missing: installed first (root or sudo;
 # nothing happens when all are present; GENIE_SKIP_APT=1 skips the check).
 scripts/ensure-packages.sh test
+# No function in engine/ longer than 100 lines (scripts/function-lengths.py, Python 3 only).
+if command -v python3 >/dev/null; then
+  python3 scripts/function-lengths.py --self-test
+  python3 scripts/function-lengths.py engine --max 100 --top 3
+else
+  echo "[test] python3 not found: engine/ function lengths not checked"
+fi
 BUILD=${BUILD:-build}
 cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${GENIE_CMAKE_ARGS:-}
 cmake --build "$BUILD" -j "$(nproc)"
