@@ -54,8 +54,8 @@ class ReplayedStep {
     Device device = Device::CPU;
     bool capture = false;  // capture and replay; false: every step runs eagerly on host values
     std::string name;      // names the step in the fallback message ("Genie-D", "Genie-M conv1")
-    std::vector<Adam*> adams;             // the optimizers the body steps
-    ops::Generator* stream = nullptr;     // the random stream the body draws from, if any
+    std::vector<Adam*> adams;          // the optimizers the body steps
+    ops::Generator* stream = nullptr;  // the random stream the body draws from, if any
     std::function<void(const std::string&)> message;  // told once why a capture failed
   };
   explicit ReplayedStep(Options opt);

@@ -32,88 +32,134 @@ namespace impl {
 
 // ---- elementary passes (each one read/write sweep) ----
 struct SigmoidP {  // y = σ(x)
-  const float* x; float* y;
+  const float* x;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = 1.f / (1.f + expf(-x[i])); }
 };
 struct ScaleP {  // y = x·a
-  const float* x; float a; float* y;
+  const float* x;
+  float a;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = x[i] * a; }
 };
 struct AddScalarP {  // y = x + a
-  const float* x; float a; float* y;
+  const float* x;
+  float a;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = x[i] + a; }
 };
 struct ClampP {  // y = clamp(x, lo, hi)
-  const float* x; float lo, hi; float* y;
+  const float* x;
+  float lo, hi;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]); }
 };
 struct StepP {  // y = [x ≥ 0]
-  const float* x; float* y;
+  const float* x;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = x[i] >= 0.f ? 1.f : 0.f; }
 };
 struct AddP {  // y = a + b
-  const float* a; const float* b; float* y;
+  const float* a;
+  const float* b;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = a[i] + b[i]; }
 };
 struct MulP {  // y = a·b
-  const float* a; const float* b; float* y;
+  const float* a;
+  const float* b;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = a[i] * b[i]; }
 };
 struct RowOpP {  // y = x (+|−|·) r[i / M]   (per-output-channel broadcast)
-  const float* x; const float* r; int64_t M; int op; float* y;
+  const float* x;
+  const float* r;
+  int64_t M;
+  int op;
+  float* y;
   GENIE_HD void operator()(int64_t i) const {
     const float c = r[i / M];
     y[i] = op == 0 ? x[i] + c : (op == 1 ? x[i] - c : x[i] * c);
   }
 };
 struct ScalarOpP {  // y = x (·|/) s[0]   (device scalar)
-  const float* x; const float* s; int op; float* y;
+  const float* x;
+  const float* s;
+  int op;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = op == 0 ? x[i] * s[0] : x[i] / s[0]; }
 };
 struct RoundP {  // y = round half to even
-  const float* x; float* y;
+  const float* x;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = rintf(x[i]); }
 };
 struct WhereP {  // y = mask ? a : b   (a or b null = 0)
-  const uint8_t* m; const float* a; const float* b; float* y;
-  GENIE_HD void operator()(int64_t i) const {
-    y[i] = m[i] ? (a ? a[i] : 0.f) : (b ? b[i] : 0.f);
-  }
+  const uint8_t* m;
+  const float* a;
+  const float* b;
+  float* y;
+  GENIE_HD void operator()(int64_t i) const { y[i] = m[i] ? (a ? a[i] : 0.f) : (b ? b[i] : 0.f); }
 };
 struct ClampBwdP {  // dx = dy where lo ≤ x ≤ hi (strict: lo < x < hi)
-  const float* dy; const float* x; float lo, hi; bool strict; float* dx;
+  const float* dy;
+  const float* x;
+  float lo, hi;
+  bool strict;
+  float* dx;
   GENIE_HD void operator()(int64_t i) const {
     const bool in = strict ? (x[i] > lo && x[i] < hi) : (x[i] >= lo && x[i] <= hi);
     dx[i] = in ? dy[i] : 0.f;
   }
 };
 struct SigmoidBwdP {  // dx = dy·y·(1 − y)
-  const float* dy; const float* y; float* dx;
+  const float* dy;
+  const float* y;
+  float* dx;
   GENIE_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (1.f - y[i]); }
 };
 struct DivBwdDenP {  // ∂(x/s)/∂s contribution: p = −dt·x/s²
-  const float* dt; const float* x; const float* s; float* p;
+  const float* dt;
+  const float* x;
+  const float* s;
+  float* p;
   GENIE_HD void operator()(int64_t i) const { p[i] = -dt[i] * x[i] / (s[0] * s[0]); }
 };
 // Small per-channel passes of the BN-statistics loss (length C).
 struct SqrtP {
-  const float* x; float* y;
+  const float* x;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = sqrtf(x[i] > 0.f ? x[i] : 0.f); }
 };
 struct SqDiffP {  // y = (a − b)²
-  const float* a; const float* b; float* y;
-  GENIE_HD void operator()(int64_t i) const { const float d = a[i] - b[i]; y[i] = d * d; }
+  const float* a;
+  const float* b;
+  float* y;
+  GENIE_HD void operator()(int64_t i) const {
+    const float d = a[i] - b[i];
+    y[i] = d * d;
+  }
 };
 struct DiffScaleP {  // y = 2·w·dout·(a − b)
-  const float* a; const float* b; float w; const float* dout; float* y;
+  const float* a;
+  const float* b;
+  float w;
+  const float* dout;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = 2.f * w * dout[0] * (a[i] - b[i]); }
 };
 struct SqrtBwdP {  // dvar = dstd / (2·std)   (0 where std = 0)
-  const float* dstd; const float* std_; float* dvar;
-  GENIE_HD void operator()(int64_t i) const { dvar[i] = std_[i] > 0.f ? dstd[i] / (2.f * std_[i]) : 0.f; }
+  const float* dstd;
+  const float* std_;
+  float* dvar;
+  GENIE_HD void operator()(int64_t i) const {
+    dvar[i] = std_[i] > 0.f ? dstd[i] / (2.f * std_[i]) : 0.f;
+  }
 };
 struct ScaleByP {  // y = x·(w·s[0]) — the loss weight on a device scalar
-  const float* x; float w; float* y;
+  const float* x;
+  float w;
+  float* y;
   GENIE_HD void operator()(int64_t i) const { y[i] = x[i] * w; }
 };
 

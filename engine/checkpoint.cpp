@@ -28,7 +28,9 @@ std::string show(const Json* v) { return v ? v->dump() : "(absent)"; }
 
 }  // namespace
 
-std::string Checkpoint::dir_of(const std::string& out_dir) { return join_path(out_dir, kCheckpointDir); }
+std::string Checkpoint::dir_of(const std::string& out_dir) {
+  return join_path(out_dir, kCheckpointDir);
+}
 
 bool Checkpoint::exists(const std::string& out_dir) {
   return io::file_exists(join_path(dir_of(out_dir), "state.json"));
@@ -116,7 +118,9 @@ Checkpoint::Checkpoint(const std::string& out_dir, const std::string& command, c
   }
 }
 
-std::string Checkpoint::batch_path(int64_t k) const { return join_path(dir_, numbered("batch", k)); }
+std::string Checkpoint::batch_path(int64_t k) const {
+  return join_path(dir_, numbered("batch", k));
+}
 std::string Checkpoint::unit_path(int64_t u) const { return join_path(dir_, numbered("unit", u)); }
 
 void Checkpoint::write_state() {

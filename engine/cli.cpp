@@ -61,7 +61,6 @@ std::string version_string() {
              cuda_built() ? "built" : "not built", ")");
 }
 
-
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> split_flags(

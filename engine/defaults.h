@@ -8,16 +8,16 @@
 namespace genie::engine::defaults {
 
 // ---- Genie-D (§1) ----
-inline constexpr int64_t kSamples = 1024;      // calibration images S
-inline constexpr int64_t kBatch = 128;         // images per Genie-D batch B
-inline constexpr int64_t kDistillIters = 4000; // iterations per batch
-inline constexpr double kDistillLrZ = 0.1;     // Adam on the latents
-inline constexpr double kDistillLrG = 0.01;    // Adam on the generator
+inline constexpr int64_t kSamples = 1024;       // calibration images S
+inline constexpr int64_t kBatch = 128;          // images per Genie-D batch B
+inline constexpr int64_t kDistillIters = 4000;  // iterations per batch
+inline constexpr double kDistillLrZ = 0.1;      // Adam on the latents
+inline constexpr double kDistillLrG = 0.01;     // Adam on the generator
 
 // ---- Genie-M (§2) ----
 inline constexpr int kWeightBits = 4, kActBits = 4;
-inline constexpr int kFirstBits = 8;  // first layer's weights, second layer's input
-inline constexpr int kLastBits = 8;   // last layer's weights and input
+inline constexpr int kFirstBits = 8;           // first layer's weights, second layer's input
+inline constexpr int kLastBits = 8;            // last layer's weights and input
 inline constexpr int64_t kReconIters = 20000;  // per unit
 inline constexpr int64_t kReconBatch = 32;
 inline constexpr double kLrWeightStep = 1e-4;

@@ -36,9 +36,9 @@ const char* distill_mode_name(DistillMode m);  // "genie" | "latents_only" | "ge
 DistillMode parse_distill_mode(const std::string& s);  // throws listing the names
 
 struct DistillConfig {
-  int64_t samples = defaults::kSamples;     // S: images to synthesise
-  int64_t batch = defaults::kBatch;         // B: images per independent batch
-  int64_t iters = defaults::kDistillIters;  // iterations per batch
+  int64_t samples = defaults::kSamples;       // S: images to synthesise
+  int64_t batch = defaults::kBatch;           // B: images per independent batch
+  int64_t iters = defaults::kDistillIters;    // iterations per batch
   float lr_z = float(defaults::kDistillLrZ);  // Adam on the latents (latents_only: on the images)
   float lr_g = float(defaults::kDistillLrG);  // Adam on the generator's parameters
   uint64_t seed = 0;

@@ -57,8 +57,8 @@ bool check_checkpoint(const Prepared& p) {
   if (cfg.resume != cfg.out && fs::path(cfg.resume) != fs::path(cfg.out))
     throw InputError(str("--resume ", cfg.resume, ": must be the run's --out directory (got --out ",
                          cfg.out, ")"));
-  const std::string diff = Checkpoint::differences(
-      Checkpoint::read_state(cfg.resume), p.command, result_settings_json(cfg), p.fingerprint);
+  const std::string diff = Checkpoint::differences(Checkpoint::read_state(cfg.resume), p.command,
+                                                   result_settings_json(cfg), p.fingerprint);
   if (!diff.empty())
     throw InputError(str("--resume ", cfg.resume,
                          ": the checkpoint was made with different settings or a different "

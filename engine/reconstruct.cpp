@@ -8,8 +8,8 @@
 #include <random>
 
 #include "autograd/optim.h"
-#include "kernels/elementwise.h"
 #include "autograd/replay.h"
+#include "kernels/elementwise.h"
 #include "kernels/util.h"
 
 namespace genie::quant {

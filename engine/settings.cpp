@@ -71,54 +71,54 @@ std::string parse_choice(const std::string& name, const std::string& v, const st
 
 constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;  // exact in JSON numbers
 constexpr int64_t kNoMax = INT64_MAX;
-constexpr bool kQ = true, kAll = false;    // quantize only / every pipeline command
+constexpr bool kQ = true, kAll = false;       // quantize only / every pipeline command
 constexpr bool kResult = true, kRun = false;  // decides the results / how the run goes
 
 using Set = std::function<void(PipelineConfig&, const std::string&, const std::string&)>;
 using Get = std::function<Json(const PipelineConfig&)>;
 
 #define GENIE_FIELD(field) [](const PipelineConfig& c) { return Json(c.field); }
-#define GENIE_INT(flag, field, scope, result, lo, hi, arg, help)                            \
-  Setting {                                                                                 \
-    flag, Kind::Int, scope, result, arg, help,                                              \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {             \
-          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));                       \
-        }),                                                                                 \
-        Get([](const PipelineConfig& c) { return Json(int64_t(c.field)); })                 \
+#define GENIE_INT(flag, field, scope, result, lo, hi, arg, help)                \
+  Setting {                                                                     \
+    flag, Kind::Int, scope, result, arg, help,                                  \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));           \
+        }),                                                                     \
+        Get([](const PipelineConfig& c) { return Json(int64_t(c.field)); })     \
   }
-#define GENIE_FLOAT(flag, field, scope, result, lo, excl, hi, arg, help)                    \
-  Setting {                                                                                 \
-    flag, Kind::Float, scope, result, arg, help,                                            \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {             \
-          c.field = parse_float(flag, v, lo, excl, hi, s);                                  \
-        }),                                                                                 \
-        Get(GENIE_FIELD(field))                                                             \
+#define GENIE_FLOAT(flag, field, scope, result, lo, excl, hi, arg, help)        \
+  Setting {                                                                     \
+    flag, Kind::Float, scope, result, arg, help,                                \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          c.field = parse_float(flag, v, lo, excl, hi, s);                      \
+        }),                                                                     \
+        Get(GENIE_FIELD(field))                                                 \
   }
-#define GENIE_STRING(flag, field, scope, result, arg, help)                                 \
-  Setting {                                                                                 \
-    flag, Kind::String, scope, result, arg, help,                                           \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {             \
-          if (v.empty()) bad_value(flag, "a non-empty value", v, s);                        \
-          c.field = v;                                                                      \
-        }),                                                                                 \
-        Get(GENIE_FIELD(field))                                                             \
+#define GENIE_STRING(flag, field, scope, result, arg, help)                     \
+  Setting {                                                                     \
+    flag, Kind::String, scope, result, arg, help,                               \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          if (v.empty()) bad_value(flag, "a non-empty value", v, s);            \
+          c.field = v;                                                          \
+        }),                                                                     \
+        Get(GENIE_FIELD(field))                                                 \
   }
-#define GENIE_CHOICE(flag, field, scope, result, choices, help)                             \
-  Setting {                                                                                 \
-    flag, Kind::String, scope, result, "M", help,                                           \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {             \
-          c.field = parse_choice(flag, v, choices, s);                                      \
-        }),                                                                                 \
-        Get(GENIE_FIELD(field))                                                             \
+#define GENIE_CHOICE(flag, field, scope, result, choices, help)                 \
+  Setting {                                                                     \
+    flag, Kind::String, scope, result, "M", help,                               \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          c.field = parse_choice(flag, v, choices, s);                          \
+        }),                                                                     \
+        Get(GENIE_FIELD(field))                                                 \
   }
-#define GENIE_SWITCH(flag, expr_get, expr_set, scope, result, help)                         \
-  Setting {                                                                                 \
-    flag, Kind::Switch, scope, result, "", help,                                            \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {             \
-          const bool on = parse_switch(flag, v, s);                                         \
-          expr_set;                                                                         \
-        }),                                                                                 \
-        Get([](const PipelineConfig& c) { return Json(bool(expr_get)); })                   \
+#define GENIE_SWITCH(flag, expr_get, expr_set, scope, result, help)             \
+  Setting {                                                                     \
+    flag, Kind::Switch, scope, result, "", help,                                \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
+          const bool on = parse_switch(flag, v, s);                             \
+          expr_set;                                                             \
+        }),                                                                     \
+        Get([](const PipelineConfig& c) { return Json(bool(expr_get)); })       \
   }
 
 // The order is that of settings_json(), report.json and the quantized file's settings.
@@ -143,8 +143,7 @@ const std::vector<Setting>& settings_table() {
                   "Genie-D Adam learning rate of the latents"),
       GENIE_FLOAT("distill-lr-g", distill_lr_g, kAll, kResult, 0.0, true, HUGE_VAL, "LR",
                   "Genie-D Adam learning rate of the generator"),
-      GENIE_CHOICE("distill-mode", distill_mode, kAll, kResult,
-                   "genie|latents_only|generator_only",
+      GENIE_CHOICE("distill-mode", distill_mode, kAll, kResult, "genie|latents_only|generator_only",
                    "Genie-D: genie | latents_only | generator_only (the paper's ablations)"),
       GENIE_SWITCH("no-swing", !c.swing, c.swing = !on, kAll, kResult,
                    "Genie-D without swing convolution"),
@@ -154,8 +153,7 @@ const std::vector<Setting>& settings_table() {
                 "activation bits (second and last layer inputs: --first-bits / --last-bits)"),
       GENIE_INT("first-bits", first_bits, kQ, kResult, b0, b1, "N",
                 "first layer's weights and the second layer's input"),
-      GENIE_INT("last-bits", last_bits, kQ, kResult, b0, b1, "N",
-                "last layer's weights and input"),
+      GENIE_INT("last-bits", last_bits, kQ, kResult, b0, b1, "N", "last layer's weights and input"),
       GENIE_INT("recon-iters", recon_iters, kQ, kResult, 1, kNoMax, "N",
                 "Genie-M iterations per reconstruction unit"),
       GENIE_INT("recon-batch", recon_batch, kQ, kResult, 1, kNoMax, "N", "Genie-M batch"),
@@ -225,12 +223,17 @@ int64_t parse_int(const std::string& name, const std::string& v, int64_t lo, int
 
 Device resolve_device(const std::string& d) {
   parse_choice("device", d, "cpu|cuda|auto", "");
-  if (d == "cuda" && !cuda_available()) throw InputError(str("--device cuda: ", cuda_device_string()));
+  if (d == "cuda" && !cuda_available())
+    throw InputError(str("--device cuda: ", cuda_device_string()));
   return parse_device(d);
 }
 
-std::vector<std::string> value_flags(const std::string& command) { return flags_of(command, false); }
-std::vector<std::string> switch_flags(const std::string& command) { return flags_of(command, true); }
+std::vector<std::string> value_flags(const std::string& command) {
+  return flags_of(command, false);
+}
+std::vector<std::string> switch_flags(const std::string& command) {
+  return flags_of(command, true);
+}
 
 void apply_setting(PipelineConfig& c, const std::string& name, const std::string& value,
                    const std::string& source) {

@@ -32,25 +32,25 @@ struct PipelineConfig {
   int64_t eval_limit = -1;      // --eval-limit: first N evaluation images (-1 = all)
   std::string resume;           // --resume: directory of an interrupted run to continue
   // ---- Genie-D (GENIE.md §1) ----
-  int64_t samples = defaults::kSamples;              // --samples: calibration images S
-  int64_t batch = defaults::kBatch;                  // --batch: images per Genie-D batch B
-  int64_t distill_iters = defaults::kDistillIters;   // --distill-iters
-  double distill_lr_z = defaults::kDistillLrZ;       // --distill-lr-z: Adam on the latents
-  double distill_lr_g = defaults::kDistillLrG;       // --distill-lr-g: Adam on the generator
+  int64_t samples = defaults::kSamples;             // --samples: calibration images S
+  int64_t batch = defaults::kBatch;                 // --batch: images per Genie-D batch B
+  int64_t distill_iters = defaults::kDistillIters;  // --distill-iters
+  double distill_lr_z = defaults::kDistillLrZ;      // --distill-lr-z: Adam on the latents
+  double distill_lr_g = defaults::kDistillLrG;      // --distill-lr-g: Adam on the generator
   std::string distill_mode = "genie";  // --distill-mode: genie | latents_only | generator_only
   bool swing = true;                   // --no-swing turns swing convolution off
   // ---- Genie-M (GENIE.md §2) ----
   int wbits = defaults::kWeightBits, abits = defaults::kActBits;  // --wbits, --abits
-  int first_bits = defaults::kFirstBits;  // --first-bits: first layer's weights, 2nd's input
-  int last_bits = defaults::kLastBits;    // --last-bits: last layer's weights and input
-  int64_t recon_iters = defaults::kReconIters;  // --recon-iters per unit
-  int64_t recon_batch = defaults::kReconBatch;  // --recon-batch
-  double lr_wstep = defaults::kLrWeightStep;    // --lr-wstep: weight steps
-  double lr_astep = defaults::kLrActStep;       // --lr-astep: activation steps
-  double lr_round = defaults::kLrRound;         // --lr-round: rounding logits
-  double qdrop_p = defaults::kQDropP;           // --qdrop-p: P(keep the FP value), 0..1
-  double round_weight = defaults::kRoundWeight; // --round-weight: rounding regulariser weight
-  bool fold_bn = false;                         // --fold-bn
+  int first_bits = defaults::kFirstBits;         // --first-bits: first layer's weights, 2nd's input
+  int last_bits = defaults::kLastBits;           // --last-bits: last layer's weights and input
+  int64_t recon_iters = defaults::kReconIters;   // --recon-iters per unit
+  int64_t recon_batch = defaults::kReconBatch;   // --recon-batch
+  double lr_wstep = defaults::kLrWeightStep;     // --lr-wstep: weight steps
+  double lr_astep = defaults::kLrActStep;        // --lr-astep: activation steps
+  double lr_round = defaults::kLrRound;          // --lr-round: rounding logits
+  double qdrop_p = defaults::kQDropP;            // --qdrop-p: P(keep the FP value), 0..1
+  double round_weight = defaults::kRoundWeight;  // --round-weight: rounding regulariser weight
+  bool fold_bn = false;                          // --fold-bn
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
   bool graph = false;  // --graph: replay captured Genie-D / Genie-M steps (the same results)

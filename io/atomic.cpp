@@ -68,7 +68,8 @@ void make_dirs(const std::string& path) {
       GENIE_CHECK(S_ISDIR(st.st_mode), "[io] ", path, ": cannot create directory, '", cur,
                   "' exists and is not a directory");
     } else if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST) {
-      throw Error(str("[io] ", path, ": cannot create directory '", cur, "' (", std::strerror(errno), ")"));
+      throw Error(
+          str("[io] ", path, ": cannot create directory '", cur, "' (", std::strerror(errno), ")"));
     }
     if (next == std::string::npos) break;
   }
@@ -96,8 +97,10 @@ void fsync_and_rename(const std::string& tmp, const std::string& path) {
               std::strerror(errno), ")");
   if (dir_exists(path)) throw Error(str("[io] ", path, ": cannot write, it is a directory"));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error(str("[io] ", path, ": cannot rename temporary file onto it (", std::strerror(errno), ")"));
-  fsync_path(dir_of(path), true);  // best effort: the rename is durable once the directory is synced
+    throw Error(
+        str("[io] ", path, ": cannot rename temporary file onto it (", std::strerror(errno), ")"));
+  fsync_path(dir_of(path),
+             true);  // best effort: the rename is durable once the directory is synced
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

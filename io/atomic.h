@@ -1,5 +1,6 @@
 // Whole-file reads and all-or-nothing writes: a file written here is either the complete new
-// content or untouched (temporary file in the same directory, fsync, rename, fsync of the directory).
+// content or untouched (temporary file in the same directory, fsync, rename, fsync of the
+// directory).
 #pragma once
 #include <string>
 
@@ -8,7 +9,8 @@ namespace genie::io {
 // Writes `bytes` to `path` atomically. Throws genie::Error "[io] <path>: cannot write (<reason>)".
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
-// Whole file as bytes. Throws "[io] <path>: does not exist" / "is a directory" / "cannot read (...)".
+// Whole file as bytes. Throws "[io] <path>: does not exist" / "is a directory" / "cannot read
+// (...)".
 std::string read_text_file(const std::string& path);
 
 // 64-bit FNV-1a of the file's bytes as 16 hex digits (a model's fingerprint in checkpoints and
@@ -24,7 +26,8 @@ void make_dirs(const std::string& path);
 // ---- building blocks shared with H5Writer / image writers ----
 // A fresh, unused temporary name in the directory of `path`: "<dir>/.<base>.tmp-<pid>-<n>".
 std::string temp_path_for(const std::string& path);
-// fsync(path) then rename(tmp, path) then fsync(directory). Throws on failure (tmp is left to the caller).
+// fsync(path) then rename(tmp, path) then fsync(directory). Throws on failure (tmp is left to the
+// caller).
 void fsync_and_rename(const std::string& tmp, const std::string& path);
 // Why `path` could not be created (err = the failing call's errno): "directory 'x' does not exist",
 // "directory 'x' is not writable", or strerror(err).

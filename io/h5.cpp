@@ -15,7 +15,6 @@
 #include <type_traits>
 
 #include "io/atomic.h"
-
 #include "kernels/util.h"
 
 namespace genie::io {
@@ -100,14 +99,17 @@ Shape space_shape(hid_t space, const std::string& file, const std::string& what)
   const int nd = H5Sget_simple_extent_ndims(space);
   if (nd < 0) check_rc(nd, file, str("cannot read the shape of ", what));
   std::vector<hsize_t> dims(static_cast<size_t>(nd));
-  check_rc(H5Sget_simple_extent_dims(space, dims.data(), nullptr), file, str("cannot read the shape of ", what));
+  check_rc(H5Sget_simple_extent_dims(space, dims.data(), nullptr), file,
+           str("cannot read the shape of ", what));
   Shape s;
   for (auto d : dims) s.push_back(int64_t(d));
   return s;
 }
 
 // Integer file type → how to read it losslessly into int64 memory.
-bool is_unsigned64(hid_t type) { return H5Tget_size(type) == 8 && H5Tget_sign(type) == H5T_SGN_NONE; }
+bool is_unsigned64(hid_t type) {
+  return H5Tget_size(type) == 8 && H5Tget_sign(type) == H5T_SGN_NONE;
+}
 
 }  // namespace
 
@@ -130,15 +132,18 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
   }
   GENIE_CHECK(!S_ISDIR(st.st_mode), "[h5] ", path, ": expected an HDF5 file, got a directory");
   GENIE_CHECK(st.st_size > 0, "[h5] ", path, ": is empty (0 bytes), not an HDF5 file");
-  GENIE_CHECK(::access(path.c_str(), R_OK) == 0, "[h5] ", path, ": cannot be read (permission denied)");
+  GENIE_CHECK(::access(path.c_str(), R_OK) == 0, "[h5] ", path,
+              ": cannot be read (permission denied)");
   const htri_t sig = H5Fis_hdf5(path.c_str());
   if (sig == 0) throw Error(str("[h5] ", path, ": not an HDF5 file (no HDF5 signature)"));
-  if (sig < 0) throw Error(str("[h5] ", path, ": not an HDF5 file or unreadable (", h5_detail(), ")"));
+  if (sig < 0)
+    throw Error(str("[h5] ", path, ": not an HDF5 file or unreadable (", h5_detail(), ")"));
 
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
-  if (file_ < 0) throw Error(str("[h5] ", path, ": truncated or corrupt HDF5 file (", h5_detail(), ")"));
+  if (file_ < 0)
+    throw Error(str("[h5] ", path, ": truncated or corrupt HDF5 file (", h5_detail(), ")"));
 
   // Index every dataset reachable through hard links by its dotted key.
   struct Ctx {
@@ -160,11 +165,14 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
     const std::string detail = h5_detail();
     H5Fclose(file_);
     file_ = -1;
-    throw Error(str("[h5] ", path, ": truncated or corrupt HDF5 file (cannot list its objects: ", detail, ")"));
+    throw Error(str("[h5] ", path,
+                    ": truncated or corrupt HDF5 file (cannot list its objects: ", detail, ")"));
   }
-  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  std::sort(entries_.begin(), entries_.end(),
+            [](const Entry& a, const Entry& b) { return a.key < b.key; });
   for (size_t i = 1; i < entries_.size(); ++i)
-    if (entries_[i].key == entries_[i - 1].key) entries_[i].ambiguous = entries_[i - 1].ambiguous = true;
+    if (entries_[i].key == entries_[i - 1].key)
+      entries_[i].ambiguous = entries_[i - 1].ambiguous = true;
 }
 
 H5Reader::~H5Reader() {
@@ -226,22 +234,28 @@ const H5Reader::Entry& H5Reader::find(const std::string& name) const {
 
 Shape H5Reader::shape(const std::string& name) const {
   const Entry& e = find(name);
-  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, str("cannot open dataset '", e.key, "'"));
-  Hid space = checked(H5Dget_space(ds.get()), H5Sclose, path_, str("cannot read the shape of dataset '", e.key, "'"));
+  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_,
+                   str("cannot open dataset '", e.key, "'"));
+  Hid space = checked(H5Dget_space(ds.get()), H5Sclose, path_,
+                      str("cannot read the shape of dataset '", e.key, "'"));
   return space_shape(space.get(), path_, str("dataset '", e.key, "'"));
 }
 
 DType H5Reader::stored_dtype(const std::string& name) const {
   const Entry& e = find(name);
-  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, str("cannot open dataset '", e.key, "'"));
-  Hid type = checked(H5Dget_type(ds.get()), H5Tclose, path_, str("cannot read the type of dataset '", e.key, "'"));
+  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_,
+                   str("cannot open dataset '", e.key, "'"));
+  Hid type = checked(H5Dget_type(ds.get()), H5Tclose, path_,
+                     str("cannot read the type of dataset '", e.key, "'"));
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls == H5T_FLOAT) return DType::F32;
   if (cls == H5T_INTEGER) {
-    if (H5Tget_size(type.get()) == 1) return H5Tget_sign(type.get()) == H5T_SGN_NONE ? DType::U8 : DType::I8;
+    if (H5Tget_size(type.get()) == 1)
+      return H5Tget_sign(type.get()) == H5T_SGN_NONE ? DType::U8 : DType::I8;
     return DType::I32;
   }
-  throw Error(str("[h5] ", path_, ": dataset '", e.key, "' expected a numeric type, got HDF5 type class ", int(cls)));
+  throw Error(str("[h5] ", path_, ": dataset '", e.key,
+                  "' expected a numeric type, got HDF5 type class ", int(cls)));
 }
 
 Tensor H5Reader::read(const std::string& name) const { return read_as(name, stored_dtype(name)); }
@@ -253,7 +267,8 @@ Tensor H5Reader::read_i32(const std::string& name) const { return read_as(name, 
 Tensor H5Reader::read_as(const std::string& name, DType want) const {
   const Entry& e = find(name);
   const std::string what = str("dataset '", e.key, "'");
-  Hid ds = checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, "cannot open " + what);
+  Hid ds =
+      checked(H5Dopen2(file_, e.path.c_str(), H5P_DEFAULT), H5Dclose, path_, "cannot open " + what);
   Hid type = checked(H5Dget_type(ds.get()), H5Tclose, path_, "cannot read the type of " + what);
   Hid space = checked(H5Dget_space(ds.get()), H5Sclose, path_, "cannot read the shape of " + what);
   const Shape shape = space_shape(space.get(), path_, what);
@@ -267,18 +282,21 @@ Tensor H5Reader::read_as(const std::string& name, DType want) const {
 
   if (want == DType::F32) {
     if (cls == H5T_FLOAT && H5Tget_size(type.get()) == 4) {
-      check_rc(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw()), path_, fail);
+      check_rc(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw()), path_,
+               fail);
     } else if (cls == H5T_FLOAT) {
-      // float64 (or other widths): read as double and round to float here (C++ semantics, not HDF5's
-      // overflow policy).
+      // float64 (or other widths): read as double and round to float here (C++ semantics, not
+      // HDF5's overflow policy).
       std::vector<double> tmp(static_cast<size_t>(n));
-      check_rc(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()), path_, fail);
+      check_rc(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()),
+               path_, fail);
       float* p = out.data();
       for (int64_t i = 0; i < n; ++i) p[i] = float(tmp[size_t(i)]);
     } else {
       const bool u64 = is_unsigned64(type.get());
       std::vector<int64_t> tmp(static_cast<size_t>(n));
-      check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()),
+      check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                       H5P_DEFAULT, tmp.data()),
                path_, fail);
       float* p = out.data();
       for (int64_t i = 0; i < n; ++i)
@@ -292,34 +310,47 @@ Tensor H5Reader::read_as(const std::string& name, DType want) const {
   const bool src_unsigned = H5Tget_sign(type.get()) == H5T_SGN_NONE;
   const size_t src_size = H5Tget_size(type.get());
   // Same width and signedness: read straight into the tensor.
-  if ((want == DType::I8 && src_size == 1 && !src_unsigned) || (want == DType::U8 && src_size == 1 && src_unsigned) ||
+  if ((want == DType::I8 && src_size == 1 && !src_unsigned) ||
+      (want == DType::U8 && src_size == 1 && src_unsigned) ||
       (want == DType::I32 && src_size == 4 && !src_unsigned)) {
-    const hid_t mem = want == DType::I8 ? H5T_NATIVE_INT8 : want == DType::U8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT32;
+    const hid_t mem = want == DType::I8   ? H5T_NATIVE_INT8
+                      : want == DType::U8 ? H5T_NATIVE_UINT8
+                                          : H5T_NATIVE_INT32;
     check_rc(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw()), path_, fail);
     return out;
   }
   // Otherwise widen to 64 bits, range-check, narrow.
   const bool u64 = is_unsigned64(type.get());
   std::vector<int64_t> tmp(static_cast<size_t>(n));
-  check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp.data()),
+  check_rc(H5Dread(ds.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                   H5P_DEFAULT, tmp.data()),
            path_, fail);
   int64_t lo = 0, hi = 0;
   switch (want) {
-    case DType::I8: lo = -128, hi = 127; break;
-    case DType::U8: lo = 0, hi = 255; break;
-    default: lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max(); break;
+    case DType::I8:
+      lo = -128, hi = 127;
+      break;
+    case DType::U8:
+      lo = 0, hi = 255;
+      break;
+    default:
+      lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+      break;
   }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = tmp[size_t(i)];
     const bool in = u64 ? uint64_t(v) <= uint64_t(hi) : (v >= lo && v <= hi);
-    GENIE_CHECK(in, "[h5] ", path_, ": ", what, " value ", (u64 ? str(uint64_t(v)) : str(v)), " at index ", i,
-                " does not fit ", dtype_name(want));
+    GENIE_CHECK(in, "[h5] ", path_, ": ", what, " value ", (u64 ? str(uint64_t(v)) : str(v)),
+                " at index ", i, " does not fit ", dtype_name(want));
   }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = tmp[size_t(i)];
-    if (want == DType::I8) out.data_as<int8_t>()[i] = int8_t(v);
-    else if (want == DType::U8) out.data_as<uint8_t>()[i] = uint8_t(v);
-    else out.data_as<int32_t>()[i] = int32_t(v);
+    if (want == DType::I8)
+      out.data_as<int8_t>()[i] = int8_t(v);
+    else if (want == DType::U8)
+      out.data_as<uint8_t>()[i] = uint8_t(v);
+    else
+      out.data_as<int32_t>()[i] = int32_t(v);
   }
   return out;
 }
@@ -335,7 +366,8 @@ int64_t H5Reader::open_object(const std::string& object) const {
   }
   const Entry& e = find(object);
   const hid_t id = H5Oopen(file_, e.path.c_str(), H5P_DEFAULT);
-  if (id < 0) throw Error(str("[h5] ", path_, ": cannot open dataset '", e.key, "' (", h5_detail(), ")"));
+  if (id < 0)
+    throw Error(str("[h5] ", path_, ": cannot open dataset '", e.key, "' (", h5_detail(), ")"));
   return id;
 }
 
@@ -357,7 +389,8 @@ std::vector<std::string> H5Reader::list_attrs(const std::string& object) const {
 bool H5Reader::has_attr(const std::string& attr, const std::string& object) const {
   Hid obj(open_object(object), H5Oclose);
   const htri_t r = H5Aexists(obj.get(), attr.c_str());
-  check_rc(r < 0 ? -1 : 0, path_, str("cannot look up attribute '", attr, "' on ", object_label(object)));
+  check_rc(r < 0 ? -1 : 0, path_,
+           str("cannot look up attribute '", attr, "' on ", object_label(object)));
   return r > 0;
 }
 
@@ -370,42 +403,49 @@ struct Attr {
   std::string label;  // "attribute 'x' of the file root"
 };
 
-Attr open_attr(hid_t obj, const std::string& file, const std::string& attr, const std::string& object,
-               const std::vector<std::string>& present) {
+Attr open_attr(hid_t obj, const std::string& file, const std::string& attr,
+               const std::string& object, const std::vector<std::string>& present) {
   Attr a;
   a.label = str("attribute '", attr, "' of ", object_label(object));
   const htri_t ex = H5Aexists(obj, attr.c_str());
   if (ex <= 0) {
     std::string list;
     for (const auto& p : present) list += (list.empty() ? "" : ", ") + p;
-    throw Error(str("[h5] ", file, ": no attribute '", attr, "' on ", object_label(object), " (present: ",
-                    list.empty() ? std::string("none") : list, ")"));
+    throw Error(str("[h5] ", file, ": no attribute '", attr, "' on ", object_label(object),
+                    " (present: ", list.empty() ? std::string("none") : list, ")"));
   }
-  a.attr = checked(H5Aopen(obj, attr.c_str(), H5P_DEFAULT), H5Aclose, file, "cannot open " + a.label);
+  a.attr =
+      checked(H5Aopen(obj, attr.c_str(), H5P_DEFAULT), H5Aclose, file, "cannot open " + a.label);
   a.type = checked(H5Aget_type(a.attr.get()), H5Tclose, file, "cannot read the type of " + a.label);
-  a.space = checked(H5Aget_space(a.attr.get()), H5Sclose, file, "cannot read the shape of " + a.label);
+  a.space =
+      checked(H5Aget_space(a.attr.get()), H5Sclose, file, "cannot read the shape of " + a.label);
   const H5S_class_t sc = H5Sget_simple_extent_type(a.space.get());
   if (sc == H5S_NULL) {
     a.n = 0;
   } else {
     const int nd = H5Sget_simple_extent_ndims(a.space.get());
-    GENIE_CHECK(nd <= 1, "[h5] ", file, ": ", a.label, " expected a scalar or 1-D value, got ", nd, " dimensions");
+    GENIE_CHECK(nd <= 1, "[h5] ", file, ": ", a.label, " expected a scalar or 1-D value, got ", nd,
+                " dimensions");
     a.n = int64_t(H5Sget_simple_extent_npoints(a.space.get()));
   }
   return a;
 }
 
 // Numeric attribute values as doubles (ints as int64 when `ints` is given, exactly).
-void read_numeric_attr(const Attr& a, const std::string& file, std::vector<double>* dbl, std::vector<int64_t>* ints) {
+void read_numeric_attr(const Attr& a, const std::string& file, std::vector<double>* dbl,
+                       std::vector<int64_t>* ints) {
   const hid_t t = a.type.get();
   H5T_class_t cls = H5Tget_class(t);
   const size_t n = size_t(a.n);
   if (n == 0) return;
   if (cls == H5T_ENUM) {
-    // numpy bools (h5py stores them as an int8 enum FALSE/TRUE): read raw bytes of the base integer.
+    // numpy bools (h5py stores them as an int8 enum FALSE/TRUE): read raw bytes of the base
+    // integer.
     Hid base = checked(H5Tget_super(t), H5Tclose, file, "cannot read the type of " + a.label);
-    GENIE_CHECK(H5Tget_class(base.get()) == H5T_INTEGER, "[h5] ", file, ": ", a.label, " expected a number, got an enum");
-    Hid mem = checked(H5Tget_native_type(t, H5T_DIR_ASCEND), H5Tclose, file, "cannot read " + a.label);
+    GENIE_CHECK(H5Tget_class(base.get()) == H5T_INTEGER, "[h5] ", file, ": ", a.label,
+                " expected a number, got an enum");
+    Hid mem =
+        checked(H5Tget_native_type(t, H5T_DIR_ASCEND), H5Tclose, file, "cannot read " + a.label);
     const size_t sz = H5Tget_size(mem.get());
     const bool uns = H5Tget_sign(base.get()) == H5T_SGN_NONE;
     std::vector<unsigned char> raw(n * sz);
@@ -414,10 +454,24 @@ void read_numeric_attr(const Attr& a, const std::string& file, std::vector<doubl
       int64_t v = 0;
       const unsigned char* p = raw.data() + i * sz;
       switch (sz) {
-        case 1: v = uns ? int64_t(*p) : int64_t(int8_t(*p)); break;
-        case 2: { uint16_t x; std::memcpy(&x, p, 2); v = uns ? int64_t(x) : int64_t(int16_t(x)); break; }
-        case 4: { uint32_t x; std::memcpy(&x, p, 4); v = uns ? int64_t(x) : int64_t(int32_t(x)); break; }
-        default: std::memcpy(&v, p, 8); break;
+        case 1:
+          v = uns ? int64_t(*p) : int64_t(int8_t(*p));
+          break;
+        case 2: {
+          uint16_t x;
+          std::memcpy(&x, p, 2);
+          v = uns ? int64_t(x) : int64_t(int16_t(x));
+          break;
+        }
+        case 4: {
+          uint32_t x;
+          std::memcpy(&x, p, 4);
+          v = uns ? int64_t(x) : int64_t(int32_t(x));
+          break;
+        }
+        default:
+          std::memcpy(&v, p, 8);
+          break;
       }
       if (dbl) dbl->push_back(double(v));
       if (ints) ints->push_back(v);
@@ -429,10 +483,12 @@ void read_numeric_attr(const Attr& a, const std::string& file, std::vector<doubl
   if (cls == H5T_INTEGER) {
     const bool u64 = is_unsigned64(t);
     std::vector<int64_t> v(n);
-    check_rc(H5Aread(a.attr.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, v.data()), file, "cannot read " + a.label);
+    check_rc(H5Aread(a.attr.get(), u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, v.data()), file,
+             "cannot read " + a.label);
     for (auto x : v) {
-      if (u64) GENIE_CHECK(uint64_t(x) <= uint64_t(std::numeric_limits<int64_t>::max()), "[h5] ", file, ": ",
-                           a.label, " value ", uint64_t(x), " does not fit int64");
+      if (u64)
+        GENIE_CHECK(uint64_t(x) <= uint64_t(std::numeric_limits<int64_t>::max()), "[h5] ", file,
+                    ": ", a.label, " value ", uint64_t(x), " does not fit int64");
       if (dbl) dbl->push_back(double(x));
       if (ints) ints->push_back(x);
     }
@@ -443,8 +499,8 @@ void read_numeric_attr(const Attr& a, const std::string& file, std::vector<doubl
   for (double x : v) {
     if (dbl) dbl->push_back(x);
     if (ints) {
-      GENIE_CHECK(std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.2e18, "[h5] ", file, ": ", a.label,
-                  " expected integer values, got ", x);
+      GENIE_CHECK(std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.2e18, "[h5] ", file,
+                  ": ", a.label, " expected integer values, got ", x);
       ints->push_back(int64_t(x));
     }
   }
@@ -456,8 +512,10 @@ std::string H5Reader::attr_string(const std::string& attr, const std::string& ob
   Hid obj(open_object(object), H5Oclose);
   Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
   const hid_t t = a.type.get();
-  GENIE_CHECK(H5Tget_class(t) == H5T_STRING, "[h5] ", path_, ": ", a.label, " expected a string, got a ",
-              H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT ? "number" : "non-string value");
+  GENIE_CHECK(H5Tget_class(t) == H5T_STRING, "[h5] ", path_, ": ", a.label,
+              " expected a string, got a ",
+              H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT ? "number"
+                                                                             : "non-string value");
   GENIE_CHECK(a.n == 1, "[h5] ", path_, ": ", a.label, " expected one string, got ", a.n);
   const htri_t var = H5Tis_variable_str(t);
   check_rc(var < 0 ? -1 : 0, path_, "cannot read the type of " + a.label);
@@ -483,7 +541,8 @@ std::string H5Reader::attr_string(const std::string& attr, const std::string& ob
   return buf;
 }
 
-std::vector<double> H5Reader::attr_f64_vec(const std::string& attr, const std::string& object) const {
+std::vector<double> H5Reader::attr_f64_vec(const std::string& attr,
+                                           const std::string& object) const {
   Hid obj(open_object(object), H5Oclose);
   Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
   std::vector<double> v;
@@ -491,12 +550,14 @@ std::vector<double> H5Reader::attr_f64_vec(const std::string& attr, const std::s
   return v;
 }
 
-std::vector<float> H5Reader::attr_f32_vec(const std::string& attr, const std::string& object) const {
+std::vector<float> H5Reader::attr_f32_vec(const std::string& attr,
+                                          const std::string& object) const {
   const auto d = attr_f64_vec(attr, object);
   return std::vector<float>(d.begin(), d.end());
 }
 
-std::vector<int64_t> H5Reader::attr_i64_vec(const std::string& attr, const std::string& object) const {
+std::vector<int64_t> H5Reader::attr_i64_vec(const std::string& attr,
+                                            const std::string& object) const {
   Hid obj(open_object(object), H5Oclose);
   Attr a = open_attr(obj.get(), path_, attr, object, list_attrs(object));
   std::vector<int64_t> v;
@@ -535,7 +596,8 @@ H5Writer::H5Writer(const std::string& path) : path_(path) {
   if (file_ < 0) {
     const int err = errno;
     const std::string detail = h5_detail();
-    throw Error(str("[h5] ", path, ": cannot create (", err ? why_cannot_create(path, err) : detail, ")"));
+    throw Error(
+        str("[h5] ", path, ": cannot create (", err ? why_cannot_create(path, err) : detail, ")"));
   }
 }
 
@@ -561,8 +623,8 @@ void make_parent_groups(hid_t file, const std::string& name, const std::string& 
     H5Eclear2(H5E_DEFAULT);
     Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
     H5Pset_obj_track_times(gcpl.get(), false);
-    Hid grp = checked(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose, path,
-                      str("cannot create group '", g, "'"));
+    Hid grp = checked(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose,
+                      path, str("cannot create group '", g, "'"));
   }
 }
 
@@ -587,52 +649,69 @@ void H5Writer::write(const std::string& name, const Tensor& t_in, int gzip) {
   check_open("write");
   GENIE_CHECK(!name.empty() && name.front() != '/' && name.back() != '/', "[h5] ", path_,
               ": expected a dataset name like 'fc.weight' or 'a/b', got '", name, "'");
-  GENIE_CHECK(t_in.defined(), "[h5] ", path_, ": dataset '", name, "' expected a tensor, got an undefined one");
-  GENIE_CHECK(gzip >= 0 && gzip <= 9, "[h5] ", path_, ": dataset '", name, "' expected gzip level 0..9, got ", gzip);
+  GENIE_CHECK(t_in.defined(), "[h5] ", path_, ": dataset '", name,
+              "' expected a tensor, got an undefined one");
+  GENIE_CHECK(gzip >= 0 && gzip <= 9, "[h5] ", path_, ": dataset '", name,
+              "' expected gzip level 0..9, got ", gzip);
   GENIE_CHECK(!link_exists(file_, name), "[h5] ", path_, ": dataset '", name, "' written twice");
   const Tensor t = t_in.to(Device::CPU);
   hid_t file_type, mem_type;
   switch (t.dtype()) {
-    case DType::F32: file_type = H5T_IEEE_F32LE, mem_type = H5T_NATIVE_FLOAT; break;
-    case DType::I8: file_type = H5T_STD_I8LE, mem_type = H5T_NATIVE_INT8; break;
-    case DType::U8: file_type = H5T_STD_U8LE, mem_type = H5T_NATIVE_UINT8; break;
-    case DType::I32: file_type = H5T_STD_I32LE, mem_type = H5T_NATIVE_INT32; break;
-    default: throw Error(str("[h5] ", path_, ": dataset '", name, "' has an unsupported dtype"));
+    case DType::F32:
+      file_type = H5T_IEEE_F32LE, mem_type = H5T_NATIVE_FLOAT;
+      break;
+    case DType::I8:
+      file_type = H5T_STD_I8LE, mem_type = H5T_NATIVE_INT8;
+      break;
+    case DType::U8:
+      file_type = H5T_STD_U8LE, mem_type = H5T_NATIVE_UINT8;
+      break;
+    case DType::I32:
+      file_type = H5T_STD_I32LE, mem_type = H5T_NATIVE_INT32;
+      break;
+    default:
+      throw Error(str("[h5] ", path_, ": dataset '", name, "' has an unsupported dtype"));
   }
   const Shape& shape = t.shape();
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   const std::string what = str("dataset '", name, "'");
-  Hid space = shape.empty() ? checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create the shape of " + what)
-                            : checked(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose, path_,
-                                      "cannot create the shape of " + what);
+  Hid space = shape.empty() ? checked(H5Screate(H5S_SCALAR), H5Sclose, path_,
+                                      "cannot create the shape of " + what)
+                            : checked(H5Screate_simple(int(dims.size()), dims.data(), nullptr),
+                                      H5Sclose, path_, "cannot create the shape of " + what);
   Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, path_, "cannot create " + what);
   H5Pset_obj_track_times(dcpl.get(), false);
   if (gzip > 0 && !shape.empty() && t.numel() >= 4096) {
-    GENIE_CHECK(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "[h5] ", path_, ": gzip requested for ", what,
-                " but this HDF5 library has no deflate filter");
+    GENIE_CHECK(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "[h5] ", path_, ": gzip requested for ",
+                what, " but this HDF5 library has no deflate filter");
     // Chunks of whole trailing dimensions, about 1 MiB each.
     std::vector<hsize_t> chunk = dims;
     size_t row = dtype_size(t.dtype());
     for (size_t i = 1; i < dims.size(); ++i) row *= size_t(dims[i]);
-    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<size_t>(row, 1)));
+    chunk[0] =
+        std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<size_t>(row, 1)));
     // A single row over 4 GiB cannot be one chunk: fall back to contiguous.
     if (row * chunk[0] < (size_t(1) << 32)) {
-      check_rc(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), path_, "cannot chunk " + what);
+      check_rc(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), path_,
+               "cannot chunk " + what);
       check_rc(H5Pset_deflate(dcpl.get(), unsigned(gzip)), path_, "cannot compress " + what);
     }
   }
   make_parent_groups(file_, name, path_);
-  Hid ds = checked(H5Dcreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                   H5Dclose, path_, "cannot create " + what);
+  Hid ds = checked(
+      H5Dcreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      H5Dclose, path_, "cannot create " + what);
   if (t.numel() > 0)
-    check_rc(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), path_, "cannot write " + what);
+    check_rc(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), path_,
+             "cannot write " + what);
 }
 
 void H5Writer::write_f32(const std::string& name, const std::vector<float>& v, const Shape& shape) {
   write(name, Tensor::from_vector(v, shape));
 }
 
-void H5Writer::write_i32(const std::string& name, const std::vector<int32_t>& v, const Shape& shape) {
+void H5Writer::write_i32(const std::string& name, const std::vector<int32_t>& v,
+                         const Shape& shape) {
   write(name, Tensor::from_i32(v, shape));
 }
 
@@ -652,26 +731,30 @@ int64_t H5Writer::open_object(const std::string& object) const {
 namespace {
 
 // Creates (replacing) an attribute of the given file type/shape and writes `data` in `mem_type`.
-void put_attr(hid_t obj, const std::string& file, const std::string& attr, const std::string& object, hid_t file_type,
-              hid_t mem_type, hid_t space, const void* data) {
+void put_attr(hid_t obj, const std::string& file, const std::string& attr,
+              const std::string& object, hid_t file_type, hid_t mem_type, hid_t space,
+              const void* data) {
   const std::string label = str("attribute '", attr, "' of ", object_label(object));
   const htri_t ex = H5Aexists(obj, attr.c_str());
   check_rc(ex < 0 ? -1 : 0, file, "cannot look up " + label);
   if (ex > 0) check_rc(H5Adelete(obj, attr.c_str()), file, "cannot replace " + label);
-  Hid a = checked(H5Acreate2(obj, attr.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, file,
-                  "cannot create " + label);
+  Hid a = checked(H5Acreate2(obj, attr.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT),
+                  H5Aclose, file, "cannot create " + label);
   if (data) check_rc(H5Awrite(a.get(), mem_type, data), file, "cannot write " + label);
 }
 
 Hid vector_space(size_t n, const std::string& file) {
-  if (n == 0) return checked(H5Screate(H5S_NULL), H5Sclose, file, "cannot create an attribute shape");
+  if (n == 0)
+    return checked(H5Screate(H5S_NULL), H5Sclose, file, "cannot create an attribute shape");
   const hsize_t d = n;
-  return checked(H5Screate_simple(1, &d, nullptr), H5Sclose, file, "cannot create an attribute shape");
+  return checked(H5Screate_simple(1, &d, nullptr), H5Sclose, file,
+                 "cannot create an attribute shape");
 }
 
 }  // namespace
 
-void H5Writer::set_attr_string(const std::string& attr, const std::string& value, const std::string& object) {
+void H5Writer::set_attr_string(const std::string& attr, const std::string& value,
+                               const std::string& object) {
   check_open("set_attr_string");
   Hid obj(open_object(object), H5Oclose);
   // Variable-length UTF-8 (what h5py writes for str): no 64 KiB object-header limit for long JSON.
@@ -683,18 +766,22 @@ void H5Writer::set_attr_string(const std::string& attr, const std::string& value
   put_attr(obj.get(), path_, attr, object, type.get(), type.get(), space.get(), &p);
 }
 
-void H5Writer::set_attr_f32_vec(const std::string& attr, const std::vector<float>& v, const std::string& object) {
+void H5Writer::set_attr_f32_vec(const std::string& attr, const std::vector<float>& v,
+                                const std::string& object) {
   check_open("set_attr_f32_vec");
   Hid obj(open_object(object), H5Oclose);
   Hid space = vector_space(v.size(), path_);
-  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space.get(), v.empty() ? nullptr : v.data());
+  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space.get(),
+           v.empty() ? nullptr : v.data());
 }
 
-void H5Writer::set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v, const std::string& object) {
+void H5Writer::set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v,
+                                const std::string& object) {
   check_open("set_attr_i64_vec");
   Hid obj(open_object(object), H5Oclose);
   Hid space = vector_space(v.size(), path_);
-  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(), v.empty() ? nullptr : v.data());
+  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(),
+           v.empty() ? nullptr : v.data());
 }
 
 void H5Writer::set_attr_f64(const std::string& attr, double v, const std::string& object) {

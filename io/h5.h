@@ -5,15 +5,15 @@
 // (closest: fc.weight, ...)"); HDF5's own error printing is switched off. CPU tensors in and out.
 //
 // Dataset names: the reader addresses every dataset by a dotted key. A dataset nested in groups
-// ("layer1/0/conv1/weight") is listed and found as "layer1.0.conv1.weight"; a top-level dataset whose
-// name already contains dots keeps its name. Lookups accept either spelling ("a/b" == "a.b").
+// ("layer1/0/conv1/weight") is listed and found as "layer1.0.conv1.weight"; a top-level dataset
+// whose name already contains dots keeps its name. Lookups accept either spelling ("a/b" == "a.b").
 // The writer stores a dotted name as one flat dataset; a name with '/' creates the groups.
 //
 // Attributes live on the file root (object "") or on a dataset (object = its key). Numeric readers
-// accept any integer or float HDF5 type, scalar or 1-D; string readers accept fixed or variable length.
-// Strings are written variable-length UTF-8 (as h5py does), so long JSON attributes have no size limit.
-// Files written here carry no timestamps: the same content gives the same bytes.
-// Not thread-safe (Debian's HDF5 is the serial build): use readers/writers from one thread at a time.
+// accept any integer or float HDF5 type, scalar or 1-D; string readers accept fixed or variable
+// length. Strings are written variable-length UTF-8 (as h5py does), so long JSON attributes have no
+// size limit. Files written here carry no timestamps: the same content gives the same bytes. Not
+// thread-safe (Debian's HDF5 is the serial build): use readers/writers from one thread at a time.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,8 +25,8 @@ namespace genie::io {
 
 class H5Reader {
  public:
-  // Opens read-only. Throws "[h5] <path>: does not exist" / "is empty (0 bytes), not an HDF5 file" /
-  // "not an HDF5 file" / "truncated or corrupt HDF5 file (...)".
+  // Opens read-only. Throws "[h5] <path>: does not exist" / "is empty (0 bytes), not an HDF5 file"
+  // / "not an HDF5 file" / "truncated or corrupt HDF5 file (...)".
   explicit H5Reader(const std::string& path);
   ~H5Reader();
   H5Reader(const H5Reader&) = delete;
@@ -76,7 +76,7 @@ class H5Reader {
   Tensor read_as(const std::string& name, DType t) const;
 
   std::string path_;
-  int64_t file_ = -1;  // hid_t
+  int64_t file_ = -1;           // hid_t
   std::vector<Entry> entries_;  // sorted by key
 };
 
@@ -98,9 +98,12 @@ class H5Writer {
   void write_i32(const std::string& name, const std::vector<int32_t>& v, const Shape& shape);
 
   // Attributes on the root ("") or on a dataset written earlier; replacing one is allowed.
-  void set_attr_string(const std::string& attr, const std::string& value, const std::string& object = "");
-  void set_attr_f32_vec(const std::string& attr, const std::vector<float>& v, const std::string& object = "");
-  void set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v, const std::string& object = "");
+  void set_attr_string(const std::string& attr, const std::string& value,
+                       const std::string& object = "");
+  void set_attr_f32_vec(const std::string& attr, const std::vector<float>& v,
+                        const std::string& object = "");
+  void set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v,
+                        const std::string& object = "");
   void set_attr_f64(const std::string& attr, double v, const std::string& object = "");
   void set_attr_i64(const std::string& attr, int64_t v, const std::string& object = "");
 

@@ -2,8 +2,8 @@
 // PIL-compatible bilinear resampling, center crop, and contact sheets.
 #include "io/image.h"
 
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #include <png.h>
 
 #include <algorithm>
@@ -20,7 +20,9 @@ namespace genie::io {
 
 namespace {
 
-bool is_png(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0; }
+bool is_png(const std::string& b) {
+  return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0;
+}
 bool is_jpeg(const std::string& b) {
   return b.size() >= 3 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8 && uint8_t(b[2]) == 0xFF;
 }
@@ -48,7 +50,8 @@ Image8 decode_png(const std::string& bytes, const std::string& name) {
   const size_t n = size_t(out.height) * size_t(out.width);
   out.pixels.resize(n * size_t(out.channels));
   for (size_t i = 0; i < n; ++i)
-    for (int c = 0; c < out.channels; ++c) out.pixels[i * size_t(out.channels) + size_t(c)] = buf[i * size_t(in_c) + size_t(c)];
+    for (int c = 0; c < out.channels; ++c)
+      out.pixels[i * size_t(out.channels) + size_t(c)] = buf[i * size_t(in_c) + size_t(c)];
   return out;
 }
 
@@ -68,7 +71,8 @@ void jpeg_error_exit(j_common_ptr cinfo) {
 
 // Warnings are not printed; the one that means "truncated" is remembered.
 void jpeg_warning(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<JpegErr*>(cinfo->err)->hit_eof = true;
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+    reinterpret_cast<JpegErr*>(cinfo->err)->hit_eof = true;
 }
 
 // Plain-C style on purpose: nothing with a destructor lives between setjmp and a possible longjmp
@@ -85,14 +89,16 @@ bool decode_jpeg_c(const std::string& bytes, Image8* out, JpegErr* err, bool* tr
     return false;
   }
   jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
+               static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
   if (cinfo.num_components == 1) {
     cinfo.out_color_space = JCS_GRAYSCALE;
   } else if (cinfo.jpeg_color_space == JCS_YCbCr || cinfo.jpeg_color_space == JCS_RGB) {
     cinfo.out_color_space = JCS_RGB;
   } else {
-    std::snprintf(err->msg, sizeof err->msg, "unsupported JPEG color space %d (CMYK/YCCK)", int(cinfo.jpeg_color_space));
+    std::snprintf(err->msg, sizeof err->msg, "unsupported JPEG color space %d (CMYK/YCCK)",
+                  int(cinfo.jpeg_color_space));
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
@@ -162,7 +168,8 @@ Taps bilinear_taps(int in_size, int out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       const double v = ww != 0 ? k[size_t(x)] / ww : k[size_t(x)];
-      t.w[size_t(i) * size_t(t.ksize) + size_t(x)] = int32_t(v < 0 ? v * (1 << kPrecisionBits) - 0.5 : v * (1 << kPrecisionBits) + 0.5);
+      t.w[size_t(i) * size_t(t.ksize) + size_t(x)] =
+          int32_t(v < 0 ? v * (1 << kPrecisionBits) - 0.5 : v * (1 << kPrecisionBits) + 0.5);
     }
     t.first[size_t(i)] = xmin;
     t.count[size_t(i)] = xmax;
@@ -190,8 +197,10 @@ Image8 read_image(const std::string& path) {
 }
 
 Image8 to_channels(const Image8& im, int channels) {
-  GENIE_CHECK(channels == 1 || channels == 3, "[image] expected 1 or 3 output channels, got ", channels);
-  GENIE_CHECK(im.channels == 1 || im.channels == 3, "[image] expected a 1- or 3-channel image, got ", im.channels);
+  GENIE_CHECK(channels == 1 || channels == 3, "[image] expected 1 or 3 output channels, got ",
+              channels);
+  GENIE_CHECK(im.channels == 1 || im.channels == 3,
+              "[image] expected a 1- or 3-channel image, got ", im.channels);
   if (im.channels == channels) return im;
   Image8 out;
   out.height = im.height;
@@ -200,7 +209,8 @@ Image8 to_channels(const Image8& im, int channels) {
   const size_t n = size_t(im.height) * size_t(im.width);
   out.pixels.resize(n * size_t(channels));
   if (channels == 3) {
-    for (size_t i = 0; i < n; ++i) out.pixels[3 * i] = out.pixels[3 * i + 1] = out.pixels[3 * i + 2] = im.pixels[i];
+    for (size_t i = 0; i < n; ++i)
+      out.pixels[3 * i] = out.pixels[3 * i + 1] = out.pixels[3 * i + 2] = im.pixels[i];
   } else {
     for (size_t i = 0; i < n; ++i) {
       const uint32_t r = im.pixels[3 * i], g = im.pixels[3 * i + 1], b = im.pixels[3 * i + 2];
@@ -211,8 +221,10 @@ Image8 to_channels(const Image8& im, int channels) {
 }
 
 Image8 resize_bilinear(const Image8& im, int out_h, int out_w) {
-  GENIE_CHECK(out_h > 0 && out_w > 0, "[resize] expected a positive output size, got ", out_h, "x", out_w);
-  GENIE_CHECK(im.height > 0 && im.width > 0, "[resize] expected a non-empty image, got ", im.height, "x", im.width);
+  GENIE_CHECK(out_h > 0 && out_w > 0, "[resize] expected a positive output size, got ", out_h, "x",
+              out_w);
+  GENIE_CHECK(im.height > 0 && im.width > 0, "[resize] expected a non-empty image, got ", im.height,
+              "x", im.width);
   const int C = im.channels;
   Image8 cur = im;
   if (out_w != cur.width) {  // horizontal pass
@@ -225,8 +237,10 @@ Image8 resize_bilinear(const Image8& im, int out_h, int out_w) {
         for (int c = 0; c < C; ++c) {
           int64_t ss = int64_t(1) << (kPrecisionBits - 1);
           const int32_t* w = &t.w[size_t(x) * size_t(t.ksize)];
-          for (int k = 0; k < t.count[size_t(x)]; ++k) ss += int64_t(cur.at(y, t.first[size_t(x)] + k, c)) * w[k];
-          nx.pixels[(size_t(y) * size_t(out_w) + size_t(x)) * size_t(C) + size_t(c)] = clip8(ss >> kPrecisionBits);
+          for (int k = 0; k < t.count[size_t(x)]; ++k)
+            ss += int64_t(cur.at(y, t.first[size_t(x)] + k, c)) * w[k];
+          nx.pixels[(size_t(y) * size_t(out_w) + size_t(x)) * size_t(C) + size_t(c)] =
+              clip8(ss >> kPrecisionBits);
         }
     cur = std::move(nx);
   }
@@ -240,8 +254,10 @@ Image8 resize_bilinear(const Image8& im, int out_h, int out_w) {
         for (int c = 0; c < C; ++c) {
           int64_t ss = int64_t(1) << (kPrecisionBits - 1);
           const int32_t* w = &t.w[size_t(y) * size_t(t.ksize)];
-          for (int k = 0; k < t.count[size_t(y)]; ++k) ss += int64_t(cur.at(t.first[size_t(y)] + k, x, c)) * w[k];
-          ny.pixels[(size_t(y) * size_t(cur.width) + size_t(x)) * size_t(C) + size_t(c)] = clip8(ss >> kPrecisionBits);
+          for (int k = 0; k < t.count[size_t(y)]; ++k)
+            ss += int64_t(cur.at(t.first[size_t(y)] + k, x, c)) * w[k];
+          ny.pixels[(size_t(y) * size_t(cur.width) + size_t(x)) * size_t(C) + size_t(c)] =
+              clip8(ss >> kPrecisionBits);
         }
     cur = std::move(ny);
   }
@@ -259,8 +275,8 @@ Image8 resize_shorter_side(const Image8& im, int s) {
 }
 
 Image8 center_crop(const Image8& im, int h, int w) {
-  GENIE_CHECK(h <= im.height && w <= im.width, "[center_crop] expected an image of at least ", h, "x", w, ", got ",
-              im.height, "x", im.width);
+  GENIE_CHECK(h <= im.height && w <= im.width, "[center_crop] expected an image of at least ", h,
+              "x", w, ", got ", im.height, "x", im.width);
   // Python's round(): half to even, which nearbyint gives under the default rounding mode.
   const int top = int(std::nearbyint((im.height - h) / 2.0));
   const int left = int(std::nearbyint((im.width - w) / 2.0));
@@ -269,15 +285,18 @@ Image8 center_crop(const Image8& im, int h, int w) {
   out.pixels.resize(size_t(h) * size_t(w) * size_t(im.channels));
   const size_t row = size_t(w) * size_t(im.channels);
   for (int y = 0; y < h; ++y)
-    std::memcpy(&out.pixels[size_t(y) * row],
-                &im.pixels[((size_t(top + y) * size_t(im.width)) + size_t(left)) * size_t(im.channels)], row);
+    std::memcpy(
+        &out.pixels[size_t(y) * row],
+        &im.pixels[((size_t(top + y) * size_t(im.width)) + size_t(left)) * size_t(im.channels)],
+        row);
   return out;
 }
 
 void write_png(const std::string& path, const uint8_t* hwc, int height, int width, int channels) {
-  GENIE_CHECK(channels == 1 || channels == 3 || channels == 4, "[png] ", path, ": expected 1, 3 or 4 channels, got ",
-              channels);
-  GENIE_CHECK(height > 0 && width > 0, "[png] ", path, ": expected a non-empty image, got ", height, "x", width);
+  GENIE_CHECK(channels == 1 || channels == 3 || channels == 4, "[png] ", path,
+              ": expected 1, 3 or 4 channels, got ", channels);
+  GENIE_CHECK(height > 0 && width > 0, "[png] ", path, ": expected a non-empty image, got ", height,
+              "x", width);
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
@@ -295,28 +314,35 @@ void write_png(const std::string& path, const uint8_t* hwc, int height, int widt
 }
 
 void write_png(const std::string& path, const Image8& im) {
-  GENIE_CHECK(im.pixels.size() == size_t(im.height) * size_t(im.width) * size_t(im.channels), "[png] ", path,
-              ": image buffer expected ", size_t(im.height) * size_t(im.width) * size_t(im.channels), " bytes, got ",
+  GENIE_CHECK(im.pixels.size() == size_t(im.height) * size_t(im.width) * size_t(im.channels),
+              "[png] ", path, ": image buffer expected ",
+              size_t(im.height) * size_t(im.width) * size_t(im.channels), " bytes, got ",
               im.pixels.size());
   write_png(path, im.pixels.data(), im.height, im.width, im.channels);
 }
 
-void write_contact_sheet(const std::string& path, const Tensor& images, const std::vector<float>& mean,
-                         const std::vector<float>& std, int columns, int scale) {
-  GENIE_CHECK(images.defined() && images.ndim() == 4 && images.dtype() == DType::F32, "[contact_sheet] ", path,
-              ": expected f32 images (N, C, H, W), got ", images.describe());
+void write_contact_sheet(const std::string& path, const Tensor& images,
+                         const std::vector<float>& mean, const std::vector<float>& std, int columns,
+                         int scale) {
+  GENIE_CHECK(images.defined() && images.ndim() == 4 && images.dtype() == DType::F32,
+              "[contact_sheet] ", path, ": expected f32 images (N, C, H, W), got ",
+              images.describe());
   const int64_t N = images.dim(0), C = images.dim(1), H = images.dim(2), W = images.dim(3);
   GENIE_CHECK(N > 0, "[contact_sheet] ", path, ": expected at least one image, got 0");
   GENIE_CHECK(C == 1 || C == 3, "[contact_sheet] ", path, ": expected 1 or 3 channels, got ", C);
-  GENIE_CHECK(mean.size() == size_t(C) || mean.size() == 1, "[contact_sheet] expected ", C, " mean values, got ", mean.size());
-  GENIE_CHECK(std.size() == size_t(C) || std.size() == 1, "[contact_sheet] expected ", C, " std values, got ", std.size());
+  GENIE_CHECK(mean.size() == size_t(C) || mean.size() == 1, "[contact_sheet] expected ", C,
+              " mean values, got ", mean.size());
+  GENIE_CHECK(std.size() == size_t(C) || std.size() == 1, "[contact_sheet] expected ", C,
+              " std values, got ", std.size());
   GENIE_CHECK(scale >= 1 && scale <= 64, "[contact_sheet] expected scale 1..64, got ", scale);
   GENIE_CHECK(columns >= 0, "[contact_sheet] expected columns >= 0, got ", columns);
-  const int64_t cols = columns > 0 ? std::min<int64_t>(columns, N) : int64_t(std::ceil(std::sqrt(double(N))));
+  const int64_t cols =
+      columns > 0 ? std::min<int64_t>(columns, N) : int64_t(std::ceil(std::sqrt(double(N))));
   const int64_t rows = (N + cols - 1) / cols;
   const int64_t th = H * scale, tw = W * scale;
   const int64_t SH = rows * th + rows - 1, SW = cols * tw + cols - 1;
-  GENIE_CHECK(SH <= 65535 && SW <= 65535, "[contact_sheet] ", path, ": sheet of ", SH, "x", SW, " pixels is too large");
+  GENIE_CHECK(SH <= 65535 && SW <= 65535, "[contact_sheet] ", path, ": sheet of ", SH, "x", SW,
+              " pixels is too large");
   const std::vector<float> x = images.to_vector();
   std::vector<uint8_t> sheet(size_t(SH * SW * C), 255);
   for (int64_t n = 0; n < N; ++n) {

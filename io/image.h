@@ -13,12 +13,14 @@ namespace genie::io {
 struct Image8 {
   int height = 0, width = 0, channels = 0;
   std::vector<uint8_t> pixels;  // (H, W, C)
-  uint8_t at(int y, int x, int c) const { return pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels) + size_t(c)]; }
+  uint8_t at(int y, int x, int c) const {
+    return pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels) + size_t(c)];
+  }
 };
 
 // Decodes a PNG or JPEG file, recognised by its signature bytes (not its extension). Alpha is
-// dropped (as PIL's convert("RGB") does); palette PNGs become RGB, 16-bit PNGs 8-bit; gray stays gray.
-// Throws "[image] <path>: ..." for missing, unreadable, truncated or unsupported files.
+// dropped (as PIL's convert("RGB") does); palette PNGs become RGB, 16-bit PNGs 8-bit; gray stays
+// gray. Throws "[image] <path>: ..." for missing, unreadable, truncated or unsupported files.
 Image8 read_image(const std::string& path);
 Image8 decode_image(const std::string& bytes, const std::string& name_for_errors);
 
@@ -31,7 +33,8 @@ Image8 to_channels(const Image8& im, int channels);
 Image8 resize_bilinear(const Image8& im, int out_h, int out_w);
 // torchvision Resize(int s): the shorter side becomes s, the longer int(s * long / short).
 Image8 resize_shorter_side(const Image8& im, int s);
-// torchvision CenterCrop((h, w)): top = round((H - h) / 2), left = round((W - w) / 2), half to even.
+// torchvision CenterCrop((h, w)): top = round((H - h) / 2), left = round((W - w) / 2), half to
+// even.
 Image8 center_crop(const Image8& im, int h, int w);
 
 // Encodes (H, W, C) 8-bit pixels, C in {1, 3, 4}, and writes the PNG atomically.
@@ -44,7 +47,8 @@ void write_png(const std::string& path, const Image8& im);
 // between tiles and no outer border: width = cols*W*scale + cols-1, height = rows*H*scale + rows-1.
 // Unused tiles of the last row are white. mean/std have C entries (or 1, used for every channel).
 // Written atomically.
-void write_contact_sheet(const std::string& path, const Tensor& images, const std::vector<float>& mean,
-                         const std::vector<float>& std, int columns = 0, int scale = 1);
+void write_contact_sheet(const std::string& path, const Tensor& images,
+                         const std::vector<float>& mean, const std::vector<float>& std,
+                         int columns = 0, int scale = 1);
 
 }  // namespace genie::io

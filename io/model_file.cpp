@@ -56,7 +56,8 @@ models::Model load_model(const std::string& path) {
                          where + ": attribute 'graph'");
   } else {
     GENIE_CHECK(info.num_classes > 0, "[load_model] ", where,
-                ": missing root attribute 'num_classes' (needed by built-in arch '", info.arch, "')");
+                ": missing root attribute 'num_classes' (needed by built-in arch '", info.arch,
+                "')");
     try {
       g = models::make_arch(info.arch, info, eps);
     } catch (const Error& e) {
@@ -85,8 +86,10 @@ void save_model(const models::Model& model, const std::string& path, const SaveO
   for (const auto& kv : model.params()) w.write(kv.first, kv.second.to(Device::CPU));
   w.set_attr_string("arch", info.arch);
   w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
-  w.set_attr_f32_vec("input_mean", info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
-  w.set_attr_f32_vec("input_std", info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
+  w.set_attr_f32_vec("input_mean",
+                     info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
+  w.set_attr_f32_vec("input_std",
+                     info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
   w.set_attr_i64("num_classes", info.num_classes);
   // bn_eps: only when every BN shares one eps different from the default (otherwise the graph
   // carries per-layer values).

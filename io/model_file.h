@@ -1,4 +1,5 @@
-// Weight files: load a Model from HDF5 (the format users write from PyTorch with h5py) and save one.
+// Weight files: load a Model from HDF5 (the format users write from PyTorch with h5py) and save
+// one.
 //
 // Format: one float32 dataset per state_dict tensor, named by its key ("layer1.0.conv1.weight", or
 // nested groups "layer1/0/conv1/weight"); "*.num_batches_tracked" is ignored. Root attributes:
@@ -10,8 +11,8 @@
 //   graph        JSON graph description (models/graph.h; optional). When present it defines the
 //                network instead of the arch builder — how exported non-built-in CNNs load.
 // Loading is strict (models::check_params): missing, mis-shaped, unexpected, non-finite tensors and
-// negative running variances are errors naming the tensor and the file; unknown archs list the known
-// ones; non-HDF5, truncated or empty files are clear errors (from io::H5Reader).
+// negative running variances are errors naming the tensor and the file; unknown archs list the
+// known ones; non-HDF5, truncated or empty files are clear errors (from io::H5Reader).
 #pragma once
 #include <map>
 #include <string>

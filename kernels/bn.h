@@ -29,7 +29,7 @@ GENIE_DECLARE_KERNEL(bn_train_bwd,
                      (const float* x, const float* dy, int64_t N, int64_t C, int64_t HW,
                       const float* gamma, const float* save_mean, const float* save_invstd,
                       float* dx, float* dgamma, float* dbeta, bool accumulate, Stream s),
-                     (x, dy, N, C, HW, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
-                      accumulate, s))
+                     (x, dy, N, C, HW, gamma, save_mean, save_invstd, dx, dgamma, dbeta, accumulate,
+                      s))
 
 }  // namespace genie::k

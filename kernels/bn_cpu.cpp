@@ -61,7 +61,7 @@ void bn_eval_bwd_cpu(const float* x, const float* dy, int64_t N, int64_t C, int6
     const float invstd = bn_invstd(var[c], eps);
     if (dgamma || dbeta)
       bn_write_param_grads(channel_grad_sums(x, dy, N, C, HW, c, mean[c]), invstd, c, dgamma, dbeta,
-                        acc);
+                           acc);
     if (!dx) return;
     const BnEvalBwdF f{invstd * (gamma ? gamma[c] : 1.f)};
     for (int64_t n = 0; n < N; ++n) {

@@ -3,9 +3,8 @@
 // into a BnStatAcc with a CUB block reduction; one finalising block then combines the S partials of
 // every channel in a fixed order and reduces the per-channel terms, so the result is deterministic
 // (no atomics). Backward: one block per (n, c) plane, coefficients computed once per thread.
-#include <cub/block/block_reduce.cuh>
-
 #include <algorithm>
+#include <cub/block/block_reduce.cuh>
 
 #include "kernels/bnstat_loss.h"
 #include "kernels/cuda_check.h"
@@ -26,8 +25,8 @@ struct CombineAcc {
 };
 
 // Block (c, s) reduces rows n ∈ [s·N/S, (s+1)·N/S) of channel c.
-__global__ void bnstat_partial_kernel(const float* __restrict__ x, int64_t N, int64_t C,
-                                      int64_t HW, int splits, BnStatAcc* __restrict__ partial) {
+__global__ void bnstat_partial_kernel(const float* __restrict__ x, int64_t N, int64_t C, int64_t HW,
+                                      int splits, BnStatAcc* __restrict__ partial) {
   using BlockReduce = cub::BlockReduce<BnStatAcc, kThreads>;
   __shared__ typename BlockReduce::TempStorage tmp;
   const int64_t c = blockIdx.x, sp = blockIdx.y;
@@ -64,9 +63,8 @@ __global__ void bnstat_finalize_kernel(const float* __restrict__ x, int64_t C, i
   if (threadIdx.x == 0) loss[0] = float(double(weight) * total);
 }
 
-__global__ void bnstat_bwd_kernel(const float* __restrict__ x, int64_t C, int64_t HW,
-                                  double cnt, const float* __restrict__ mu,
-                                  const float* __restrict__ sigma,
+__global__ void bnstat_bwd_kernel(const float* __restrict__ x, int64_t C, int64_t HW, double cnt,
+                                  const float* __restrict__ mu, const float* __restrict__ sigma,
                                   const float* __restrict__ mean, const float* __restrict__ std_,
                                   float weight, const float* __restrict__ dout,
                                   float* __restrict__ dx, bool accumulate) {
@@ -84,8 +82,8 @@ __global__ void bnstat_bwd_kernel(const float* __restrict__ x, int64_t C, int64_
 }  // namespace
 
 void bnstat_loss_fwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, const float* mu,
-                          const float* sigma, float weight, float* mean, float* std_,
-                          float* loss, Stream s) {
+                          const float* sigma, float weight, float* mean, float* std_, float* loss,
+                          Stream s) {
   if (C == 0) {
     GENIE_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(float), cuda::resolve(s)));
     return;
@@ -98,10 +96,10 @@ void bnstat_loss_fwd_cuda(const float* x, int64_t N, int64_t C, int64_t HW, cons
   BnStatAcc* partial = partial_buf.as<BnStatAcc>();
   const cudaStream_t st = cuda::resolve(s);
   bnstat_partial_kernel<<<dim3(unsigned(C), unsigned(splits)), kThreads, 0, st>>>(x, N, C, HW,
-                                                                                 splits, partial);
+                                                                                  splits, partial);
   GENIE_LAUNCH_CHECK();
-  bnstat_finalize_kernel<<<1, kThreads, 0, st>>>(x, C, HW, splits, partial, mu, sigma, weight,
-                                                 mean, std_, loss);
+  bnstat_finalize_kernel<<<1, kThreads, 0, st>>>(x, C, HW, splits, partial, mu, sigma, weight, mean,
+                                                 std_, loss);
   GENIE_LAUNCH_CHECK();
 }
 

@@ -7,15 +7,16 @@
 // Forward is one read of x (shifted sums, accumulated in double); backward is one read of x and
 // one write of dx:
 //
-//   dx[n,c,i] (+)= dout · weight · ( 2 (mean_c − mu_c) / n_c + 2 (std_c − sigma_c) (x − mean_c) / ((n_c − 1) std_c) )
+//   dx[n,c,i] (+)= dout · weight · ( 2 (mean_c − mu_c) / n_c + 2 (std_c − sigma_c) (x − mean_c) /
+//   ((n_c − 1) std_c) )
 //
 // The two Genie terms are both this kernel:  L_bn of a BN input a (N,C,H,W): view (N, C, H·W),
 // targets (running_mean, sqrt(running_var + 1e-6)), weight 1/C;  L_in of the image x (B,C,H,W):
 // view (1, B·C, H·W), targets 0 and 1, weight 1/B.
 //
 // The math lives once in the functors below; kernels/bnstat_loss_cpu.cpp and kernels/bnstat_loss.cu
-// are loops around them. Where std_c == 0 (a constant channel) the std term's gradient is taken as 0
-// (PyTorch would produce NaN there).
+// are loops around them. Where std_c == 0 (a constant channel) the std term's gradient is taken as
+// 0 (PyTorch would produce NaN there).
 #pragma once
 #include <cmath>
 

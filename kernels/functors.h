@@ -50,7 +50,9 @@ struct SquareF {
 struct AbsF {
   float a;
   GENIE_HD float fwd(float x) const { return fabsf(x); }
-  GENIE_HD float bwd(float x, float, float dy) const { return x > 0.f ? dy : (x < 0.f ? -dy : 0.f); }
+  GENIE_HD float bwd(float x, float, float dy) const {
+    return x > 0.f ? dy : (x < 0.f ? -dy : 0.f);
+  }
 };
 struct AddScalarF {
   float a;
@@ -62,28 +64,58 @@ struct AddScalarF {
 template <class Body>
 inline void visit_unary(UnaryOp op, float alpha, Body&& body) {
   switch (op) {
-    case UnaryOp::Relu: body(ReluF{alpha}); break;
-    case UnaryOp::Relu6: body(Relu6F{alpha}); break;
-    case UnaryOp::LeakyRelu: body(LeakyReluF{alpha}); break;
-    case UnaryOp::Tanh: body(TanhF{alpha}); break;
-    case UnaryOp::Sigmoid: body(SigmoidF{alpha}); break;
-    case UnaryOp::Scale: body(ScaleF{alpha}); break;
-    case UnaryOp::Square: body(SquareF{alpha}); break;
-    case UnaryOp::Abs: body(AbsF{alpha}); break;
-    case UnaryOp::AddScalar: body(AddScalarF{alpha}); break;
+    case UnaryOp::Relu:
+      body(ReluF{alpha});
+      break;
+    case UnaryOp::Relu6:
+      body(Relu6F{alpha});
+      break;
+    case UnaryOp::LeakyRelu:
+      body(LeakyReluF{alpha});
+      break;
+    case UnaryOp::Tanh:
+      body(TanhF{alpha});
+      break;
+    case UnaryOp::Sigmoid:
+      body(SigmoidF{alpha});
+      break;
+    case UnaryOp::Scale:
+      body(ScaleF{alpha});
+      break;
+    case UnaryOp::Square:
+      body(SquareF{alpha});
+      break;
+    case UnaryOp::Abs:
+      body(AbsF{alpha});
+      break;
+    case UnaryOp::AddScalar:
+      body(AddScalarF{alpha});
+      break;
   }
 }
 
-struct AddF { GENIE_HD float operator()(float a, float b) const { return a + b; } };
-struct SubF { GENIE_HD float operator()(float a, float b) const { return a - b; } };
-struct MulF { GENIE_HD float operator()(float a, float b) const { return a * b; } };
+struct AddF {
+  GENIE_HD float operator()(float a, float b) const { return a + b; }
+};
+struct SubF {
+  GENIE_HD float operator()(float a, float b) const { return a - b; }
+};
+struct MulF {
+  GENIE_HD float operator()(float a, float b) const { return a * b; }
+};
 
 template <class Body>
 inline void visit_binary(BinaryOp op, Body&& body) {
   switch (op) {
-    case BinaryOp::Add: body(AddF{}); break;
-    case BinaryOp::Sub: body(SubF{}); break;
-    case BinaryOp::Mul: body(MulF{}); break;
+    case BinaryOp::Add:
+      body(AddF{});
+      break;
+    case BinaryOp::Sub:
+      body(SubF{});
+      break;
+    case BinaryOp::Mul:
+      body(MulF{});
+      break;
   }
 }
 
@@ -122,13 +154,18 @@ struct MeanVarAcc {
   }
   GENIE_HD void combine(const MeanVarAcc& o) {
     if (o.n == 0) return;
-    if (n == 0) { *this = o; return; }
+    if (n == 0) {
+      *this = o;
+      return;
+    }
     const double nn = n + o.n, d = o.mean - mean;
     mean += d * o.n / nn;
     m2 += o.m2 + d * d * n * o.n / nn;
     n = nn;
   }
-  GENIE_HD double var(bool unbiased) const { return n > (unbiased ? 1 : 0) ? m2 / (unbiased ? n - 1 : n) : 0.0; }
+  GENIE_HD double var(bool unbiased) const {
+    return n > (unbiased ? 1 : 0) ? m2 / (unbiased ? n - 1 : n) : 0.0;
+  }
 };
 
 // ---- Philox 4x32-10 ----
@@ -148,11 +185,17 @@ struct Philox4x32 {
       mulhilo(0xD2511F53u, x0, hi0, lo0);
       mulhilo(0xCD9E8D57u, x2, hi1, lo1);
       const uint32_t y0 = hi1 ^ x1 ^ k0, y1 = lo1, y2 = hi0 ^ x3 ^ k1, y3 = lo0;
-      x0 = y0; x1 = y1; x2 = y2; x3 = y3;
+      x0 = y0;
+      x1 = y1;
+      x2 = y2;
+      x3 = y3;
       k0 += 0x9E3779B9u;
       k1 += 0xBB67AE85u;
     }
-    c[0] = x0; c[1] = x1; c[2] = x2; c[3] = x3;
+    c[0] = x0;
+    c[1] = x1;
+    c[2] = x2;
+    c[3] = x3;
   }
 };
 GENIE_HD float philox_u01(uint32_t u) { return float(u >> 8) * (1.0f / 16777216.0f); }
@@ -175,7 +218,7 @@ struct PhiloxNormalF {
     Philox4x32 r(seed, offset + uint64_t(i) / 4);
     const int lane = int(i & 3), pair = lane & 2;
     const double u1 = (double(r.c[pair]) + 1.0) * (1.0 / 4294967296.0);  // (0, 1]
-    const double u2 = double(r.c[pair + 1]) * (1.0 / 4294967296.0);       // [0, 1)
+    const double u2 = double(r.c[pair + 1]) * (1.0 / 4294967296.0);      // [0, 1)
     const double rad = sqrt(-2.0 * log(u1));
     const double th = 6.283185307179586 * u2;
     const double z = (lane & 1) ? rad * sin(th) : rad * cos(th);

@@ -30,12 +30,18 @@ Json Json::object() {
 
 const char* Json::type_name() const {
   switch (type_) {
-    case Type::Null: return "null";
-    case Type::Bool: return "bool";
-    case Type::Number: return "number";
-    case Type::String: return "string";
-    case Type::Array: return "array";
-    case Type::Object: return "object";
+    case Type::Null:
+      return "null";
+    case Type::Bool:
+      return "bool";
+    case Type::Number:
+      return "number";
+    case Type::String:
+      return "string";
+    case Type::Array:
+      return "array";
+    case Type::Object:
+      return "object";
   }
   return "?";
 }
@@ -53,8 +59,9 @@ double Json::as_number(const char* what) const {
 }
 int64_t Json::as_int(const char* what) const {
   JSON_EXPECT(Number, "integer");
-  GENIE_CHECK(std::isfinite(num_) && std::floor(num_) == num_ && std::fabs(num_) < 9.007199254740992e15,
-              "[json] ", what, ": expected an integer, got ", num_);
+  GENIE_CHECK(
+      std::isfinite(num_) && std::floor(num_) == num_ && std::fabs(num_) < 9.007199254740992e15,
+      "[json] ", what, ": expected an integer, got ", num_);
   return int64_t(num_);
 }
 const std::string& Json::as_string(const char* what) const {
@@ -145,12 +152,18 @@ std::string Json::get_string(const std::string& key, const std::string& def) con
 bool Json::operator==(const Json& o) const {
   if (type_ != o.type_) return false;
   switch (type_) {
-    case Type::Null: return true;
-    case Type::Bool: return b_ == o.b_;
-    case Type::Number: return num_ == o.num_;
-    case Type::String: return str_ == o.str_;
-    case Type::Array: return arr_ == o.arr_;
-    case Type::Object: return obj_ == o.obj_;
+    case Type::Null:
+      return true;
+    case Type::Bool:
+      return b_ == o.b_;
+    case Type::Number:
+      return num_ == o.num_;
+    case Type::String:
+      return str_ == o.str_;
+    case Type::Array:
+      return arr_ == o.arr_;
+    case Type::Object:
+      return obj_ == o.obj_;
   }
   return false;
 }
@@ -162,13 +175,27 @@ static void dump_string(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -210,10 +237,18 @@ void Json::dump_to(std::string& out, int indent, int level) const {
     out.append(size_t(indent * lvl), ' ');
   };
   switch (type_) {
-    case Type::Null: out += "null"; break;
-    case Type::Bool: out += b_ ? "true" : "false"; break;
-    case Type::Number: dump_number(out, num_); break;
-    case Type::String: dump_string(out, str_); break;
+    case Type::Null:
+      out += "null";
+      break;
+    case Type::Bool:
+      out += b_ ? "true" : "false";
+      break;
+    case Type::Number:
+      dump_number(out, num_);
+      break;
+    case Type::String:
+      dump_string(out, str_);
+      break;
     case Type::Array: {
       out += '[';
       for (size_t i = 0; i < arr_.size(); ++i) {
@@ -396,10 +431,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char h = s_[pos_];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= uint32_t(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= uint32_t(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= uint32_t(h - 'A' + 10);
-      else fail(str("expected a hex digit, got ", got()));
+      if (h >= '0' && h <= '9')
+        v |= uint32_t(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= uint32_t(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= uint32_t(h - 'A' + 10);
+      else
+        fail(str("expected a hex digit, got ", got()));
       ++pos_;
     }
     return v;
@@ -425,14 +464,30 @@ class Parser {
       if (pos_ >= s_.size()) fail("unterminated escape");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = parse_hex4();
           if (cp >= 0xD800 && cp < 0xDC00) {  // surrogate pair

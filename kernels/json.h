@@ -51,7 +51,8 @@ class Json {
   bool is_array() const { return type_ == Type::Array; }
   bool is_object() const { return type_ == Type::Object; }
 
-  // Typed access; a wrong type throws "[json] expected <type>, got <type>" (`what` names the field).
+  // Typed access; a wrong type throws "[json] expected <type>, got <type>" (`what` names the
+  // field).
   bool as_bool(const char* what = "value") const;
   double as_number(const char* what = "value") const;
   int64_t as_int(const char* what = "value") const;  // must be integral
@@ -68,7 +69,7 @@ class Json {
 
   // Objects. set() replaces an existing key in place (keeping its position) or appends.
   bool contains(const std::string& key) const;
-  const Json& at(const std::string& key) const;  // throws "[json] missing key 'k'"
+  const Json& at(const std::string& key) const;    // throws "[json] missing key 'k'"
   const Json* find(const std::string& key) const;  // nullptr when absent
   Json& set(const std::string& key, Json v);
   // Value of `key`, or `def` when absent or null.

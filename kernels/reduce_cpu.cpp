@@ -68,7 +68,8 @@ void row_mean_var_cpu(const float* x, int64_t rows, int64_t len, bool unbiased, 
   channel_mean_var_cpu(x, 1, rows, len, unbiased, mean, var, s);
 }
 
-void channel_sum_cpu(const float* x, int64_t N, int64_t C, int64_t HW, float* out, bool acc, Stream) {
+void channel_sum_cpu(const float* x, int64_t N, int64_t C, int64_t HW, float* out, bool acc,
+                     Stream) {
   cpu_for_outer(C, N * HW, [&](int64_t c) {
     double s = 0;
     for (int64_t n = 0; n < N; ++n) {

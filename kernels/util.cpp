@@ -31,8 +31,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::vector<std::string> closest_keys(const std::string& name, const std::vector<std::string>& names,
-                                      size_t n) {
+std::vector<std::string> closest_keys(const std::string& name,
+                                      const std::vector<std::string>& names, size_t n) {
   std::vector<std::pair<size_t, std::string>> d;
   d.reserve(names.size());
   for (const auto& k : names) d.emplace_back(edit_distance(name, k), k);

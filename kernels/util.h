@@ -49,8 +49,8 @@ class Stopwatch {
 // Levenshtein distance (insertions, deletions, substitutions each cost 1).
 size_t edit_distance(const std::string& a, const std::string& b);
 // The `n` names of `names` closest to `name` by edit distance (ties: alphabetical).
-std::vector<std::string> closest_keys(const std::string& name, const std::vector<std::string>& names,
-                                      size_t n = 3);
+std::vector<std::string> closest_keys(const std::string& name,
+                                      const std::vector<std::string>& names, size_t n = 3);
 // "4.2s" under a minute, "2m05s" under an hour, "1h02m03s" beyond; "?" for a negative or NaN.
 std::string format_duration(double seconds);
 

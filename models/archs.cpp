@@ -89,7 +89,8 @@ struct Builder {
 
 // ---- ResNets ----
 
-int basic_block(Builder& B, int x, const std::string& p, int64_t inp, int64_t planes, int64_t stride) {
+int basic_block(Builder& B, int x, const std::string& p, int64_t inp, int64_t planes,
+                int64_t stride) {
   B.begin_block(p, "basic_block");
   int y = B.conv(x, p + ".conv1", inp, planes, 3, stride, 1);
   y = B.bn(y, p + ".bn1", planes);
@@ -107,7 +108,8 @@ int basic_block(Builder& B, int x, const std::string& p, int64_t inp, int64_t pl
   return y;
 }
 
-int bottleneck(Builder& B, int x, const std::string& p, int64_t inp, int64_t planes, int64_t stride) {
+int bottleneck(Builder& B, int x, const std::string& p, int64_t inp, int64_t planes,
+               int64_t stride) {
   B.begin_block(p, "bottleneck");
   const int64_t width = planes, out = planes * 4;
   int y = B.conv(x, p + ".conv1", inp, width, 1, 1, 0);
@@ -149,7 +151,8 @@ Graph resnet20(const ModelInfo& info, float eps) {
   return B.g;
 }
 
-Graph resnet_imagenet(const ModelInfo& info, float eps, bool bottle, const std::vector<int>& layers) {
+Graph resnet_imagenet(const ModelInfo& info, float eps, bool bottle,
+                      const std::vector<int>& layers) {
   Builder B;
   B.eps = eps;
   int x = B.conv(-1, "conv1", info.C, 64, 7, 2, 3);
@@ -163,7 +166,8 @@ Graph resnet_imagenet(const ModelInfo& info, float eps, bool bottle, const std::
     for (int b = 0; b < layers[size_t(s)]; ++b) {
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
       const std::string p = str("layer", s + 1, ".", b);
-      x = bottle ? bottleneck(B, x, p, inp, planes, stride) : basic_block(B, x, p, inp, planes, stride);
+      x = bottle ? bottleneck(B, x, p, inp, planes, stride)
+                 : basic_block(B, x, p, inp, planes, stride);
       inp = planes * expansion;
     }
   }
@@ -188,8 +192,8 @@ Graph mobilenet_v2(const ModelInfo& info, float eps) {
   B.eps = eps;
   int64_t inp = make_divisible(32.0, 8);
   int x = B.conv_bn_act(-1, "features.0", info.C, inp, 3, 2, 1, "relu6");
-  const int64_t setting[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                                 {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+  const int64_t setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                 {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int idx = 1;
   for (const auto& st : setting) {
     const int64_t t = st[0], out = make_divisible(double(st[1]), 8);
@@ -238,7 +242,8 @@ Graph mnasnet1_0(const ModelInfo& info, float eps) {
   for (int s = 0; s < 6; ++s) {
     const int64_t k = stacks[s][0], stride0 = stacks[s][1], e = stacks[s][2], reps = stacks[s][3];
     for (int64_t r = 0; r < reps; ++r) {
-      const int64_t cin = r == 0 ? d[s + 1] : d[s + 2], cout = d[s + 2], stride = r == 0 ? stride0 : 1;
+      const int64_t cin = r == 0 ? d[s + 1] : d[s + 2], cout = d[s + 2],
+                    stride = r == 0 ? stride0 : 1;
       const int64_t mid = cin * e;
       const std::string blk = str("layers.", 8 + s, ".", r), p = blk + ".layers.";
       B.begin_block(blk, "mnas_block");
@@ -304,12 +309,21 @@ using Factory = std::function<Graph(const ModelInfo&, float)>;
 const std::vector<std::pair<std::string, Factory>>& registry() {
   static const std::vector<std::pair<std::string, Factory>> r = {
       {"resnet20", resnet20},
-      {"resnet18", [](const ModelInfo& i, float e) { return resnet_imagenet(i, e, false, {2, 2, 2, 2}); }},
-      {"resnet50", [](const ModelInfo& i, float e) { return resnet_imagenet(i, e, true, {3, 4, 6, 3}); }},
+      {"resnet18",
+       [](const ModelInfo& i, float e) {
+         return resnet_imagenet(i, e, false, {2, 2, 2, 2});
+       }},
+      {"resnet50",
+       [](const ModelInfo& i, float e) {
+         return resnet_imagenet(i, e, true, {3, 4, 6, 3});
+       }},
       {"mobilenet_v2", mobilenet_v2},
-      {"regnet_x_400mf", [](const ModelInfo& i, float e) { return regnet_x(i, e, 22, 24, 24.48, 2.54, 16); }},
-      {"regnet_x_600mf", [](const ModelInfo& i, float e) { return regnet_x(i, e, 16, 48, 36.97, 2.24, 24); }},
-      {"regnet_x_3_2gf", [](const ModelInfo& i, float e) { return regnet_x(i, e, 25, 88, 26.31, 2.25, 48); }},
+      {"regnet_x_400mf",
+       [](const ModelInfo& i, float e) { return regnet_x(i, e, 22, 24, 24.48, 2.54, 16); }},
+      {"regnet_x_600mf",
+       [](const ModelInfo& i, float e) { return regnet_x(i, e, 16, 48, 36.97, 2.24, 24); }},
+      {"regnet_x_3_2gf",
+       [](const ModelInfo& i, float e) { return regnet_x(i, e, 25, 88, 26.31, 2.25, 48); }},
       {"mnasnet1_0", mnasnet1_0},
   };
   return r;

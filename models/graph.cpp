@@ -7,9 +7,9 @@
 namespace genie::models {
 
 const std::vector<std::string>& known_ops() {
-  static const std::vector<std::string> ops = {"conv", "bn",      "linear",  "relu",
-                                               "relu6", "leaky_relu", "add", "maxpool",
-                                               "avgpool", "flatten", "identity"};
+  static const std::vector<std::string> ops = {"conv",    "bn",         "linear",  "relu",
+                                               "relu6",   "leaky_relu", "add",     "maxpool",
+                                               "avgpool", "flatten",    "identity"};
   return ops;
 }
 
@@ -38,7 +38,8 @@ void Graph::validate() const {
     const Node& n = nodes[size_t(i)];
     const std::string tag = node_tag(*this, i);
     GENIE_CHECK(std::find(ops.begin(), ops.end(), n.op) != ops.end(), "[graph] ", tag,
-                ": unknown op '", n.op, "' (known: conv, bn, linear, relu, relu6, leaky_relu, add, "
+                ": unknown op '", n.op,
+                "' (known: conv, bn, linear, relu, relu6, leaky_relu, add, "
                 "maxpool, avgpool, flatten, identity)");
     const size_t arity = n.op == "add" ? 2 : 1;
     GENIE_CHECK(n.inputs.size() == arity, "[graph] ", tag, ": expected ", arity, " input(s), got ",
@@ -63,8 +64,7 @@ void Graph::validate() const {
       GENIE_CHECK(n.groups > 0 && n.in_ch % n.groups == 0 && n.out_ch % n.groups == 0, "[graph] ",
                   tag, ": expected groups dividing in/out channels, got groups ", n.groups, " for ",
                   n.in_ch, " -> ", n.out_ch);
-    if (n.op == "bn")
-      GENIE_CHECK(n.eps > 0.f, "[graph] ", tag, ": expected eps > 0, got ", n.eps);
+    if (n.op == "bn") GENIE_CHECK(n.eps > 0.f, "[graph] ", tag, ": expected eps > 0, got ", n.eps);
   }
 }
 
@@ -118,8 +118,8 @@ std::vector<Shape> Graph::infer_shapes(const Shape& input) const {
     };
     if (n.op == "conv") {
       need4();
-      GENIE_CHECK(x[1] == n.in_ch, "[graph] ", tag, ": expected ", n.in_ch,
-                  " input channels, got ", shape_str(x));
+      GENIE_CHECK(x[1] == n.in_ch, "[graph] ", tag, ": expected ", n.in_ch, " input channels, got ",
+                  shape_str(x));
       const int64_t P = (x[2] + 2 * n.pad - n.kernel) / n.stride + 1;
       const int64_t Q = (x[3] + 2 * n.pad - n.kernel) / n.stride + 1;
       GENIE_CHECK(P > 0 && Q > 0, "[graph] ", tag, ": input ", shape_str(x),

@@ -11,8 +11,8 @@
 //   relu, relu6, leaky_relu (slope), identity (e.g. Dropout in eval mode)
 //   add         elementwise sum of its two inputs (residual shortcut)
 //   maxpool     kernel, stride, pad (PyTorch MaxPool2d, floor mode)
-//   avgpool     global average pool (N,C,H,W) → (N,C)  (AdaptiveAvgPool2d(1) + flatten, x.mean([2,3]))
-//   flatten     (N, …) → (N, prod)
+//   avgpool     global average pool (N,C,H,W) → (N,C)  (AdaptiveAvgPool2d(1) + flatten,
+//   x.mean([2,3])) flatten     (N, …) → (N, prod)
 // Block annotations: `block` is the module path of the residual/inverted-residual block the node
 // belongs to ("layer1.0"; "" = none) and `block_kind` its kind ("basic_block", "bottleneck",
 // "inverted_residual", "regnet_block", "mnas_block", or any name an exporter chooses). The
@@ -41,12 +41,12 @@ struct Node {
   std::vector<int> inputs;  // node indices (all < this node's index); -1 = the graph input
   int64_t in_ch = 0, out_ch = 0;  // conv/linear channels; bn: out_ch = in_ch = C
   int64_t kernel = 0, stride = 1, pad = 0, groups = 1;  // conv, maxpool
-  float eps = 1e-5f;        // bn
-  float slope = 0.f;        // leaky_relu
-  bool has_bias = false;    // conv, linear
-  bool affine = true;       // bn
-  std::string block;        // enclosing block path, "" = none
-  std::string block_kind;   // kind of that block
+  float eps = 1e-5f;                                    // bn
+  float slope = 0.f;                                    // leaky_relu
+  bool has_bias = false;                                // conv, linear
+  bool affine = true;                                   // bn
+  std::string block;                                    // enclosing block path, "" = none
+  std::string block_kind;                               // kind of that block
 };
 
 // Ops a graph may contain.
@@ -55,7 +55,7 @@ const std::vector<std::string>& known_ops();
 struct ParamSpec {
   std::string key;  // full state_dict key
   Shape shape;
-  int node;         // owning node
+  int node;  // owning node
 };
 
 class Graph {

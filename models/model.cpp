@@ -37,13 +37,14 @@ void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
     const auto near = closest_keys(missing[0], present);
     std::string more;
     if (missing.size() > 1) {
-      std::vector<std::string> head(missing.begin() + 1,
-                                    missing.begin() + std::min<ptrdiff_t>(ptrdiff_t(missing.size()), 4));
+      std::vector<std::string> head(
+          missing.begin() + 1, missing.begin() + std::min<ptrdiff_t>(ptrdiff_t(missing.size()), 4));
       more = str("; ", missing.size() - 1, " more missing: ", join(head),
                  missing.size() > 4 ? ", …" : "");
     }
-    GENIE_CHECK(false, "[model] ", where, ": missing tensor '", missing[0], "' (closest keys present: ",
-                near.empty() ? std::string("none") : join(near), ")", more);
+    GENIE_CHECK(false, "[model] ", where, ": missing tensor '", missing[0],
+                "' (closest keys present: ", near.empty() ? std::string("none") : join(near), ")",
+                more);
   }
 
   std::set<std::string> expected;
@@ -111,7 +112,8 @@ std::vector<Unit> derive_units(const Graph& g) {
         for (int c : cons[size_t(k)])
           GENIE_CHECK(c <= j, "[units] block '", nd.block, "': node ", k,
                       " is read outside the block (by node ", c, ")");
-      units.push_back({nd.block, nd.block_kind.empty() ? "block" : nd.block_kind, i, j, *ext.begin()});
+      units.push_back(
+          {nd.block, nd.block_kind.empty() ? "block" : nd.block_kind, i, j, *ext.begin()});
       i = j + 1;
     } else if (nd.op == "conv" || nd.op == "linear") {
       int j = i;
@@ -214,7 +216,8 @@ Tensor Model::run_node(int i, const std::vector<Tensor>& in) const {
   const Node& n = node(i);
   const Tensor& x = in.at(0);
   if (n.op == "conv")
-    return ops::conv2d(x, node_param(i, "weight"), node_param(i, "bias"), n.stride, n.pad, n.groups);
+    return ops::conv2d(x, node_param(i, "weight"), node_param(i, "bias"), n.stride, n.pad,
+                       n.groups);
   if (n.op == "bn")
     return ops::batch_norm_eval(x, node_param(i, "running_mean"), node_param(i, "running_var"),
                                 node_param(i, "weight"), node_param(i, "bias"), n.eps);
@@ -233,8 +236,9 @@ Tensor Model::run_node(int i, const std::vector<Tensor>& in) const {
 
 Tensor Model::run_nodes(int first, int last, const std::map<int, Tensor>& feeds,
                         const ForwardHooks* hooks) const {
-  GENIE_CHECK(first >= 0 && first <= last && last < graph_.size(), "[forward_range] expected 0 <= first <= last < ",
-              graph_.size(), ", got first ", first, " last ", last);
+  GENIE_CHECK(first >= 0 && first <= last && last < graph_.size(),
+              "[forward_range] expected 0 <= first <= last < ", graph_.size(), ", got first ",
+              first, " last ", last);
   // Remaining readers of each value inside the range, so intermediates are freed early.
   std::vector<int> uses(size_t(last - first + 1), 0);
   for (int i = first; i <= last; ++i)
@@ -263,7 +267,8 @@ Tensor Model::run_nodes(int first, int last, const std::map<int, Tensor>& feeds,
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int j = n.inputs[k];
       if (k == 1 && j == n.inputs[0]) continue;  // add(x, x): one reader
-      if (j >= first && --uses[size_t(j - first)] == 0 && j != last) vals[size_t(j - first)] = Tensor();
+      if (j >= first && --uses[size_t(j - first)] == 0 && j != last)
+        vals[size_t(j - first)] = Tensor();
     }
   }
   return vals.back();

@@ -24,8 +24,8 @@
 namespace genie::models {
 
 struct ModelInfo {
-  std::string arch;           // "resnet20", …, or "graph" for exported non-built-in networks
-  int64_t C = 0, H = 0, W = 0;  // input shape
+  std::string arch;              // "resnet20", …, or "graph" for exported non-built-in networks
+  int64_t C = 0, H = 0, W = 0;   // input shape
   std::vector<float> mean, std;  // per-channel input normalisation (size C)
   int64_t num_classes = 0;
 };
@@ -66,7 +66,7 @@ class Model {
   Tensor node_param(int i, const std::string& suffix) const;
 
   Device device() const { return device_; }
-  void to(Device d);  // moves every parameter
+  void to(Device d);           // moves every parameter
   int64_t num_params() const;  // sum of parameter sizes (excluding BN running statistics)
 
   // Full forward pass on a (N, C, H, W) input on the model's device; returns the output node's
@@ -83,7 +83,7 @@ class Model {
   Tensor run_node(int i, const std::vector<Tensor>& in) const;
 
   const std::vector<int>& bn_nodes() const { return bn_nodes_; }  // execution order
-  std::vector<int> strided_convs() const;  // conv nodes with stride != 1
+  std::vector<int> strided_convs() const;                         // conv nodes with stride != 1
   const std::vector<Unit>& units() const { return units_; }
   // Residual shortcuts: add nodes, each with its two input nodes (graph order).
   const std::vector<int>& add_nodes() const { return add_nodes_; }

@@ -29,8 +29,8 @@ TEST_CASE("cuda runtime: built flag matches the build, no-GPU use fails with a c
   float buf[4] = {1, 2, 3, 4};
   CHECK_THROWS_WITH_AS(k::unary_fwd(Device::CUDA, k::UnaryOp::Relu, 0.f, buf, buf, 4, nullptr),
                        doctest::Contains("CUDA"), Error);
-  CHECK_THROWS_WITH_AS(k::reduce_sum(Device::CUDA, buf, 4, buf, nullptr),
-                       doctest::Contains("CUDA"), Error);
+  CHECK_THROWS_WITH_AS(k::reduce_sum(Device::CUDA, buf, 4, buf, nullptr), doctest::Contains("CUDA"),
+                       Error);
   CHECK_THROWS_AS(cuda_stream(), Error);
   CHECK_THROWS_WITH_AS(parse_device("cuda"), doctest::Contains("[--device] cuda requested"), Error);
   CHECK(parse_device("auto") == Device::CPU);
@@ -45,9 +45,9 @@ TEST_CASE("cuda runtime: built flag matches the build, no-GPU use fails with a c
   // The CUDA build explains why no device is usable (driver/device probe result).
   CHECK(cuda_device_string().find("CUDA") != std::string::npos);
 #else
-  CHECK_THROWS_WITH_AS(k::gemm(Device::CUDA, false, false, 1, 1, 1, 1.f, buf, 1, buf, 1, 0.f, buf,
-                               1, nullptr),
-                       doctest::Contains("[gemm] genie was built without CUDA"), Error);
+  CHECK_THROWS_WITH_AS(
+      k::gemm(Device::CUDA, false, false, 1, 1, 1, 1.f, buf, 1, buf, 1, 0.f, buf, 1, nullptr),
+      doctest::Contains("[gemm] genie was built without CUDA"), Error);
 #endif
 }
 

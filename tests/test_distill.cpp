@@ -430,7 +430,8 @@ TEST_CASE("generator: PyTorch-default init bounds, shapes, train-mode BN output,
   CHECK_THROWS_AS(g.load(bad), Error);
 }
 
-TEST_CASE("distill outputs: images HDF5 with settings, the results' JSON, contact sheet, progress") {
+TEST_CASE(
+    "distill outputs: images HDF5 with settings, the results' JSON, contact sheet, progress") {
   models::Model teacher = small_teacher();
   DistillConfig cfg = tiny_config(5, 4, 2, 1);
   auto r = engine::distill(teacher, cfg);

@@ -4,13 +4,12 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-
-#include <zlib.h>
 
 #include "io/atomic.h"
 #include "io/datasets.h"
@@ -52,8 +51,10 @@ struct TempDir {
         if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
         const std::string c = p + "/" + e->d_name;
         struct stat st;
-        if (::lstat(c.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(c);
-        else ::unlink(c.c_str());
+        if (::lstat(c.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+          remove_tree(c);
+        else
+          ::unlink(c.c_str());
       }
       ::closedir(d);
     }
@@ -123,8 +124,8 @@ TEST_CASE("io h5: every dtype and attribute kind round-trips") {
     require_error([&] { w.write("late", f); }, {"after commit()"});
   }
   H5Reader r(p);
-  CHECK(r.list_datasets() ==
-        std::vector<std::string>{"big", "codes", "empty", "labels", "layer1.0.conv1.weight", "pixels", "scalar"});
+  CHECK(r.list_datasets() == std::vector<std::string>{"big", "codes", "empty", "labels",
+                                                      "layer1.0.conv1.weight", "pixels", "scalar"});
   CHECK(r.has("layer1.0.conv1.weight"));
   CHECK(r.has("layer1/0/conv1/weight"));  // either spelling
   CHECK_FALSE(r.has("layer1.0.conv2.weight"));
@@ -145,7 +146,8 @@ TEST_CASE("io h5: every dtype and attribute kind round-trips") {
   REQUIRE(ru8.dtype() == DType::U8);
   for (int i = 0; i < 7; ++i) CHECK(ru8.data_as<uint8_t>()[i] == uint8_t(255 - 40 * i));
   CHECK(r.read_i32("labels").to_i32() == i32.to_i32());
-  CHECK(r.read_i32("codes").to_i32() == std::vector<int32_t>{-128, -77, -26, 25, 76, 127});  // widened
+  CHECK(r.read_i32("codes").to_i32() ==
+        std::vector<int32_t>{-128, -77, -26, 25, 76, 127});  // widened
   CHECK(r.read_f32("codes").to_vector() == std::vector<float>{-128, -77, -26, 25, 76, 127});
   require_error([&] { r.read_i8("labels"); }, {"labels", "-2147483648", "does not fit i8"});
   require_error([&] { r.read_i32("big"); }, {"big", "expected an integer type"});
@@ -162,14 +164,17 @@ TEST_CASE("io h5: every dtype and attribute kind round-trips") {
   CHECK(r.attr_string("kind", "layer1/0/conv1/weight") == "weight");
   CHECK(r.has_attr("arch"));
   CHECK_FALSE(r.has_attr("arch", "codes"));
-  CHECK(r.list_attrs() ==
-        std::vector<std::string>{"arch", "fp32_top1", "graph", "input_mean", "input_shape", "none", "num_classes"});
-  require_error([&] { r.attr_string("input_shape"); }, {p.c_str(), "input_shape", "expected a string"});
+  CHECK(r.list_attrs() == std::vector<std::string>{"arch", "fp32_top1", "graph", "input_mean",
+                                                   "input_shape", "none", "num_classes"});
+  require_error([&] { r.attr_string("input_shape"); },
+                {p.c_str(), "input_shape", "expected a string"});
   require_error([&] { r.attr_f64("arch"); }, {"arch", "expected a number"});
   require_error([&] { r.attr_f64("input_shape"); }, {"input_shape", "expected one value, got 3"});
   require_error([&] { r.attr_i64_vec("input_mean"); }, {"input_mean", "expected integer values"});
-  require_error([&] { r.attr_string("nope"); }, {"no attribute 'nope' on the file root", "present: arch"});
-  require_error([&] { r.attr_string("nope", "codes"); }, {"no attribute 'nope' on dataset 'codes'"});
+  require_error([&] { r.attr_string("nope"); },
+                {"no attribute 'nope' on the file root", "present: arch"});
+  require_error([&] { r.attr_string("nope", "codes"); },
+                {"no attribute 'nope' on dataset 'codes'"});
 }
 
 TEST_CASE("io h5: nested groups are read as dotted keys") {
@@ -184,7 +189,8 @@ TEST_CASE("io h5: nested groups are read as dotted keys") {
     w.commit();
   }
   H5Reader r(p);
-  CHECK(r.list_datasets() == std::vector<std::string>{"fc.weight", "layer1.0.bn1.bias", "layer1.0.conv1.weight"});
+  CHECK(r.list_datasets() ==
+        std::vector<std::string>{"fc.weight", "layer1.0.bn1.bias", "layer1.0.conv1.weight"});
   CHECK(r.read_f32("layer1.0.conv1.weight").to_vector() == std::vector<float>{1, 2, 3, 4});
   CHECK(r.read_f32("layer1/0/bn1/bias").to_vector() == std::vector<float>{5, 6});
   CHECK(r.attr_f32_vec("scale", "layer1.0.bn1.bias") == std::vector<float>{0.5f});
@@ -192,12 +198,14 @@ TEST_CASE("io h5: nested groups are read as dotted keys") {
 
 TEST_CASE("io h5: files written by h5py (fixture from tests/data/io/make_fixtures.py)") {
   H5Reader r(test::source_path("tests/data/io/h5py_fixture.h5"));
-  CHECK(r.list_datasets() == std::vector<std::string>{"codes", "fc.bias", "gz", "labels", "layer1.0.bn1.running_var",
+  CHECK(r.list_datasets() == std::vector<std::string>{"codes", "fc.bias", "gz", "labels",
+                                                      "layer1.0.bn1.running_var",
                                                       "layer1.0.conv1.weight", "pixels", "scalar"});
   auto w = r.read_f32("layer1.0.conv1.weight");
   CHECK(w.shape() == Shape{2, 3, 2, 2});
   for (int i = 0; i < 24; ++i) CHECK(w.data()[i] == float(i) / 8);
-  CHECK(r.read_f32("layer1.0.bn1.running_var").to_vector() == std::vector<float>{0.5f, 1.5f});  // from float64
+  CHECK(r.read_f32("layer1.0.bn1.running_var").to_vector() ==
+        std::vector<float>{0.5f, 1.5f});  // from float64
   CHECK(r.read_f32("fc.bias").to_vector() == std::vector<float>{-1.25f, 0.f, 3.5f});
   CHECK(r.stored_dtype("labels") == DType::I32);
   CHECK(r.read_i32("labels").to_i32() == std::vector<int32_t>{3, 0, 9, 200});  // from int64
@@ -239,8 +247,9 @@ TEST_CASE("io h5: the bundled Fashion-MNIST teacher") {
   auto var = r.read_f32("bn1.running_var").to_vector();
   REQUIRE(var.size() == 16);
   for (float v : var) CHECK(v > 0.f);
-  require_error([&] { r.read_f32("layer1.0.conv3.weight"); },
-                {kTeacher.c_str(), "no dataset 'layer1.0.conv3.weight'", "closest: layer1.0.conv1.weight"});
+  require_error(
+      [&] { r.read_f32("layer1.0.conv3.weight"); },
+      {kTeacher.c_str(), "no dataset 'layer1.0.conv3.weight'", "closest: layer1.0.conv1.weight"});
 }
 
 TEST_CASE("io h5: bad files give clear errors, never a crash") {
@@ -248,7 +257,8 @@ TEST_CASE("io h5: bad files give clear errors, never a crash") {
   require_error([&] { H5Reader r(dir / "missing.h5"); }, {"missing.h5: does not exist"});
   require_error([&] { H5Reader r(dir.path); }, {"got a directory"});
   write_bytes(dir / "empty.h5", "");
-  require_error([&] { H5Reader r(dir / "empty.h5"); }, {"empty.h5: is empty (0 bytes), not an HDF5 file"});
+  require_error([&] { H5Reader r(dir / "empty.h5"); },
+                {"empty.h5: is empty (0 bytes), not an HDF5 file"});
   write_bytes(dir / "text.h5", "arch = resnet20\nthis is not HDF5\n");
   require_error([&] { H5Reader r(dir / "text.h5"); }, {"text.h5: not an HDF5 file"});
   const std::string whole = read_bytes(test::source_path(kTeacher));
@@ -296,12 +306,14 @@ TEST_CASE("io h5: the writer is all-or-nothing and deterministic") {
   {
     H5Writer w(p);
     w.write("b", Tensor::from_vector({3}, {1}));
-    require_error([&] { w.write("b", Tensor::from_vector({3}, {1})); }, {"dataset 'b' written twice"});
+    require_error([&] { w.write("b", Tensor::from_vector({3}, {1})); },
+                  {"dataset 'b' written twice"});
     require_error([&] { w.set_attr_f64("x", 1.0, "nope"); }, {"'nope'", "written first"});
   }
   CHECK(read_bytes(p) == before);
   CHECK(dir.entries() == std::vector<std::string>{"w.h5"});
-  // Same content → same bytes (no timestamps in the file), so checkpoints and models can be compared.
+  // Same content → same bytes (no timestamps in the file), so checkpoints and models can be
+  // compared.
   auto make = [&](const std::string& q) {
     H5Writer w(q);
     w.write("layer1/0/w", test::randn_cpu({5, 6}, 3));
@@ -314,7 +326,8 @@ TEST_CASE("io h5: the writer is all-or-nothing and deterministic") {
   sleep(1);
   make(dir / "d2.h5");
   CHECK(read_bytes(dir / "d1.h5") == read_bytes(dir / "d2.h5"));
-  require_error([&] { H5Writer w(dir / "no/such/dir/x.h5"); }, {"x.h5: cannot create", "does not exist"});
+  require_error([&] { H5Writer w(dir / "no/such/dir/x.h5"); },
+                {"x.h5: cannot create", "does not exist"});
 }
 
 TEST_CASE("io atomic: text files") {
@@ -327,7 +340,8 @@ TEST_CASE("io atomic: text files") {
   CHECK(dir.entries() == std::vector<std::string>{"report.json"});
   require_error([&] { read_text_file(dir / "nope.json"); }, {"nope.json: does not exist"});
   require_error([&] { read_text_file(dir.path); }, {"got a directory"});
-  require_error([&] { write_file_atomic(dir / "missing/r.json", "x"); }, {"r.json: cannot write", "does not exist"});
+  require_error([&] { write_file_atomic(dir / "missing/r.json", "x"); },
+                {"r.json: cannot write", "does not exist"});
   make_dirs(dir / "a/b/c");
   CHECK(dir_exists(dir / "a/b/c"));
   write_file_atomic(dir / "a/b/c/f", "z");
@@ -350,7 +364,8 @@ InputSpec fmnist_spec() {
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   REQUIRE(f != nullptr);
-  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
+  if (!bytes.empty())
+    REQUIRE(gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
   gzclose(f);
 }
 
@@ -393,7 +408,8 @@ TEST_CASE("io datasets: Fashion-MNIST test split") {
   LabeledImages norm = load_fashion_mnist("test", fmnist_spec(), 4);
   REQUIRE(norm.images.shape() == Shape{4, 1, 28, 28});
   CHECK(norm.labels.to_i32() == std::vector<int32_t>{9, 2, 1, 1});
-  CHECK(norm.images.data()[14 * 28 + 14] == doctest::Approx((110.f / 255.f - 0.2860f) / 0.3530f).epsilon(1e-6));
+  CHECK(norm.images.data()[14 * 28 + 14] ==
+        doctest::Approx((110.f / 255.f - 0.2860f) / 0.3530f).epsilon(1e-6));
   InputSpec rgb = fmnist_spec();
   rgb.channels = 3;
   LabeledImages three = load_fashion_mnist("test", rgb, 1);
@@ -407,31 +423,40 @@ TEST_CASE("io datasets: Fashion-MNIST test split") {
 
   InputSpec big = fmnist_spec();
   big.height = big.width = 32;
-  require_error([&] { load_fashion_mnist("test", big); }, {"[fashion-mnist]", "(1, 28, 28)", "got (1, 32, 32)"});
+  require_error([&] { load_fashion_mnist("test", big); },
+                {"[fashion-mnist]", "(1, 28, 28)", "got (1, 32, 32)"});
   InputSpec bad_mean = fmnist_spec();
   bad_mean.mean = {0.1f, 0.2f};
   require_error([&] { load_fashion_mnist("test", bad_mean); }, {"expected 1 mean values", "got 2"});
-  require_error([&] { load_fashion_mnist("valid", fmnist_spec()); }, {"'train' or 'test'", "'valid'"});
+  require_error([&] { load_fashion_mnist("valid", fmnist_spec()); },
+                {"'train' or 'test'", "'valid'"});
   require_error([&] { load_fashion_mnist("test", fmnist_spec(), -1, "/nonexistent/fmnist"); },
                 {"/nonexistent/fmnist", "does not exist"});
 }
 
 TEST_CASE("io datasets: broken Fashion-MNIST files") {
   TempDir dir;
-  const std::string img = dir / "t10k-images-idx3-ubyte.gz", lab = dir / "t10k-labels-idx1-ubyte.gz";
+  const std::string img = dir / "t10k-images-idx3-ubyte.gz",
+                    lab = dir / "t10k-labels-idx1-ubyte.gz";
   write_gz(lab, be32s({2049, 10000}));
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"t10k-images-idx3-ubyte.gz: does not exist"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"t10k-images-idx3-ubyte.gz: does not exist"});
   write_gz(img, be32s({2049, 10000, 28, 28}));  // label magic in the image file
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"expected idx3 image magic 2051", "got 2049"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"expected idx3 image magic 2051", "got 2049"});
   write_gz(img, be32s({2051, 10000, 28, 28}));
   write_gz(lab, be32s({2049, 9999}));
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"has 10000 images but", "has 9999 labels"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"has 10000 images but", "has 9999 labels"});
   write_gz(lab, be32s({2049, 10000}));
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"truncated file while reading the images"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"truncated file while reading the images"});
   write_gz(img, be32s({2051, 10000, 32, 32}));
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"expected 28x28 images, got 32x32"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"expected 28x28 images, got 32x32"});
   write_bytes(img, "");
-  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); }, {"truncated file while reading the header"});
+  require_error([&] { load_fashion_mnist_raw("test", 1, dir.path); },
+                {"truncated file while reading the header"});
 }
 
 TEST_CASE("io datasets: image folder matches torchvision's evaluation transform") {
@@ -446,7 +471,8 @@ TEST_CASE("io datasets: image folder matches torchvision's evaluation transform"
   REQUIRE(d.images.shape() == Shape{8, 3, 24, 24});
   CHECK(d.labels.to_i32() == g.read_i32("labels").to_i32());
   CHECK(d.labels.to_i32() == std::vector<int32_t>{0, 0, 0, 1, 1, 1, 2, 2});
-  // Same decoder (libjpeg-turbo, libpng) and PIL's fixed-point resampling: equal up to float rounding.
+  // Same decoder (libjpeg-turbo, libpng) and PIL's fixed-point resampling: equal up to float
+  // rounding.
   CHECK(test::max_abs_diff(d.images.to_vector(), g.read_f32("rgb24").to_vector()) < 1e-5);
   InputSpec gray;
   gray.channels = 1, gray.height = 20, gray.width = 20;
@@ -465,11 +491,13 @@ TEST_CASE("io datasets: image folder errors") {
   InputSpec spec;
   spec.channels = 1, spec.height = 8, spec.width = 8;
   require_error([&] { load_image_folder(dir / "nope", spec); }, {"nope: directory does not exist"});
-  require_error([&] { load_image_folder(dir.path, spec); }, {"one subfolder per class, found none"});
+  require_error([&] { load_image_folder(dir.path, spec); },
+                {"one subfolder per class, found none"});
   make_dirs(dir / "b_class");
   make_dirs(dir / ".hidden");  // skipped, not a class
   write_bytes(dir / "b_class/readme.txt", "x");
-  require_error([&] { load_image_folder(dir.path, spec); }, {"b_class: class folder has no .png/.jpg/.jpeg images"});
+  require_error([&] { load_image_folder(dir.path, spec); },
+                {"b_class: class folder has no .png/.jpg/.jpeg images"});
   std::vector<uint8_t> px(10 * 12, 7);
   write_png(dir / "b_class/ok.png", px.data(), 10, 12, 1);
   make_dirs(dir / "a_class");
@@ -477,9 +505,11 @@ TEST_CASE("io datasets: image folder errors") {
   LabeledImages d = load_image_folder(dir.path, spec);
   CHECK(d.class_names == std::vector<std::string>{"a_class", "b_class"});
   CHECK(d.labels.to_i32() == std::vector<int32_t>{0, 1});
-  for (float v : d.images.to_vector()) CHECK(v == 7.f / 255.f);  // constant stays constant through the resize
+  for (float v : d.images.to_vector())
+    CHECK(v == 7.f / 255.f);  // constant stays constant through the resize
   write_bytes(dir / "b_class/fake.png", "this is text");
-  require_error([&] { load_image_folder(dir.path, spec); }, {"fake.png: expected a PNG or JPEG file"});
+  require_error([&] { load_image_folder(dir.path, spec); },
+                {"fake.png: expected a PNG or JPEG file"});
   const std::string png = read_bytes(dir / "b_class/ok.png");
   write_bytes(dir / "b_class/fake.png", png.substr(0, png.size() / 2));
   require_error([&] { load_image_folder(dir.path, spec); }, {"fake.png", "PNG"});
@@ -556,7 +586,8 @@ TEST_CASE("io datasets: HDF5 arrays") {
   const auto p_noimg = make("noimg.h5", [&](H5Writer& w) { w.write("x", x); });
   require_error([&] { load_h5_images(p_noimg, spec); }, {"expected a dataset 'images'"});
   check_labels(d, 5, "eval");
-  require_error([&] { check_labels(d, 4, "eval"); }, {"[eval] label of image 0 expected 0..3", "got 4"});
+  require_error([&] { check_labels(d, 4, "eval"); },
+                {"[eval] label of image 0 expected 0..3", "got 4"});
   require_error([&] { load_labeled_images(dir / "none.h5", spec); }, {"none.h5: does not exist"});
   require_error([&] { load_labeled_images("imagenet", spec); }, {"'imagenet'", "fashion-mnist"});
 }
@@ -579,20 +610,23 @@ TEST_CASE("io image: PNG roundtrip, channel conversion, resize basics") {
   px.height = 1, px.width = 3, px.channels = 3;
   px.pixels = {255, 0, 0, 0, 255, 0, 0, 0, 255};
   CHECK(to_channels(px, 1).pixels == std::vector<uint8_t>{76, 150, 29});
-  CHECK(to_channels(to_channels(px, 1), 3).pixels == std::vector<uint8_t>{76, 76, 76, 150, 150, 150, 29, 29, 29});
-  // 2x horizontal downscale of 0,255,0,255,...: PIL's widened triangle gives taps (.75, .75, .25)/1.75
-  // at the border → 255 * .75 / 1.75 = 109.3 → 109.
+  CHECK(to_channels(to_channels(px, 1), 3).pixels ==
+        std::vector<uint8_t>{76, 76, 76, 150, 150, 150, 29, 29, 29});
+  // 2x horizontal downscale of 0,255,0,255,...: PIL's widened triangle gives taps (.75, .75,
+  // .25)/1.75 at the border → 255 * .75 / 1.75 = 109.3 → 109.
   Image8 stripes;
   stripes.height = 1, stripes.width = 8, stripes.channels = 1;
   stripes.pixels = {0, 255, 0, 255, 0, 255, 0, 255};
   CHECK(resize_bilinear(stripes, 1, 4).pixels.front() == 109);
   CHECK(resize_shorter_side(im, 10).height == 10);
   CHECK(resize_shorter_side(im, 10).width == 14);  // int(10 * 7 / 5)
-  Image8 crop = center_crop(im, 3, 4);  // top = round(1.0) = 1, left = round(1.5) = 2 (half to even)
+  Image8 crop =
+      center_crop(im, 3, 4);  // top = round(1.0) = 1, left = round(1.5) = 2 (half to even)
   CHECK(crop.at(0, 0, 1) == im.at(1, 2, 1));
   require_error([&] { read_image(dir / "none.png"); }, {"[image]", "none.png: does not exist"});
   require_error([&] { center_crop(im, 6, 4); }, {"at least 6x4", "got 5x7"});
-  require_error([&] { write_png(dir / "x.png", rgb.data(), 5, 7, 2); }, {"expected 1, 3 or 4 channels"});
+  require_error([&] { write_png(dir / "x.png", rgb.data(), 5, 7, 2); },
+                {"expected 1, 3 or 4 channels"});
 }
 
 TEST_CASE("io image: contact sheet of Fashion-MNIST images") {
@@ -606,7 +640,9 @@ TEST_CASE("io image: contact sheet of Fashion-MNIST images") {
   REQUIRE(s.channels == 1);
   CHECK(s.width == 2 * 56 + 1);
   CHECK(s.height == 2 * 56 + 1);
-  auto orig = [&](int n, int y, int x) { return int(std::lround(raw.images.data()[n * 784 + y * 28 + x] * 255.f)); };
+  auto orig = [&](int n, int y, int x) {
+    return int(std::lround(raw.images.data()[n * 784 + y * 28 + x] * 255.f));
+  };
   for (int n = 0; n < 4; ++n) {
     const int oy = (n / 2) * 57, ox = (n % 2) * 57;
     for (int y = 0; y < 56; ++y)
@@ -616,8 +652,8 @@ TEST_CASE("io image: contact sheet of Fashion-MNIST images") {
           return;
         }
   }
-  CHECK(s.at(0, 0, 0) == 0);                    // image 0 top-left is background (black)
-  CHECK(s.at(2 * 14, 2 * 14, 0) == 110);        // image 0 pixel (14, 14) = 110
+  CHECK(s.at(0, 0, 0) == 0);              // image 0 top-left is background (black)
+  CHECK(s.at(2 * 14, 2 * 14, 0) == 110);  // image 0 pixel (14, 14) = 110
   for (int y = 0; y < s.height; ++y) CHECK(s.at(y, 56, 0) == 255);  // vertical gap
   for (int x = 0; x < s.width; ++x) CHECK(s.at(56, x, 0) == 255);   // horizontal gap
   // 3 images, automatic columns = ceil(sqrt(3)) = 2; the unused 4th tile is white. RGB input.
@@ -633,6 +669,11 @@ TEST_CASE("io image: contact sheet of Fashion-MNIST images") {
   CHECK(t.at(0, 0, 2) == 185);  // channel 2 starts at 8 / 11 → 185.45
   CHECK(t.at(4, 4, 0) == 255);
   CHECK(t.at(3, 3, 1) == 255);
-  require_error([&] { write_contact_sheet(p, Tensor::empty({2, 2, 4, 4}), {0.f}, {1.f}); }, {"expected 1 or 3 channels"});
-  require_error([&] { write_contact_sheet(dir / "no/dir/s.png", rgb, {0.f}, {1.f}); }, {"s.png: cannot write"});
+  require_error(
+      [&] {
+        write_contact_sheet(p, Tensor::empty({2, 2, 4, 4}), {0.f}, {1.f});
+      },
+      {"expected 1 or 3 channels"});
+  require_error([&] { write_contact_sheet(dir / "no/dir/s.png", rgb, {0.f}, {1.f}); },
+                {"s.png: cannot write"});
 }

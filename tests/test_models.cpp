@@ -25,8 +25,8 @@ std::string read_text(const std::string& path) {
 }
 
 const Json& goldens() {
-  static const Json j =
-      Json::parse(read_text(test::source_path("tests/golden/model_goldens.json")), "model_goldens.json");
+  static const Json j = Json::parse(read_text(test::source_path("tests/golden/model_goldens.json")),
+                                    "model_goldens.json");
   return j;
 }
 
@@ -57,12 +57,18 @@ Tensor det_values(const std::string& key, const Shape& shape) {
     x ^= x >> 16;
     const double u = double(x) / 4294967296.0;
     double v;
-    if (ends(".running_var")) v = 0.5 + u;
-    else if (ends(".running_mean")) v = 0.2 * (2.0 * u - 1.0);
-    else if (ends(".bias")) v = 0.1 * (2.0 * u - 1.0);
-    else if (ends(".weight") && shape.size() == 1) v = 0.5 + 0.5 * u;
-    else if (key == "input") v = 1.5 * (2.0 * u - 1.0);
-    else v = (2.0 * u - 1.0) * std::sqrt(6.0 / double(fan_in));
+    if (ends(".running_var"))
+      v = 0.5 + u;
+    else if (ends(".running_mean"))
+      v = 0.2 * (2.0 * u - 1.0);
+    else if (ends(".bias"))
+      v = 0.1 * (2.0 * u - 1.0);
+    else if (ends(".weight") && shape.size() == 1)
+      v = 0.5 + 0.5 * u;
+    else if (key == "input")
+      v = 1.5 * (2.0 * u - 1.0);
+    else
+      v = (2.0 * u - 1.0) * std::sqrt(6.0 / double(fan_in));
     p[i] = float(v);
   }
   return t;
@@ -98,10 +104,12 @@ Model golden_model(const std::string& arch, const Json& e) {
 // Field-by-field graph comparison; returns "" when equal, else the first difference.
 std::string graph_diff(const Graph& a, const Graph& b) {
   if (a.size() != b.size()) return str("node count ", a.size(), " vs ", b.size());
-  if (a.output_node() != b.output_node()) return str("output ", a.output_node(), " vs ", b.output_node());
+  if (a.output_node() != b.output_node())
+    return str("output ", a.output_node(), " vs ", b.output_node());
   for (int i = 0; i < a.size(); ++i) {
     const Node &x = a.nodes[size_t(i)], &y = b.nodes[size_t(i)];
-    const std::string tag = str("node ", i, " (", x.op, " ", x.name, " vs ", y.op, " ", y.name, "): ");
+    const std::string tag =
+        str("node ", i, " (", x.op, " ", x.name, " vs ", y.op, " ", y.name, "): ");
     if (x.op != y.op || x.name != y.name) return tag + "op/name";
     if (x.inputs != y.inputs) return tag + "inputs";
     if (x.op == "conv" || x.op == "linear" || x.op == "bn") {
@@ -109,12 +117,14 @@ std::string graph_diff(const Graph& a, const Graph& b) {
       if (x.op != "bn" && x.in_ch != y.in_ch) return tag + "in channels";
     }
     if (x.op == "conv" || x.op == "maxpool")
-      if (x.kernel != y.kernel || x.stride != y.stride || x.pad != y.pad) return tag + "kernel/stride/pad";
+      if (x.kernel != y.kernel || x.stride != y.stride || x.pad != y.pad)
+        return tag + "kernel/stride/pad";
     if (x.op == "conv" && x.groups != y.groups) return tag + "groups";
     if ((x.op == "conv" || x.op == "linear") && x.has_bias != y.has_bias) return tag + "bias";
     if (x.op == "bn" && (x.eps != y.eps || x.affine != y.affine)) return tag + "eps/affine";
     if (x.block != y.block || x.block_kind != y.block_kind)
-      return tag + "block '" + x.block + "'/" + x.block_kind + " vs '" + y.block + "'/" + y.block_kind;
+      return tag + "block '" + x.block + "'/" + x.block_kind + " vs '" + y.block + "'/" +
+             y.block_kind;
   }
   return "";
 }
@@ -129,7 +139,8 @@ double logit_err(const Tensor& out, const Json& e) {
 }  // namespace
 
 TEST_CASE("json: parse, typed access, stable dump, errors with line:col") {
-  const std::string text = "{\n  \"b\": [1, 2.5, -3e2, true, null],\n  \"a\": {\"s\": \"x\\n\\u00e9\\\"\"}\n}";
+  const std::string text =
+      "{\n  \"b\": [1, 2.5, -3e2, true, null],\n  \"a\": {\"s\": \"x\\n\\u00e9\\\"\"}\n}";
   Json j = Json::parse(text);
   CHECK(j.at("b")[0].as_int() == 1);
   CHECK(j.at("b")[1].as_number() == 2.5);
@@ -173,26 +184,31 @@ TEST_CASE("graph: JSON round trip, validation and shape inference") {
 
   Graph bad = g;
   bad.nodes[5].inputs = {7};
-  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("expected inputs from earlier nodes"), Error);
+  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("expected inputs from earlier nodes"),
+                       Error);
   bad = g;
   bad.nodes[0].op = "gelu";
   CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("unknown op 'gelu'"), Error);
   bad = g;
   bad.nodes[0].in_ch = 4;
-  CHECK_THROWS_WITH_AS(bad.infer_shapes({1, 3, 64, 64}),
-                       doctest::Contains("node 0 (conv1, conv): expected 4 input channels, got (1, 3, 64, 64)"),
-                       Error);
-  CHECK_THROWS_WITH_AS(Graph::from_json(Json::parse("{\"nodes\":[{\"op\":\"relu\",\"inputs\":[3]}]}"), "g.json"),
-                       doctest::Contains("expected inputs from earlier nodes"), Error);
+  CHECK_THROWS_WITH_AS(
+      bad.infer_shapes({1, 3, 64, 64}),
+      doctest::Contains("node 0 (conv1, conv): expected 4 input channels, got (1, 3, 64, 64)"),
+      Error);
+  CHECK_THROWS_WITH_AS(
+      Graph::from_json(Json::parse("{\"nodes\":[{\"op\":\"relu\",\"inputs\":[3]}]}"), "g.json"),
+      doctest::Contains("expected inputs from earlier nodes"), Error);
 }
 
 TEST_CASE("archs: unknown names list the known ones; RegNet stage widths follow torchvision") {
   ModelInfo info{"x", 3, 32, 32, {}, {}, 10};
-  CHECK_THROWS_WITH_AS(make_arch("resnet21", info),
-                       "[make_arch] unknown architecture 'resnet21' (known: resnet20, resnet18, resnet50, "
-                       "mobilenet_v2, regnet_x_400mf, regnet_x_600mf, regnet_x_3_2gf, mnasnet1_0)",
-                       Error);
-  // torchvision 0.14: regnet_x_400mf stages (32, 1), (64, 2), (160, 7), (400, 12), groups 2/4/10/25.
+  CHECK_THROWS_WITH_AS(
+      make_arch("resnet21", info),
+      "[make_arch] unknown architecture 'resnet21' (known: resnet20, resnet18, resnet50, "
+      "mobilenet_v2, regnet_x_400mf, regnet_x_600mf, regnet_x_3_2gf, mnasnet1_0)",
+      Error);
+  // torchvision 0.14: regnet_x_400mf stages (32, 1), (64, 2), (160, 7), (400, 12), groups
+  // 2/4/10/25.
   const RegNetStages s = regnet_stages(22, 24, 24.48, 2.54, 16);
   CHECK(s.widths == std::vector<int64_t>{32, 64, 160, 400});
   CHECK(s.depths == std::vector<int64_t>{1, 2, 7, 12});
@@ -284,7 +300,8 @@ TEST_CASE("model: forward hooks, units run alone, forward_range and gradients") 
   for (const Unit& u : m.units()) {
     INFO(u.name);
     const Tensor in = u.input < 0 ? x : outs.at(u.input);
-    CHECK(test::max_abs_diff(m.forward_unit(u, in).to_vector(), outs.at(u.last).to_vector()) == 0.0);
+    CHECK(test::max_abs_diff(m.forward_unit(u, in).to_vector(), outs.at(u.last).to_vector()) ==
+          0.0);
   }
   CHECK_THROWS_WITH_AS(m.forward_range(5, 9, {}), doctest::Contains("not in the feeds"), Error);
   // override_node: replacing the classifier with zeros gives zero logits; other nodes untouched.
@@ -310,7 +327,8 @@ TEST_CASE("model: forward hooks, units run alone, forward_range and gradients") 
   CHECK(g2 > 0.0);
 }
 
-TEST_CASE("export_pytorch: a non-built-in VGG-style net loads through its graph and matches PyTorch") {
+TEST_CASE(
+    "export_pytorch: a non-built-in VGG-style net loads through its graph and matches PyTorch") {
   const Json& e = goldens().at("vgg_small");
   const Model m = io::load_model(test::source_path("tests/data/vgg_small.h5"));
   CHECK(m.info().arch == "vgg_small");

@@ -36,13 +36,14 @@ TEST_CASE("evaluate: top-1 / top-5 counting, ties, batching and label checks") {
     CHECK(r.top5 == doctest::Approx(5.0 / 7.0));
   }
   d.labels.data_as<int32_t>()[2] = 6;
-  CHECK_THROWS_WITH_AS(engine::evaluate(fwd, d, 4), "[evaluate] label 6 of image 2 is outside the model's 6 classes",
-                       Error);
+  CHECK_THROWS_WITH_AS(engine::evaluate(fwd, d, 4),
+                       "[evaluate] label 6 of image 2 is outside the model's 6 classes", Error);
   const Json j = engine::to_json({0.5, 0.75, 4, 1.25});
   CHECK(j.dump() == "{\"top1\":0.5,\"top5\":0.75,\"n\":4,\"seconds\":1.25}");
 }
 
-TEST_CASE("evaluate: resnet20_fmnist.h5 reaches its fp32_top1 on the 10,000 Fashion-MNIST test images") {
+TEST_CASE(
+    "evaluate: resnet20_fmnist.h5 reaches its fp32_top1 on the 10,000 Fashion-MNIST test images") {
   const std::string path = test::source_path("models/data/resnet20_fmnist.h5");
   const double fp32_top1 = io::H5Reader(path).attr_f64("fp32_top1");
   const models::Model m = io::load_model(path);

@@ -57,8 +57,10 @@ std::string write_spec(const FileSpec& s, const std::string& name) {
   for (const auto& kv : s.tensors) w.write(kv.first, kv.second);
   for (const auto& kv : s.str_attrs) w.set_attr_string(kv.first, kv.second);
   for (const auto& kv : s.int_attrs)
-    if (kv.first == "num_classes") w.set_attr_i64(kv.first, kv.second[0]);
-    else w.set_attr_i64_vec(kv.first, kv.second);
+    if (kv.first == "num_classes")
+      w.set_attr_i64(kv.first, kv.second[0]);
+    else
+      w.set_attr_i64_vec(kv.first, kv.second);
   for (const auto& kv : s.float_attrs) w.set_attr_f32_vec(kv.first, kv.second);
   w.commit();
   return path;
@@ -98,8 +100,7 @@ TEST_CASE("model_file: the bundled teacher loads and matches PyTorch logits on r
   ss << f.rdbuf();
   const Json gold = Json::parse(ss.str(), "teacher_fmnist_logits.json");
   const int64_t n = gold.at("n").as_int();
-  const io::LabeledImages d =
-      io::load_fashion_mnist("test", engine::input_spec(m.info()), n);
+  const io::LabeledImages d = io::load_fashion_mnist("test", engine::input_spec(m.info()), n);
   std::vector<float> want;
   for (const Json& v : gold.at("logits").as_array()) want.push_back(float(v.as_number()));
   const std::vector<float> got = m.forward(d.images).to_vector();
@@ -142,8 +143,9 @@ TEST_CASE("model_file: missing tensor names the key, the file and the closest ke
   CHECK(contains(msg, p));
   CHECK(contains(msg, "missing tensor 'layer2.1.bn1.running_var'"));
   // Edit distance 1 each; ties in alphabetical order.
-  CHECK(contains(msg, "(closest keys present: layer1.1.bn1.running_var, layer2.0.bn1.running_var, "
-                      "layer2.1.bn2.running_var)"));
+  CHECK(contains(msg,
+                 "(closest keys present: layer1.1.bn1.running_var, layer2.0.bn1.running_var, "
+                 "layer2.1.bn2.running_var)"));
   std::remove(p.c_str());
 }
 
@@ -183,7 +185,8 @@ TEST_CASE("model_file: NaN / Inf weights and negative running variance name the 
       {"fc.bias", 3, std::numeric_limits<float>::infinity(),
        "tensor 'fc.bias' expected finite values, got inf at flat index 3"},
       {"layer3.2.bn2.running_var", 5, -0.25f,
-       "tensor 'layer3.2.bn2.running_var' expected a non-negative running variance, got -0.25 at channel 5"},
+       "tensor 'layer3.2.bn2.running_var' expected a non-negative running variance, got -0.25 at "
+       "channel 5"},
   };
   for (const Case& c : cases) {
     INFO(c.key);
@@ -212,7 +215,8 @@ TEST_CASE("model_file: unexpected extra tensors are named; num_batches_tracked i
   const std::string msg = load_error(p);
   INFO(msg);
   CHECK(contains(msg, p));
-  CHECK(contains(msg, "1 unexpected tensor(s) not used by the architecture: layer4.0.conv1.weight"));
+  CHECK(
+      contains(msg, "1 unexpected tensor(s) not used by the architecture: layer4.0.conv1.weight"));
   std::remove(p.c_str());
 }
 

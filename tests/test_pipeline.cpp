@@ -166,7 +166,8 @@ TEST_CASE("library API: distill, quantize from the synthetic file and from real 
   CHECK_FALSE(test::path_exists(bad.out));
 }
 
-TEST_CASE("settings: the defaults once, the phase configurations from them, the help from the table") {
+TEST_CASE(
+    "settings: the defaults once, the phase configurations from them, the help from the table") {
   const Config c;
   // Every phase's configuration, converted from the default settings, is its own default.
   const engine::DistillConfig dc = engine::distill_config(c, Device::CPU), d0;
@@ -208,8 +209,10 @@ TEST_CASE("settings: the defaults once, the phase configurations from them, the 
 
   // The help names every flag of quantize, each value flag with its default where it has one.
   const std::string help = engine::settings_help();
-  for (const auto& f : engine::value_flags("quantize")) CHECK_MESSAGE(test::contains(help, "--" + f + " "), f);
-  for (const auto& f : engine::switch_flags("quantize")) CHECK_MESSAGE(test::contains(help, "--" + f), f);
+  for (const auto& f : engine::value_flags("quantize"))
+    CHECK_MESSAGE(test::contains(help, "--" + f + " "), f);
+  for (const auto& f : engine::switch_flags("quantize"))
+    CHECK_MESSAGE(test::contains(help, "--" + f), f);
   CHECK(test::contains(help, "--samples N"));
   CHECK(test::contains(help, "calibration images S (default 1024)"));
   CHECK(test::contains(help, "(default " + Json(4e-5).dump() + ")"));

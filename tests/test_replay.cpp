@@ -135,7 +135,7 @@ TEST_CASE("replayed step: a failed capture rolls back, says why once, and runs e
     throw;
   }
   k::StepGraph::fail_captures_for_testing(false);
-  check_same(e, f);  // the rolled-back Adam step count and stream position included
+  check_same(e, f);            // the rolled-back Adam step count and stream position included
   REQUIRE(notes.size() == 1);  // not again for the second variant
   CHECK(notes[0].find("toy: the step could not be captured") != std::string::npos);
   CHECK(failing.step->failed());
@@ -154,7 +154,8 @@ TEST_CASE("replayed step: inputs are declared before the first step; no stream, 
   CHECK(pos.offset >= rows.offset + 3 * sizeof(int32_t));
   s.host(rows)[2] = 7;
   s.run([] {});
-  CHECK(s.device(rows)[2] == 7);  // uploaded before the step (the CPU's device memory is the host's)
+  CHECK(s.device(rows)[2] ==
+        7);  // uploaded before the step (the CPU's device memory is the host's)
   CHECK_THROWS_WITH_AS(s.input<float>(1), doctest::Contains("before the first step"), Error);
   CHECK_THROWS_WITH_AS(s.generator(), doctest::Contains("no random stream"), Error);
 }
