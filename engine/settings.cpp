@@ -25,6 +25,7 @@ struct Setting {
   bool result;         // decides the results (compared on resume)
   const char* arg;     // the value's placeholder in the help ("N", "LR", …)
   const char* help;
+  std::string range;  // "2..8" for a bounded number, else empty
   std::function<void(PipelineConfig&, const std::string&, const std::string&)> set;
   std::function<Json(const PipelineConfig&)> get;
 };
@@ -78,17 +79,18 @@ using Set = std::function<void(PipelineConfig&, const std::string&, const std::s
 using Get = std::function<Json(const PipelineConfig&)>;
 
 #define GENIE_FIELD(field) [](const PipelineConfig& c) { return Json(c.field); }
-#define GENIE_INT(flag, field, scope, result, lo, hi, arg, help)                \
-  Setting {                                                                     \
-    flag, Kind::Int, scope, result, arg, help,                                  \
-        Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
-          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));           \
-        }),                                                                     \
-        Get([](const PipelineConfig& c) { return Json(int64_t(c.field)); })     \
+#define GENIE_INT(flag, field, scope, result, lo, hi, arg, help)                                 \
+  Setting {                                                                                      \
+    flag, Kind::Int, scope, result, arg, help, hi == kNoMax ? std::string() : str(lo, "..", hi), \
+        Set([](PipelineConfig& c, const std::string& v, const std::string& s) {                  \
+          c.field = decltype(c.field)(parse_int(flag, v, lo, hi, s));                            \
+        }),                                                                                      \
+        Get([](const PipelineConfig& c) { return Json(int64_t(c.field)); })                      \
   }
 #define GENIE_FLOAT(flag, field, scope, result, lo, excl, hi, arg, help)        \
   Setting {                                                                     \
     flag, Kind::Float, scope, result, arg, help,                                \
+        hi < HUGE_VAL ? str(lo, "..", hi) : std::string(),                      \
         Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
           c.field = parse_float(flag, v, lo, excl, hi, s);                      \
         }),                                                                     \
@@ -96,16 +98,16 @@ using Get = std::function<Json(const PipelineConfig&)>;
   }
 #define GENIE_STRING(flag, field, scope, result, arg, help)                     \
   Setting {                                                                     \
-    flag, Kind::String, scope, result, arg, help,                               \
+    flag, Kind::String, scope, result, arg, help, std::string(),                \
         Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
           if (v.empty()) bad_value(flag, "a non-empty value", v, s);            \
           c.field = v;                                                          \
         }),                                                                     \
         Get(GENIE_FIELD(field))                                                 \
   }
-#define GENIE_CHOICE(flag, field, scope, result, choices, help)                 \
+#define GENIE_CHOICE(flag, field, scope, result, arg, choices, help)            \
   Setting {                                                                     \
-    flag, Kind::String, scope, result, "M", help,                               \
+    flag, Kind::String, scope, result, arg, help, std::string(),                \
         Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
           c.field = parse_choice(flag, v, choices, s);                          \
         }),                                                                     \
@@ -113,7 +115,7 @@ using Get = std::function<Json(const PipelineConfig&)>;
   }
 #define GENIE_SWITCH(flag, expr_get, expr_set, scope, result, help)             \
   Setting {                                                                     \
-    flag, Kind::Switch, scope, result, "", help,                                \
+    flag, Kind::Switch, scope, result, "", help, std::string(),                 \
         Set([](PipelineConfig& c, const std::string& v, const std::string& s) { \
           const bool on = parse_switch(flag, v, s);                             \
           expr_set;                                                             \
@@ -143,7 +145,8 @@ const std::vector<Setting>& settings_table() {
                   "Genie-D Adam learning rate of the latents"),
       GENIE_FLOAT("distill-lr-g", distill_lr_g, kAll, kResult, 0.0, true, HUGE_VAL, "LR",
                   "Genie-D Adam learning rate of the generator"),
-      GENIE_CHOICE("distill-mode", distill_mode, kAll, kResult, "genie|latents_only|generator_only",
+      GENIE_CHOICE("distill-mode", distill_mode, kAll, kResult, "M",
+                   "genie|latents_only|generator_only",
                    "Genie-D: genie | latents_only | generator_only (the paper's ablations)"),
       GENIE_SWITCH("no-swing", !c.swing, c.swing = !on, kAll, kResult,
                    "Genie-D without swing convolution"),
@@ -172,7 +175,7 @@ const std::vector<Setting>& settings_table() {
       GENIE_SWITCH("graph", c.graph, c.graph = on, kAll, kRun,
                    "capture each Genie-D batch's and Genie-M unit's step once and replay it (a "
                    "CUDA graph on the GPU; the same results)"),
-      GENIE_CHOICE("device", device, kAll, kResult, "cpu|cuda|auto", "cpu | cuda | auto"),
+      GENIE_CHOICE("device", device, kAll, kResult, "D", "cpu|cuda|auto", "cpu | cuda | auto"),
       GENIE_INT("threads", threads, kAll, kRun, 0, 1024, "N", "CPU threads (0: all)"),
       GENIE_INT("seed", seed, kAll, kResult, 0, kMaxSeed, "N", "random seed"),
       GENIE_SWITCH("quiet", c.quiet, c.quiet = on, kAll, kRun, "no progress and no summary"),
@@ -299,9 +302,11 @@ std::string settings_help() {
   for (const auto& s : settings_table()) {
     const std::string left = str("--", s.name, s.arg[0] ? str(" ", s.arg) : "");
     const Json d = s.get(defaults);
-    const bool show = s.kind != Kind::Switch && !is_unset(s, d);
-    std::snprintf(buf, sizeof buf, "  %-22s %s%s%s\n", left.c_str(), s.help,
-                  show ? " (default " : "", show ? (as_text(d) + ")").c_str() : "");
+    std::string note = s.range;
+    if (s.kind != Kind::Switch && !is_unset(s, d))
+      note += (note.empty() ? "default " : ", default ") + as_text(d);
+    std::snprintf(buf, sizeof buf, "  %-22s %s%s\n", left.c_str(), s.help,
+                  note.empty() ? "" : (" [" + note + "]").c_str());
     out += buf;
   }
   return out;

@@ -214,9 +214,11 @@ TEST_CASE(
   for (const auto& f : engine::switch_flags("quantize"))
     CHECK_MESSAGE(test::contains(help, "--" + f), f);
   CHECK(test::contains(help, "--samples N"));
-  CHECK(test::contains(help, "calibration images S (default 1024)"));
-  CHECK(test::contains(help, "(default " + Json(4e-5).dump() + ")"));
-  CHECK(test::contains(help, "cpu | cuda | auto (default auto)"));
+  CHECK(test::contains(help, "calibration images S [default 1024]"));
+  CHECK(test::contains(help, "[default " + Json(4e-5).dump() + "]"));
+  CHECK(test::contains(help, "cpu | cuda | auto [default auto]"));
+  CHECK(test::contains(help, "[2..8, default 4]"));
+  CHECK(test::contains(help, "[0..1, default 0.5]"));
   // distill takes the Genie-D and run flags only.
   const auto dv = engine::value_flags("distill"), ds = engine::switch_flags("distill");
   CHECK(std::find(dv.begin(), dv.end(), "samples") != dv.end());
