@@ -9,6 +9,7 @@
 
 #include "autograd/tensor.h"
 #include "kernels/json.h"
+#include "kernels/util.h"
 
 namespace genie::bench {
 
@@ -50,7 +51,8 @@ class IterClock {
 
  private:
   Device dev_;
-  std::vector<double> host_s_;
+  std::vector<double> host_s_;  // CPU: seconds since construction at each mark()
+  Stopwatch since_start_;
   std::vector<void*> events_;
 };
 

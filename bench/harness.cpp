@@ -1,6 +1,5 @@
 // genie_bench harness: timing on both devices, result bookkeeping, JSON document and stderr table.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -21,10 +20,6 @@ void cuda_ok(cudaError_t e, const char* what) {
   GENIE_CHECK(e == cudaSuccess, "[bench] ", what, " failed: ", cudaGetErrorString(e));
 }
 #endif
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -74,9 +69,9 @@ Timing time_fn(const Options& o, const std::function<void()>& fn, int warmup, in
 #endif
   } else {
     for (int i = 0; i < reps; ++i) {
-      const double t0 = now_s();
+      const Stopwatch t;
       fn();
-      ms.push_back((now_s() - t0) * 1e3);
+      ms.push_back(t.seconds() * 1e3);
     }
   }
   return summarize(std::move(ms));
@@ -101,7 +96,7 @@ void IterClock::mark() {
     throw_no_cuda("bench timing");
 #endif
   } else {
-    host_s_.push_back(now_s());
+    host_s_.push_back(since_start_.seconds());
   }
 }
 
