@@ -6,6 +6,7 @@
 #include <set>
 
 #include "io/h5.h"
+#include "io/model_file.h"
 
 namespace genie::quant {
 
@@ -192,12 +193,7 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
   w.set_attr_string("format", "genie-qmodel-1");
   w.set_attr_string("arch", info.arch);
   w.set_attr_string("graph", model_.graph().to_json().dump());
-  w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
-  w.set_attr_f32_vec("input_mean",
-                     info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
-  w.set_attr_f32_vec("input_std",
-                     info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
-  w.set_attr_i64("num_classes", info.num_classes);
+  io::write_input_attrs(w, info);
   Json settings = Json::object();
   settings.set("wbits", cfg_.wbits);
   settings.set("abits", cfg_.abits);

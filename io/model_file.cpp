@@ -80,17 +80,21 @@ models::Model load_model(const std::string& path) {
   return Model(std::move(g), std::move(info), std::move(params), where);
 }
 
-void save_model(const models::Model& model, const std::string& path, const SaveOptions& opts) {
-  const ModelInfo& info = model.info();
-  H5Writer w(path);
-  for (const auto& kv : model.params()) w.write(kv.first, kv.second.to(Device::CPU));
-  w.set_attr_string("arch", info.arch);
+void write_input_attrs(H5Writer& w, const ModelInfo& info) {
   w.set_attr_i64_vec("input_shape", {info.C, info.H, info.W});
   w.set_attr_f32_vec("input_mean",
                      info.mean.empty() ? std::vector<float>(size_t(info.C), 0.f) : info.mean);
   w.set_attr_f32_vec("input_std",
                      info.std.empty() ? std::vector<float>(size_t(info.C), 1.f) : info.std);
   w.set_attr_i64("num_classes", info.num_classes);
+}
+
+void save_model(const models::Model& model, const std::string& path, const SaveOptions& opts) {
+  const ModelInfo& info = model.info();
+  H5Writer w(path);
+  for (const auto& kv : model.params()) w.write(kv.first, kv.second.to(Device::CPU));
+  w.set_attr_string("arch", info.arch);
+  write_input_attrs(w, info);
   // bn_eps: only when every BN shares one eps different from the default (otherwise the graph
   // carries per-layer values).
   bool uniform = true;

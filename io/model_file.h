@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 
+#include "io/h5.h"
 #include "models/model.h"
 
 namespace genie::io {
@@ -34,5 +35,9 @@ struct SaveOptions {
 // Writes every parameter (from any device) and the attributes above; all-or-nothing (temporary
 // file renamed onto `path`).
 void save_model(const models::Model& model, const std::string& path, const SaveOptions& opts = {});
+
+// The input description as root attributes: input_shape (C, H, W), input_mean and input_std (per
+// channel; 0 and 1 when the model has none), num_classes. Model files and quantized files share it.
+void write_input_attrs(H5Writer& w, const models::ModelInfo& info);
 
 }  // namespace genie::io
