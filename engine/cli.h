@@ -26,7 +26,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 // main(): std::cout / std::cerr, bars when stderr is a terminal.
 int main(int argc, char** argv);
 
-// The parsed command line of quantize / distill (throws engine::InputError naming the flag).
+// The parsed command line of quantize / distill (throws genie::InputError naming the flag).
 struct Parsed {
   std::string command;  // "quantize" | "distill"
   engine::PipelineConfig cfg;
