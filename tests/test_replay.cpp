@@ -116,7 +116,7 @@ TEST_CASE("replayed step: captured and replayed steps equal eager ones (CPU)") {
   check_replay_matches_eager(Device::CPU);
 }
 
-TEST_CASE("replayed step: captured and replayed steps equal eager ones (GPU)") {
+TEST_CASE("replayed step: replayed CUDA graphs equal eager steps (GPU)") {
   GENIE_REQUIRE_GPU();
   check_replay_matches_eager(Device::CUDA);
 }
