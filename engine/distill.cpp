@@ -10,6 +10,7 @@
 #include "autograd/ops_genie.h"
 #include "autograd/optim.h"
 #include "autograd/replay.h"
+#include "engine/evaluate.h"
 #include "io/atomic.h"
 #include "io/h5.h"
 #include "io/image.h"
@@ -212,6 +213,7 @@ class BatchSynthesis {
     it_ = it;
     step_->run([this] { body(); });
     const Losses l{out_.loss.item(), out_.l_bn.item(), out_.l_in.item()};
+    if (!std::isfinite(l.total)) fail_nonfinite(l);
     if (opt_z_) opt_z_->lr = plateau_.step(l.total, opt_z_->lr);
     return l;
   }
@@ -242,6 +244,19 @@ class BatchSynthesis {
       host[2 * l] = offsets_[l].first;
       host[2 * l + 1] = offsets_[l].second;
     }
+  }
+
+  // A non-finite loss stops the run (no images are computed from it), saying where it came from:
+  // the teacher's own activations (a model that overflows), or the synthesized images.
+  [[noreturn]] void fail_nonfinite(const Losses& l) const {
+    const std::string where = first_nonfinite(ctx_.m, out_.x);
+    throw Error(
+        str("[distill] batch ", batch_, ", iteration ", it_ + 1, ": the loss is not finite (",
+            "BN statistics ", l.bn, ", input statistics ", l.in, "); ",
+            where == "the input" ? "the synthesized images are not finite"
+            : where.empty() ? "the BN statistics overflow (check the model's BN running statistics)"
+                            : "the teacher's activations are not finite from " + where +
+                                  " on (check the model file)"));
   }
 
   // zero_grad, forward, backward, the optimizer steps: what one capture records.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "autograd/tape.h"
@@ -12,8 +13,48 @@
 
 namespace genie::engine {
 
+bool all_finite(const Tensor& t) {
+  const std::vector<float> v = t.to_vector();
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+std::string first_nonfinite(const models::Model& m, const Tensor& x,
+                            const models::ForwardHooks* hooks, int last) {
+  NoGradGuard ng;
+  if (!all_finite(x)) return "the input";
+  std::string found;
+  models::ForwardHooks h = hooks ? *hooks : models::ForwardHooks{};
+  auto inner = h.observe;
+  h.observe = [&](int node, const std::vector<Tensor>& in, const Tensor& out) {
+    if (inner) inner(node, in, out);
+    if (found.empty() && !all_finite(out))
+      found = str("node '", m.node(node).name, "' (", m.node(node).op, ")");
+  };
+  if (last < 0)
+    m.forward(x, &h);
+  else
+    m.forward_range(0, last, {{-1, x}}, &h);
+  return found;
+}
+
+namespace {
+
+// Throws when a row of logits holds a NaN or an infinity: accuracy over them means nothing.
+void check_logits(const std::vector<float>& l, int64_t K, int64_t first_image, const Tensor& x,
+                  const LocateFn& locate) {
+  const auto bad = std::find_if(l.begin(), l.end(), [](float v) { return !std::isfinite(v); });
+  if (bad == l.end()) return;
+  const int64_t image = first_image + int64_t(bad - l.begin()) / K;
+  const std::string where = locate ? locate(x) : std::string();
+  throw Error(str("[evaluate] the logits of image ", image, " are not finite (", *bad,
+                  "): no accuracy is reported",
+                  where.empty() ? "" : "; the first non-finite values come from " + where));
+}
+
+}  // namespace
+
 EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int batch, Device device,
-                    bool keep_logits) {
+                    bool keep_logits, const LocateFn& locate) {
   GENIE_CHECK(batch > 0, "[evaluate] expected batch > 0, got ", batch);
   GENIE_CHECK(data.images.defined() && data.images.ndim() == 4,
               "[evaluate] expected images (N, C, H, W), got ",
@@ -35,12 +76,14 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
     const int64_t B = std::min<int64_t>(batch, N - b0);
     Tensor x = Tensor::empty({B, s[1], s[2], s[3]});
     std::memcpy(x.data(), images.data() + b0 * per, size_t(B * per) * sizeof(float));
-    const Tensor logits = fwd(x.to(device));
+    const Tensor xd = x.to(device);
+    const Tensor logits = fwd(xd);
     GENIE_CHECK(logits.defined() && logits.ndim() == 2 && logits.dim(0) == B,
                 "[evaluate] expected logits (", B, ", classes), got ",
                 logits.defined() ? logits.describe() : std::string("none"));
     const int64_t K = logits.dim(1);
     const std::vector<float> l = logits.to_vector();
+    check_logits(l, K, b0, xd, locate);
     if (keep_logits) {
       r.classes = K;
       r.logits.insert(r.logits.end(), l.begin(), l.end());
@@ -70,12 +113,26 @@ EvalResult evaluate(const ForwardFn& fwd, const io::LabeledImages& data, int bat
 
 EvalResult evaluate(const models::Model& model, const io::LabeledImages& data, int batch,
                     Device device, bool keep_logits) {
-  if (model.device() == device)
-    return evaluate([&](const Tensor& x) { return model.forward(x); }, data, batch, device,
-                    keep_logits);
-  models::Model m = model;  // parameters are handles: moving the copy leaves `model` untouched
-  m.to(device);
-  return evaluate([&](const Tensor& x) { return m.forward(x); }, data, batch, device, keep_logits);
+  models::Model moved;  // parameters are handles: moving a copy leaves `model` untouched
+  if (model.device() != device) {
+    moved = model;
+    moved.to(device);
+  }
+  const models::Model& m = model.device() == device ? model : moved;
+  return evaluate([&](const Tensor& x) { return m.forward(x); }, data, batch, device, keep_logits,
+                  [&](const Tensor& x) { return first_nonfinite(m, x); });
+}
+
+EvalResult evaluate(quant::QModel& qm, const io::LabeledImages& data, int batch, Device device,
+                    bool keep_logits) {
+  GENIE_CHECK(qm.device() == device, "[evaluate] expected the quantized model on ",
+              device_name(device), ", got it on ", device_name(qm.device()));
+  return evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch, device, keep_logits,
+                  [&](const Tensor& x) {
+                    const quant::QModel::Run run;
+                    const models::ForwardHooks h = qm.hooks(run);
+                    return first_nonfinite(qm.model(), x, &h);
+                  });
 }
 
 io::InputSpec input_spec(const models::ModelInfo& info) {
@@ -131,8 +188,7 @@ FileEval evaluate_file(const std::string& path, const std::string& source, int64
   } catch (const Error& e) {
     throw InputError(str("--eval ", source, ": ", e.what()));
   }
-  fe.result = fe.quantized ? evaluate([&](const Tensor& x) { return qm.forward(x); }, data, batch,
-                                      dev, keep_logits)
+  fe.result = fe.quantized ? evaluate(qm, data, batch, dev, keep_logits)
                            : evaluate(fp, data, batch, dev, keep_logits);
   if (keep_logits) fe.labels = data.labels.to_i32();
   return fe;

@@ -163,7 +163,7 @@ void evaluate_both(Run& r, quant::QModel& qm) {
   r.res.fp32 = evaluate(r.p.model, data, 256, r.p.device);
   r.progress.phase_end("eval_fp32", data.size(), r.res.fp32.seconds);
   r.progress.phase_begin("eval_quant", data.size());
-  r.res.quant = evaluate([&](const Tensor& x) { return qm.forward(x); }, data, 256, r.p.device);
+  r.res.quant = evaluate(qm, data, 256, r.p.device);
   r.progress.phase_end("eval_quant", data.size(), r.res.quant.seconds);
   r.res.evaluated = true;
   r.res.timings.set("eval_fp32", r.res.fp32.seconds);

@@ -3,6 +3,7 @@
 #include "engine/qmodel.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "io/h5.h"
@@ -13,6 +14,11 @@ namespace genie::quant {
 namespace {
 
 bool is_layer(const models::Node& n) { return n.op == "conv" || n.op == "linear"; }
+
+bool finite(const Tensor& t) {
+  const std::vector<float> v = t.detach().to_vector();
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
 
 struct Layout {
   std::vector<int> wq_node, wq_bits, aq_value, aq_bits;
@@ -213,6 +219,8 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
     if (checkpoint && !q.hard()) continue;
     GENIE_CHECK(q.hard(), "[qmodel] save: layer ", name,
                 " is not hard-rounded yet (finish the reconstruction first)");
+    GENIE_CHECK(finite(q.step()) && finite(q.zero()), "[qmodel] save: layer ", name,
+                " has non-finite weight steps or zero points; nothing is written");
     if (!checkpoint) weight_keys.insert(name + ".weight");
     const std::vector<float> c = q.codes().to_vector();
     Tensor codes = Tensor::empty(q.w_floor().shape(), Device::CPU, DType::I8);
@@ -229,6 +237,8 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
     const ActQuantizer& q = aq[i];
     if (checkpoint && !q.initialized()) continue;
     GENIE_CHECK(q.initialized(), "[qmodel] save: activation quantizer ", i, " is not initialised");
+    GENIE_CHECK(finite(q.step()), "[qmodel] save: activation quantizer ", i,
+                " has a non-finite step; nothing is written");
     const std::string key = str("act.", i, ".step");
     w.write(key, q.step().detach());
     w.set_attr_i64("bits", q.bits(), key);

@@ -9,6 +9,7 @@
 
 #include "autograd/optim.h"
 #include "autograd/replay.h"
+#include "engine/evaluate.h"
 #include "kernels/elementwise.h"
 #include "kernels/util.h"
 
@@ -372,6 +373,40 @@ void freeze_unit(QModel& qm, const models::Unit& u) {
   }
 }
 
+// Whether the unit's learned quantizer parameters are all finite.
+bool unit_finite(const QModel& qm, const models::Unit& u) {
+  for (int w : qm.wq_in(u.first, u.last))
+    if (!engine::all_finite(qm.wq[size_t(w)].step()) ||
+        !engine::all_finite(qm.wq[size_t(w)].logits()))
+      return false;
+  for (int a : qm.aq_in(u.first, u.last))
+    if (!engine::all_finite(qm.aq[size_t(a)].step())) return false;
+  return true;
+}
+
+// A non-finite reconstruction loss (or quantizer parameter) stops Genie-M before anything is
+// written from it, saying whether the unit's data was already non-finite (a teacher that
+// overflows: the first node named) or the optimisation diverged.
+[[noreturn]] void fail_nonfinite(QModel& qm, const models::Unit& u, const Tensor& calib,
+                                 double loss, const char* when) {
+  NoGradGuard ng;
+  const int64_t n = std::min<int64_t>(calib.dim(0), 32);
+  const Tensor x = slice_rows(calib, 0, n).to(qm.device());
+  // Up to the unit's end: later activation quantizers are not initialised yet.
+  const std::string teacher = engine::first_nonfinite(qm.model(), x, nullptr, u.last);
+  const QModel::Run run;
+  const models::ForwardHooks h = qm.hooks(run);
+  const std::string student = engine::first_nonfinite(qm.model(), x, &h, u.last);
+  throw Error(
+      str("[reconstruct] unit ", u.name, ": the reconstruction loss ", when,
+          " the optimisation is not finite (", loss, ", or a learned step is); ",
+          !teacher.empty() ? "the FP32 teacher's activations are not finite from " + teacher +
+                                 " on (check the model file or the calibration data)"
+          : !student.empty() ? "the quantized model's activations are not finite from " + student +
+                                   " on (the learning rates may be too large)"
+                             : "the optimisation diverged (the learning rates may be too large)"));
+}
+
 // Unit ui: collect its data, initialise its activation quantizers, optimise, freeze.
 UnitReport reconstruct_unit(QModel& qm, const std::vector<models::Unit>& units, int ui,
                             const Tensor& calib, const ReconOptions& opt,
@@ -396,12 +431,15 @@ UnitReport reconstruct_unit(QModel& qm, const std::vector<models::Unit>& units, 
   // Loss before: hard (nearest-like) rounding of the initial logits.
   for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(true);
   rep.loss_before = eval_loss(qm, u, c, opt.collect_batch, opt);
+  if (!std::isfinite(rep.loss_before)) fail_nonfinite(qm, u, calib, rep.loss_before, "before");
   for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(false);
   clock.restart();
   optimize_unit(qm, u, ui, int(units.size()), dev_cache ? cd : c, gen, opt, cb);
   freeze_unit(qm, u);
   rep.optimize_s = clock.seconds();
   rep.loss_after = eval_loss(qm, u, c, opt.collect_batch, opt);
+  if (!std::isfinite(rep.loss_after) || !unit_finite(qm, u))
+    fail_nonfinite(qm, u, calib, rep.loss_after, "after");
   return rep;
 }
 

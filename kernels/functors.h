@@ -13,7 +13,8 @@ namespace genie::k {
 
 struct ReluF {
   float a;
-  GENIE_HD float fwd(float x) const { return x > 0.f ? x : 0.f; }
+  // NaN propagates (as torch.relu): a ReLU must not turn a NaN into a harmless-looking 0.
+  GENIE_HD float fwd(float x) const { return x <= 0.f ? 0.f : x; }
   GENIE_HD float bwd(float x, float, float dy) const { return x > 0.f ? dy : 0.f; }
 };
 struct Relu6F {

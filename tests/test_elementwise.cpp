@@ -1,5 +1,7 @@
 // Elementwise ops: analytic forward values, finite-difference gradients, tape behaviour.
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "test_util.h"
 
@@ -17,6 +19,21 @@ TEST_CASE("elementwise forward matches analytic values") {
     CHECK(t[size_t(i)] == doctest::Approx(std::tanh(v)).epsilon(1e-6));
     CHECK(s[size_t(i)] == doctest::Approx(1.0 / (1.0 + std::exp(-v))).epsilon(1e-6));
   }
+}
+
+TEST_CASE("elementwise activations propagate NaN and infinities as PyTorch does") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  Tensor x = Tensor::from_vector({nan, -inf, inf, -0.f}, {4});
+  for (const auto& y : {ops::relu(x), ops::relu6(x), ops::leaky_relu(x, 0.1f)}) {
+    const auto v = y.to_vector();
+    CHECK(std::isnan(v[0]));  // a NaN never turns into a plausible value
+  }
+  const auto r = ops::relu(x).to_vector();
+  CHECK(r[1] == 0.f);
+  CHECK(r[2] == inf);
+  CHECK(r[3] == 0.f);
+  CHECK_FALSE(std::signbit(r[3]));  // relu(-0) = +0, as before
+  CHECK(ops::relu6(x).to_vector()[2] == 6.f);
 }
 
 TEST_CASE("elementwise gradients match finite differences") {

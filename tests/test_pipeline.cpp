@@ -8,6 +8,7 @@
 #include "engine/checkpoint.h"
 #include "engine/genie.h"
 #include "io/h5.h"
+#include "io/model_file.h"
 #include "test_cli.h"
 #include "test_util.h"
 
@@ -289,4 +290,87 @@ TEST_CASE("records: one JSON form each, read back as written") {
   CHECK(c.input_loss == b.input_loss);
   CHECK(c.bn_loss_noise == b.bn_loss_noise);
   CHECK(c.time_s == b.time_s);
+}
+
+namespace {
+// The test model with its first BatchNorm's scale and shift set to 3e38: finite numbers in the
+// file, but the layer's outputs overflow to infinities (and NaN further on).
+std::string overflowing_model(const std::string& path) {
+  models::Model m = io::load_model(kModel);
+  const std::string bn = m.node(m.bn_nodes().at(0)).name;
+  for (const char* p : {".weight", ".bias"}) {
+    Tensor& t = m.mutable_params().at(bn + p);
+    t = Tensor::full(t.shape(), 3e38f);
+  }
+  io::save_model(m, path);
+  return path;
+}
+
+// The message of the genie::Error `f` throws ("" when it does not throw one).
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE(
+    "non-finite numbers never pass as results: evaluation, Genie-D, Genie-M, the model file") {
+  test::TempDir tmp;
+  const std::string eval_set = tmp / "eval.h5";
+  test::write_self_labeled_set(kModel, eval_set, 8, 3);
+  const std::string bad_model = overflowing_model(tmp / "overflow.h5");
+  const std::string first_bn =
+      io::load_model(kModel).node(io::load_model(kModel).bn_nodes().at(0)).name;
+
+  // Evaluation refuses to report an accuracy over non-finite logits, naming where they start.
+  std::string e = error_of([&] { genie::evaluate(bad_model, eval_set); });
+  CHECK(test::contains(e, "[evaluate] the logits of image 0 are not finite"));
+  CHECK(test::contains(e, "the first non-finite values come from node '" + first_bn + "' (bn)"));
+  // genie_run: a failure while running (exit 1), the message on stderr, nothing on stdout.
+  const test::ProcResult ev = test::run_genie({"eval", "--model", bad_model, "--eval", eval_set});
+  CHECK(ev.rc == 1);
+  CHECK(test::contains(ev.err, "are not finite"));
+  CHECK(ev.out.empty());
+
+  // Genie-D stops at the first iteration, naming the batch and the teacher's first bad node.
+  Config dc;
+  dc.model = bad_model;
+  dc.out = tmp / "distill";
+  dc.samples = 4;
+  dc.batch = 4;
+  dc.distill_iters = 3;
+  dc.device = "cpu";
+  e = error_of([&] { genie::distill(dc); });
+  CHECK(test::contains(e, "[distill] batch 0, iteration 1: the loss is not finite"));
+  CHECK(test::contains(e, "the teacher's activations are not finite from node '" + first_bn));
+  CHECK_FALSE(test::path_exists(dc.out + "/images.h5"));
+
+  // Genie-M stops at the first unit whose data is not finite; no quantized model is written.
+  Config qc;
+  qc.model = bad_model;
+  qc.out = tmp / "quant";
+  qc.calib = "noise";
+  qc.samples = 8;
+  qc.recon_iters = 3;
+  qc.recon_batch = 4;
+  qc.device = "cpu";
+  e = error_of([&] { genie::quantize(qc); });
+  CHECK(test::contains(e, "[reconstruct] unit "));
+  CHECK(test::contains(e, "the FP32 teacher's activations are not finite from node '" + first_bn));
+  CHECK_FALSE(test::path_exists(qc.out + "/quantized.h5"));
+
+  // A healthy model whose optimisation diverges (absurd step learning rates) stops too.
+  Config dv = qc;
+  dv.model = kModel;
+  dv.out = tmp / "diverge";
+  dv.lr_astep = 1e38;
+  dv.lr_wstep = 1e38;
+  e = error_of([&] { genie::quantize(dv); });
+  CHECK(test::contains(e, "[reconstruct] unit "));
+  CHECK(test::contains(e, "is not finite"));
+  CHECK_FALSE(test::path_exists(dv.out + "/quantized.h5"));
 }
