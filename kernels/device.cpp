@@ -203,6 +203,8 @@ void device_free(Device d, void* p, size_t bytes) {
   std::free(p);
 }
 
+bool host_cache_enabled() { return host_cache_on(); }
+
 size_t host_cached_bytes() {
   HostCache& c = host_cache();
   std::lock_guard<std::mutex> lk(c.mu);

@@ -28,6 +28,8 @@ void device_free(Device d, void* p, size_t bytes);
 // a way to hand them all back to the system.
 size_t host_cached_bytes();
 void host_empty_cache();
+// Whether the cache is on (GENIE_HOST_CACHE=0 turns it off: memory checkers see every block).
+bool host_cache_enabled();
 // Host tensor memory in use (bytes of the blocks handed out, cached ones not counted) and its peak
 // since the last reset: the CPU counterpart of CudaMemStats::allocated / peak_allocated.
 struct HostMemStats {

@@ -93,7 +93,7 @@ void check_pool(Device d) {
     later.push_back(Tensor::empty(s, d));
     reused = later.back().raw() == freed;
   }
-  CHECK(reused);
+  if (d != Device::CPU || host_cache_enabled()) CHECK(reused);  // GENIE_HOST_CACHE=0: no reuse
 }
 
 // Uploads land in device memory in order with the work around them.
