@@ -3,16 +3,20 @@
 // builders, units, hooks, and an exported non-built-in network.
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include "io/model_file.h"
+#include "kernels/cpu_loop.h"
 #include "models/archs.h"
+#include "models/generator.h"
 #include "models/model.h"
 #include "test_util.h"
 
 using namespace genie;
 using namespace genie::models;
+using test::contains;
 
 namespace {
 
@@ -198,6 +202,51 @@ TEST_CASE("graph: JSON round trip, validation and shape inference") {
   CHECK_THROWS_WITH_AS(
       Graph::from_json(Json::parse("{\"nodes\":[{\"op\":\"relu\",\"inputs\":[3]}]}"), "g.json"),
       doctest::Contains("expected inputs from earlier nodes"), Error);
+}
+
+// Element counts (numel_of, Tensor::empty, reshape), the generator's sizes and the CPU loop's
+// grain test throw or stay exact instead of wrapping (before: numel_of((2^31)^3) wrapped to 0,
+// numel_of((-2, -3)) gave 6 and reshape accepted it, the generator for a 2^31-pixel image
+// overflowed 128·(R/4)² and quantize crashed).
+TEST_CASE(
+    "graph: the element counts behind a graph's shapes and the generator's sizes are checked") {
+  const int64_t big = int64_t(1) << 31;
+  CHECK_THROWS_WITH_AS(numel_of({big, big, big}),
+                       "[tensor] expected an element count within int64, got shape (2147483648, "
+                       "2147483648, 2147483648)",
+                       Error);
+  CHECK_THROWS_WITH_AS(numel_of({-2, -3}), "[tensor] negative dimension in shape (-2, -3)", Error);
+  CHECK(numel_of({0, big, big, big}) == 0);
+  CHECK(numel_of({big, big}) == int64_t(1) << 62);
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t(1) << 62, 4}),
+                       doctest::Contains("expected an element count within int64"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t(1) << 61}),
+                       "[tensor] expected a size in bytes within int64, got f32 shape "
+                       "(2305843009213693952)",
+                       Error);
+  const Tensor six = Tensor::zeros({6});
+  CHECK_THROWS_WITH_AS(ops::reshape(six, {-2, -3}), doctest::Contains("negative dimension"), Error);
+  ops::Generator rng(1);
+  CHECK_THROWS_WITH_AS(GenieGenerator(big, 1, rng),
+                       "[generator] expected an image size <= 16384, got 2147483648", Error);
+  CHECK_THROWS_WITH_AS(GenieGenerator(28, 70000, rng),
+                       "[generator] expected 1 to 65536 image channels, got 70000", Error);
+}
+
+// cpu_for_outer's threading test compares outer · inner with the grain without forming the product.
+TEST_CASE("graph: the CPU loop's grain test is exact and never overflows") {
+  using k::cpu_work_exceeds_grain;
+  using k::kCpuGrain;
+  CHECK_FALSE(cpu_work_exceeds_grain(1, kCpuGrain));
+  CHECK(cpu_work_exceeds_grain(1, kCpuGrain + 1));
+  CHECK_FALSE(cpu_work_exceeds_grain(2, kCpuGrain / 2));
+  CHECK(cpu_work_exceeds_grain(2, kCpuGrain / 2 + 1));
+  CHECK_FALSE(cpu_work_exceeds_grain(3, 10922));  // 32766
+  CHECK(cpu_work_exceeds_grain(3, 10923));        // 32769
+  CHECK(cpu_work_exceeds_grain(std::numeric_limits<int64_t>::max(), 4));
+  CHECK(cpu_work_exceeds_grain(int64_t(1) << 40, int64_t(1) << 40));
+  CHECK_FALSE(cpu_work_exceeds_grain(0, std::numeric_limits<int64_t>::max()));
+  CHECK_FALSE(cpu_work_exceeds_grain(5, 0));
 }
 
 TEST_CASE("archs: unknown names list the known ones; RegNet stage widths follow torchvision") {
