@@ -2,6 +2,7 @@
 #include "autograd/tensor.h"
 
 #include <cstring>
+#include <limits>
 
 #include "kernels/elementwise.h"
 #include "kernels/graph.h"
@@ -10,7 +11,11 @@ namespace genie {
 
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s) {
+    GENIE_CHECK(d >= 0, "[tensor] negative dimension in shape ", shape_str(s));
+    GENIE_CHECK(!__builtin_mul_overflow(n, d, &n),
+                "[tensor] expected an element count within int64, got shape ", shape_str(s));
+  }
   return n;
 }
 
@@ -46,12 +51,14 @@ Storage::Storage(size_t b, Device d) : bytes(b), device(d) { ptr = device_alloc(
 Storage::~Storage() { device_free(device, ptr, bytes); }
 
 static std::shared_ptr<TensorImpl> make_impl(const Shape& shape, Device d, DType t) {
-  for (auto s : shape)
-    GENIE_CHECK(s >= 0, "[tensor] negative dimension in shape ", shape_str(shape));
+  const int64_t n = numel_of(shape);  // checks the dimensions and the count
+  GENIE_CHECK(n <= std::numeric_limits<int64_t>::max() / int64_t(dtype_size(t)),
+              "[tensor] expected a size in bytes within int64, got ", dtype_name(t), " shape ",
+              shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = t;
-  impl->storage = std::make_shared<Storage>(size_t(numel_of(shape)) * dtype_size(t), d);
+  impl->storage = std::make_shared<Storage>(size_t(n) * dtype_size(t), d);
   return impl;
 }
 

@@ -11,6 +11,8 @@
 namespace genie {
 
 using Shape = std::vector<int64_t>;
+// Product of the dimensions. Throws "[tensor] …" naming the shape for a negative dimension or a
+// count beyond int64 (never wraps); Tensor::empty further requires the byte count within int64.
 int64_t numel_of(const Shape& s);
 
 enum class DType : uint8_t { F32, I8, U8, I32 };

@@ -16,38 +16,66 @@ static bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
-models::Model load_model(const std::string& path) {
-  H5Reader r(path);
-  const std::string where = path;
+// "[0, 0, 0]" for C = 3 (the attribute value to write for an unnormalised model).
+static std::string constant_list(int64_t C, const char* v) {
+  if (C > 4) return str("[", v, ", …] (", C, " values)");
+  std::string s = "[";
+  for (int64_t c = 0; c < C; ++c) s += (c ? ", " : "") + std::string(v);
+  return s + "]";
+}
+
+// The input description: input_shape, input_mean, input_std (required), num_classes (optional),
+// arch; checked against models/limits.h before anything is sized by it.
+static ModelInfo read_info(const H5Reader& r, const std::string& where, bool has_graph) {
   ModelInfo info;
   GENIE_CHECK(r.has_attr("input_shape"), "[load_model] ", where,
               ": missing root attribute 'input_shape' ([C, H, W])");
   const std::vector<int64_t> shape = r.attr_i64_vec("input_shape");
   GENIE_CHECK(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0, "[load_model] ",
               where, ": attribute 'input_shape' expected 3 positive values [C, H, W], got ",
-              shape_str(shape));
+              shape.size() <= 8 ? shape_str(shape) : str(shape.size(), " values"));
   info.C = shape[0];
   info.H = shape[1];
   info.W = shape[2];
-  info.mean = r.has_attr("input_mean") ? r.attr_f32_vec("input_mean")
-                                       : std::vector<float>(size_t(info.C), 0.f);
-  info.std = r.has_attr("input_std") ? r.attr_f32_vec("input_std")
-                                     : std::vector<float>(size_t(info.C), 1.f);
+  models::check_info(info, where);  // the shape's bounds before anything is sized by C
+  // No silent default: a file without its normalisation would be evaluated and distilled in the
+  // wrong input space. The exporter (tools/export_pytorch.py) always writes both.
+  for (const char* a : {"input_mean", "input_std"})
+    GENIE_CHECK(r.has_attr(a), "[load_model] ", where, ": missing root attribute '", a,
+                "' (the per-channel input normalisation, x -> (x - mean) / std; write input_mean ",
+                constant_list(info.C, "0"), " and input_std ", constant_list(info.C, "1"),
+                " for an unnormalised model)");
+  info.mean = r.attr_f32_vec("input_mean");
+  info.std = r.attr_f32_vec("input_std");
   GENIE_CHECK(int64_t(info.mean.size()) == info.C && int64_t(info.std.size()) == info.C,
               "[load_model] ", where, ": attributes input_mean/input_std expected ", info.C,
               " values each (input_shape C), got ", info.mean.size(), " and ", info.std.size());
-  info.num_classes = r.has_attr("num_classes") ? r.attr_i64("num_classes") : 0;
-  GENIE_CHECK(info.num_classes >= 0, "[load_model] ", where,
-              ": attribute 'num_classes' expected >= 1, got ", info.num_classes);
-  const bool has_graph = r.has_attr("graph");
+  if (r.has_attr("num_classes")) {
+    info.num_classes = r.attr_i64("num_classes");
+    GENIE_CHECK(info.num_classes >= 1 && info.num_classes <= models::limits::kMaxElements,
+                "[load_model] ", where, ": attribute 'num_classes' expected a value in [1, ",
+                models::limits::kMaxElements, "], got ", info.num_classes);
+  }
   info.arch = r.has_attr("arch") ? r.attr_string("arch") : (has_graph ? "graph" : "");
   GENIE_CHECK(!info.arch.empty(), "[load_model] ", where,
               ": missing root attribute 'arch' (and no 'graph' description)");
+  models::check_info(info, where);
+  return info;
+}
+
+models::Model load_model(const std::string& path) {
+  using models::limits::clip;
+  H5Reader r(path);
+  const std::string where = path;
+  const bool has_graph = r.has_attr("graph");
+  ModelInfo info = read_info(r, where, has_graph);
   float eps = 1e-5f;
   if (r.has_attr("bn_eps")) {
-    eps = float(r.attr_f64("bn_eps"));
-    GENIE_CHECK(std::isfinite(eps) && eps > 0.f, "[load_model] ", where,
-                ": attribute 'bn_eps' expected > 0, got ", eps);
+    const double e = r.attr_f64("bn_eps");
+    eps = float(e);
+    GENIE_CHECK(std::isfinite(e) && e > 0.0 && e <= models::limits::kMaxEps && eps > 0.f,
+                "[load_model] ", where, ": attribute 'bn_eps' expected a value in (0, ",
+                models::limits::kMaxEps, "], got ", e);
   }
 
   Graph g;
@@ -56,8 +84,8 @@ models::Model load_model(const std::string& path) {
                          where + ": attribute 'graph'");
   } else {
     GENIE_CHECK(info.num_classes > 0, "[load_model] ", where,
-                ": missing root attribute 'num_classes' (needed by built-in arch '", info.arch,
-                "')");
+                ": missing root attribute 'num_classes' (needed by built-in arch '",
+                clip(info.arch), "')");
     try {
       g = models::make_arch(info.arch, info, eps);
     } catch (const Error& e) {
@@ -74,7 +102,19 @@ models::Model load_model(const std::string& path) {
 
   std::map<std::string, Tensor> params;
   for (const std::string& key : r.list_datasets()) {
+    GENIE_CHECK(key.size() <= models::limits::kMaxKey, "[load_model] ", where, ": dataset name of ",
+                key.size(), " characters, expected at most ", models::limits::kMaxKey, " ('",
+                clip(key), "')");
     if (ends_with(key, "num_batches_tracked")) continue;
+    // Integer data is never a float parameter converted (an int8 weight read as float32 loads
+    // and runs at chance accuracy); float64 converts exactly enough and stays accepted.
+    const DType t = r.stored_dtype(key);
+    GENIE_CHECK(t == DType::F32, "[load_model] ", where, ": dataset '", key,
+                "' expected float values (float32 or float64), got ",
+                t == DType::I8   ? "int8"
+                : t == DType::U8 ? "uint8"
+                                 : "16- to 64-bit integer",
+                " values");
     params[key] = r.read_f32(key);
   }
   return Model(std::move(g), std::move(info), std::move(params), where);

@@ -1,18 +1,24 @@
 // Weight files: load a Model from HDF5 (the format users write from PyTorch with h5py) and save
 // one.
 //
-// Format: one float32 dataset per state_dict tensor, named by its key ("layer1.0.conv1.weight", or
-// nested groups "layer1/0/conv1/weight"); "*.num_batches_tracked" is ignored. Root attributes:
+// Format: one float32 (or float64) dataset per state_dict tensor, named by its key
+// ("layer1.0.conv1.weight", or nested groups "layer1/0/conv1/weight"); "*.num_batches_tracked" is
+// ignored. Root attributes:
 //   arch         built-in architecture name (models/archs.h), or any name when `graph` is present
 //   input_shape  [C, H, W]
-//   input_mean, input_std   per-channel normalisation (C values each; default 0 / 1 when absent)
+//   input_mean, input_std   per-channel normalisation, C values each (required: an unnormalised
+//                model states [0, …] and [1, …])
 //   num_classes  classifier outputs (default: taken from the graph's output shape)
-//   bn_eps       BatchNorm eps for built-in archs when not 1e-5 (optional)
+//   bn_eps       BatchNorm eps for built-in archs when not 1e-5 (optional; in (0, 1])
 //   graph        JSON graph description (models/graph.h; optional). When present it defines the
 //                network instead of the arch builder — how exported non-built-in CNNs load.
-// Loading is strict (models::check_params): missing, mis-shaped, unexpected, non-finite tensors and
-// negative running variances are errors naming the tensor and the file; unknown archs list the
-// known ones; non-HDF5, truncated or empty files are clear errors (from io::H5Reader).
+// Loading is strict. Every size and constant is held to models/limits.h before anything is sized
+// by it (input_shape, input_mean, input_std, num_classes, bn_eps, names; the graph's fields by
+// Graph::from_json), so an absurd file is refused at load with a message naming the attribute.
+// Integer-typed datasets are refused, not converted. models::check_params: missing, mis-shaped,
+// unexpected, non-finite tensors and negative running variances are errors naming the tensor and
+// the file; unknown archs list the known ones; non-HDF5, truncated or empty files are clear errors
+// (from io::H5Reader).
 #pragma once
 #include <map>
 #include <string>

@@ -23,11 +23,17 @@ inline void cpu_for(int64_t n, F&& f) {
   }
 }
 
+// outer · inner_work > kCpuGrain, without forming the product (which can exceed int64 for a
+// corrupt size): for positive integers a·b > g exactly when a > g / b.
+constexpr bool cpu_work_exceeds_grain(int64_t outer, int64_t inner_work) {
+  return outer > 0 && inner_work > 0 && outer > kCpuGrain / inner_work;
+}
+
 // Parallel over `outer` independent items (channels, images); body(i) does a serial inner loop.
 // (A private copy per thread, as in cpu_for.)
 template <class F>
 inline void cpu_for_outer(int64_t outer, int64_t inner_work, F&& f) {
-#pragma omp parallel if (outer * inner_work > kCpuGrain && outer > 1)
+#pragma omp parallel if (cpu_work_exceeds_grain(outer, inner_work) && outer > 1)
   {
     const std::decay_t<F> body = f;
 #pragma omp for schedule(static)

@@ -391,7 +391,8 @@ Graph make_arch(const std::string& name, const ModelInfo& info, float bn_eps) {
     }
   std::string known;
   for (const auto& n : known_archs()) known += (known.empty() ? "" : ", ") + n;
-  GENIE_CHECK(false, "[make_arch] unknown architecture '", name, "' (known: ", known, ")");
+  GENIE_CHECK(false, "[make_arch] unknown architecture '", limits::clip(name), "' (known: ", known,
+              ")");
   return Graph();
 }
 

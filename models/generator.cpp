@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "models/limits.h"
+
 namespace genie::models {
 
 namespace {
@@ -25,8 +27,12 @@ GenieGenerator::GenieGenerator(int64_t img_size, int64_t channels, ops::Generato
     : R_(img_size), C_(channels) {
   GENIE_CHECK(img_size >= 4 && img_size % 4 == 0,
               "[generator] expected an image size divisible by 4, got ", img_size);
-  GENIE_CHECK(channels >= 1, "[generator] expected at least 1 image channel, got ", channels);
-  const int64_t s = R_ / 4, feat = 128 * s * s;
+  GENIE_CHECK(img_size <= limits::kMaxSpatial,
+              "[generator] expected an image size <= ", limits::kMaxSpatial, ", got ", img_size);
+  GENIE_CHECK(channels >= 1 && channels <= limits::kMaxChannels, "[generator] expected 1 to ",
+              limits::kMaxChannels, " image channels, got ", channels);
+  // numel_of throws instead of wrapping (l1.weight, 128·(R/4)² × 256, is the largest tensor).
+  const int64_t s = R_ / 4, feat = numel_of({128, s, s});
   params_.emplace_back("l1.weight", uniform_pm({feat, kLatentDim}, kLatentDim, rng, d));
   params_.emplace_back("l1.bias", uniform_pm({feat}, kLatentDim, rng, d));
   params_.emplace_back("bn0.weight", constant({128}, 1.f, d));

@@ -30,7 +30,8 @@ class GenieGenerator {
 
   // Fresh generator with PyTorch-default initialisation; draws advance `rng` (l1.weight, l1.bias,
   // conv1.weight, conv1.bias, conv2.weight, conv2.bias in that order). Throws
-  // "[generator] expected an image size divisible by 4, got R" and for channels < 1.
+  // "[generator] expected an image size divisible by 4, got R", and for sizes outside
+  // models/limits.h (R > kMaxSpatial, channels outside [1, kMaxChannels]).
   GenieGenerator(int64_t img_size, int64_t channels, ops::Generator& rng, Device d = Device::CPU);
 
   int64_t img_size() const { return R_; }

@@ -22,7 +22,9 @@
 //   {"format": "genie-graph-1", "output": <node index>, "nodes": [
 //     {"op": "conv", "name": "conv1", "inputs": [-1], "in": 3, "out": 16, "kernel": 3,
 //      "stride": 1, "pad": 1, "groups": 1, "bias": false, "block": "", "block_kind": ""}, …]}
-// Fields that an op does not use may be omitted; omitted fields take the defaults below.
+// Fields that an op does not use may be omitted; omitted fields take the defaults below. Every
+// field is range-checked against models/limits.h whether or not its op uses it (integers exactly,
+// before any narrowing; floats finite); names are at most limits::kMaxName characters.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,6 +33,7 @@
 
 #include "autograd/tensor.h"
 #include "kernels/json.h"
+#include "models/limits.h"
 
 namespace genie::models {
 
@@ -71,8 +74,11 @@ class Graph {
   int add(Node n);
 
   // Structural checks: known ops, inputs in range and topologically earlier, arity (add: 2,
-  // others: 1), positive channels/kernels where used, groups dividing channels, unique
-  // parameter-owner names. Throws "[graph] node 12 (layer1.0.conv1, conv): expected …, got …".
+  // others: 1), names within limits::kMaxName, the sizes each op uses within models/limits.h
+  // (channels, kernel, stride, pad, groups dividing the channels, linear features, parameter
+  // tensors of at most kMaxElements values), bn eps in (0, kMaxEps], a finite leaky_relu slope,
+  // unique parameter-owner names.
+  // Throws "[graph] node 12 (layer1.0.conv1, conv): expected …, got …".
   void validate() const;
 
   // Every parameter the graph expects, in node order: conv/linear weight[, bias]; bn weight,
@@ -82,7 +88,9 @@ class Graph {
   // consumers[i] = nodes that read node i's output; index size() holds readers of the graph input.
   std::vector<std::vector<int>> consumers() const;
 
-  // Output shape of every node for an input of shape (N, C, H, W); checks channel agreement.
+  // Output shape of every node for an input of shape (N, C, H, W); checks channel agreement and
+  // that the input and every node's output hold at most limits::kMaxElements values per image.
+  // Call on a validated graph.
   std::vector<Shape> infer_shapes(const Shape& input) const;
 
   Json to_json() const;

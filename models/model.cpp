@@ -26,8 +26,13 @@ void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
                   const std::string& where) {
   const std::vector<ParamSpec> specs = g.param_specs();
   std::vector<std::string> present;
-  for (const auto& kv : params)
+  for (const auto& kv : params) {
+    // Before any key is compared (edit distances) or printed.
+    GENIE_CHECK(kv.first.size() <= limits::kMaxKey, "[model] ", where, ": tensor name of ",
+                kv.first.size(), " characters, expected at most ", limits::kMaxKey, " ('",
+                limits::clip(kv.first), "')");
     if (!ends_with(kv.first, "num_batches_tracked")) present.push_back(kv.first);
+  }
 
   // Missing keys first: they are the most common mistake (wrong arch, renamed modules).
   std::vector<std::string> missing;
@@ -80,6 +85,37 @@ void check_params(const Graph& g, const std::map<std::string, Tensor>& params,
                   "' expected a non-negative running variance, got ", v[i], " at channel ", i);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The input description
+
+void check_info(const ModelInfo& info, const std::string& where) {
+  using namespace limits;
+  GENIE_CHECK(info.C >= 1 && info.C <= kMaxChannels && info.H >= 1 && info.H <= kMaxSpatial &&
+                  info.W >= 1 && info.W <= kMaxSpatial,
+              "[model] ", where, ": input_shape expected [C, H, W] with C in [1, ", kMaxChannels,
+              "] and H, W in [1, ", kMaxSpatial, "], got (", info.C, ", ", info.H, ", ", info.W,
+              ")");
+  GENIE_CHECK(info.C * info.H * info.W <= kMaxElements, "[model] ", where,
+              ": input_shape expected at most ", kMaxElements, " values per image (C·H·W), got (",
+              info.C, ", ", info.H, ", ", info.W, ")");
+  GENIE_CHECK(info.mean.empty() || int64_t(info.mean.size()) == info.C, "[model] ", where,
+              ": input_mean expected ", info.C, " values (input_shape C), got ", info.mean.size());
+  GENIE_CHECK(info.std.empty() || int64_t(info.std.size()) == info.C, "[model] ", where,
+              ": input_std expected ", info.C, " values (input_shape C), got ", info.std.size());
+  for (size_t c = 0; c < info.mean.size(); ++c)
+    GENIE_CHECK(std::isfinite(info.mean[c]) && std::fabs(info.mean[c]) <= kMaxAbsMean, "[model] ",
+                where, ": input_mean[", c, "] expected a finite value in [-", kMaxAbsMean, ", ",
+                kMaxAbsMean, "], got ", info.mean[c]);
+  for (size_t c = 0; c < info.std.size(); ++c)
+    GENIE_CHECK(std::isfinite(info.std[c]) && info.std[c] >= kMinStd, "[model] ", where,
+                ": input_std[", c, "] expected a finite value >= ", kMinStd, ", got ", info.std[c]);
+  GENIE_CHECK(info.num_classes >= 0 && info.num_classes <= kMaxElements, "[model] ", where,
+              ": num_classes expected a value in [1, ", kMaxElements, "] (0: from the graph), got ",
+              info.num_classes);
+  GENIE_CHECK(info.arch.size() <= kMaxName, "[model] ", where, ": arch expected at most ", kMaxName,
+              " characters, got ", info.arch.size(), " ('", clip(info.arch), "')");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,19 +176,13 @@ Model::Model(Graph graph, ModelInfo info, std::map<std::string, Tensor> params,
              const std::string& where)
     : graph_(std::move(graph)), info_(std::move(info)) {
   graph_.validate();
-  GENIE_CHECK(info_.C > 0 && info_.H > 0 && info_.W > 0, "[model] ", where,
-              ": expected a positive input shape (C, H, W), got (", info_.C, ", ", info_.H, ", ",
-              info_.W, ")");
-  GENIE_CHECK(info_.mean.empty() || int64_t(info_.mean.size()) == info_.C, "[model] ", where,
-              ": expected ", info_.C, " input_mean values, got ", info_.mean.size());
-  GENIE_CHECK(info_.std.empty() || int64_t(info_.std.size()) == info_.C, "[model] ", where,
-              ": expected ", info_.C, " input_std values, got ", info_.std.size());
-  for (float s : info_.std)
-    GENIE_CHECK(std::isfinite(s) && s > 0.f, "[model] ", where,
-                ": expected positive input_std values, got ", s);
+  check_info(info_, where);
   // Shapes must chain for the declared input (catches a wrong input_shape early).
   const std::vector<Shape> shapes = graph_.infer_shapes({1, info_.C, info_.H, info_.W});
   const Shape& out = shapes[size_t(graph_.output_node())];
+  // A classifier built without num_classes takes it from its output, so that a file written from
+  // this model states it (io::load_model requires a stated num_classes to be >= 1).
+  if (info_.num_classes == 0 && out.size() == 2) info_.num_classes = out[1];
   if (info_.num_classes > 0)
     GENIE_CHECK(out.size() == 2 && out[1] == info_.num_classes, "[model] ", where,
                 ": expected the output to have num_classes = ", info_.num_classes,

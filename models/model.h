@@ -26,9 +26,16 @@ namespace genie::models {
 struct ModelInfo {
   std::string arch;              // "resnet20", …, or "graph" for exported non-built-in networks
   int64_t C = 0, H = 0, W = 0;   // input shape
-  std::vector<float> mean, std;  // per-channel input normalisation (size C)
-  int64_t num_classes = 0;
+  std::vector<float> mean, std;  // per-channel input normalisation (size C; empty: none)
+  int64_t num_classes = 0;       // 0: the Model takes it from a (N, K) output
 };
+
+// The input description against models/limits.h: C, H, W and C·H·W; mean and std empty or C
+// values each, finite, |mean| <= kMaxAbsMean, std >= kMinStd; num_classes in [0, kMaxElements];
+// the arch name's length. Errors name the field and `where` ("[model] f.h5: input_std[0] expected
+// a finite value >= 1e-06, got 1.4013e-45"). The Model constructor calls it; io::load_model calls
+// it before anything is sized by the input shape.
+void check_info(const ModelInfo& info, const std::string& where);
 
 struct ForwardHooks {
   // If set and returning true, `out` replaces the node's normal computation.
@@ -47,8 +54,8 @@ struct Unit {
 class Model {
  public:
   Model() = default;
-  // Validates the graph and the parameters strictly (see check_params); `where` names the source
-  // (a file path) in error messages.
+  // Validates the graph, the input description (check_info) and the parameters strictly (see
+  // check_params); `where` names the source (a file path) in error messages.
   Model(Graph graph, ModelInfo info, std::map<std::string, Tensor> params,
         const std::string& where = "model");
 

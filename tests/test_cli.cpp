@@ -131,6 +131,44 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
   CHECK_FALSE(test::path_exists(out));
 }
 
+// Issue 15: before, `info` printed these shapes and exited 0, and `quantize` segfaulted (2^31) or
+// failed with a 320 GB allocation (100000) after writing a checkpoint. Now the loader refuses them.
+TEST_CASE("genie_run: an absurd input_shape is bad input: exit 2, named, nothing written") {
+  TempDir tmp;
+  const std::string out = tmp / "out";
+  const int64_t big = int64_t(1) << 31;
+  for (const std::vector<int64_t>& shape :
+       {std::vector<int64_t>{1, big, big}, std::vector<int64_t>{1, 100000, 100000}}) {
+    const std::string bad = tmp / "bad.h5";
+    {
+      io::H5Reader r(test::source_path("models/data/resnet20_fmnist.h5"));
+      io::H5Writer w(bad);
+      for (const auto& k : r.list_datasets()) w.write(k, r.read_f32(k));
+      w.set_attr_string("arch", r.attr_string("arch"));
+      w.set_attr_i64_vec("input_shape", shape);
+      w.set_attr_f32_vec("input_mean", r.attr_f32_vec("input_mean"));
+      w.set_attr_f32_vec("input_std", r.attr_f32_vec("input_std"));
+      w.set_attr_i64("num_classes", r.attr_i64("num_classes"));
+      w.commit();
+    }
+    const std::string want =
+        str("input_shape expected [C, H, W] with C in [1, 65536] and H, W in "
+            "[1, 16384], got (1, ",
+            shape[1], ", ", shape[2], ")");
+    const ProcResult i = run_genie({"info", "--model", bad});
+    INFO("stderr: ", i.err);
+    CHECK(i.rc == 2);
+    CHECK(contains(i.err, bad));
+    CHECK(contains(i.err, want));
+    const ProcResult qb = run_genie({"quantize", "--model", bad, "--out", out, "--samples", "8",
+                                     "--distill-iters", "2", "--recon-iters", "2", "--quiet"});
+    INFO("quantize stderr: ", qb.err);
+    CHECK(qb.rc == 2);
+    CHECK(contains(qb.err, want));
+    CHECK_FALSE(test::path_exists(out));
+  }
+}
+
 TEST_CASE("genie_run: --help and --version") {
   const ProcResult h = run_genie({"--help"});
   CHECK(h.rc == 0);

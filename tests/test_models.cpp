@@ -3,16 +3,20 @@
 // builders, units, hooks, and an exported non-built-in network.
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include "io/model_file.h"
+#include "kernels/cpu_loop.h"
 #include "models/archs.h"
+#include "models/generator.h"
 #include "models/model.h"
 #include "test_util.h"
 
 using namespace genie;
 using namespace genie::models;
+using test::contains;
 
 namespace {
 
@@ -198,6 +202,182 @@ TEST_CASE("graph: JSON round trip, validation and shape inference") {
   CHECK_THROWS_WITH_AS(
       Graph::from_json(Json::parse("{\"nodes\":[{\"op\":\"relu\",\"inputs\":[3]}]}"), "g.json"),
       doctest::Contains("expected inputs from earlier nodes"), Error);
+}
+
+// Issue 15: the graph's sizes and constants against models/limits.h, in graphs built in code
+// (validate, infer_shapes) as well as parsed ones (from_json; the file-level cases are in
+// test_models_file.cpp). Before, every graph below validated, and the shapes were inferred.
+TEST_CASE("graph: sizes, constants and names beyond models/limits.h are refused") {
+  const int64_t big = int64_t(1) << 31;
+  auto conv_graph = [](int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad) {
+    Graph g;
+    Node n;
+    n.op = "conv";
+    n.name = "conv";
+    n.in_ch = cin;
+    n.out_ch = cout;
+    n.kernel = k;
+    n.stride = stride;
+    n.pad = pad;
+    g.add(n);
+    return g;
+  };
+  auto validate_error = [](const Graph& g) {
+    try {
+      g.validate();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("validated");
+  };
+  CHECK(validate_error(conv_graph(3, 70000, 3, 1, 1)) ==
+        "[graph] node 0 (conv, conv): expected out channels in [1, 65536], got 70000");
+  CHECK(contains(validate_error(conv_graph(3, 8, 3, 1, int64_t(1) << 40)),
+                 "expected pad in [0, 16384], got 1099511627776"));
+  CHECK(contains(validate_error(conv_graph(3, 8, big, 1, 0)),
+                 "expected kernel in [1, 16384], got 2147483648"));
+  // Each size in range, the weight beyond 2^28 values (65536 · 65536 · 3 · 3).
+  CHECK(contains(validate_error(conv_graph(65536, 65536, 3, 1, 1)),
+                 "expected at most 268435456 values in 'conv.weight', got shape (65536, 65536, 3, "
+                 "3)"));
+  Graph g;
+  Node fc;
+  fc.op = "linear";
+  fc.name = "fc";
+  fc.in_ch = fc.out_ch = int64_t(1) << 20;
+  g.add(fc);
+  CHECK(contains(validate_error(g),
+                 "expected at most 268435456 values in 'fc.weight', got shape (1048576, 1048576)"));
+  Graph bn_g;
+  Node bn;
+  bn.op = "bn";
+  bn.name = "bn";
+  bn.in_ch = bn.out_ch = 4;
+  for (float eps : {std::numeric_limits<float>::infinity(), 2.f, 0.f}) {
+    bn.eps = eps;
+    bn_g.nodes.clear();
+    bn_g.add(bn);
+    const std::string e = validate_error(bn_g);
+    INFO(e);
+    CHECK(contains(e, "node 0 (bn, bn): expected eps in (0, 1], got "));
+  }
+  Graph act;
+  Node leaky;
+  leaky.op = "leaky_relu";
+  leaky.slope = std::numeric_limits<float>::quiet_NaN();
+  act.add(leaky);
+  CHECK(validate_error(act) == "[graph] node 0 (-, leaky_relu): expected a finite slope, got nan");
+
+  // Names: refused by length, and a bad value is clipped in every message.
+  Graph named = conv_graph(3, 8, 3, 1, 1);
+  named.nodes[0].name = std::string(1 << 20, 'n');
+  std::string msg = validate_error(named);
+  CHECK(contains(msg, "expected a name of at most 256 characters, got 1048576 ('nnnn"));
+  CHECK(msg.size() < 300);
+  named = conv_graph(3, 8, 3, 1, 1);
+  named.nodes[0].op = std::string(1 << 20, 'o');
+  msg = validate_error(named);
+  CHECK(contains(msg, "… (1048576 characters)"));
+  CHECK(msg.size() < 300);
+  msg = "";
+  try {
+    Graph::from_json(
+        Json::parse(str("{\"format\":\"", std::string(100000, 'f'), "\",\"nodes\":[]}")));
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(contains(msg, "expected format 'genie-graph-1', got 'ffff"));
+  CHECK(msg.size() < 300);
+
+  // infer_shapes: the input and every output at most 2^28 values per image; a kernel must fit the
+  // padded input (before, (2 − 3) / 2 + 1 truncated to an output of 1).
+  const Graph ok = conv_graph(1, 8, 3, 2, 0);
+  CHECK_THROWS_WITH_AS(ok.infer_shapes({1, 1, big, big}),
+                       "[graph] expected an input of at most 268435456 values per image, got (1, "
+                       "1, 2147483648, 2147483648)",
+                       Error);
+  CHECK_THROWS_WITH_AS(ok.infer_shapes({1, 1, 2, 2}),
+                       doctest::Contains("input (1, 1, 2, 2) is too small for kernel 3 pad 0"),
+                       Error);
+  const Graph wide = conv_graph(1, 65536, 1, 1, 0);
+  CHECK_THROWS_WITH_AS(wide.infer_shapes({2, 1, 4096, 4096}),
+                       "[graph] node 0 (conv, conv): expected at most 268435456 values per image, "
+                       "got output (2, 65536, 4096, 4096)",
+                       Error);
+  CHECK(wide.infer_shapes({2, 1, 64, 64})[0] == Shape{2, 65536, 64, 64});
+}
+
+// Integer fields of the JSON form are range-checked on the parsed value, before narrowing to int
+// (before: 4294967295 read as -1, the graph input; 4294967296 as 0).
+TEST_CASE("graph: JSON integers beyond their range are refused, not wrapped") {
+  auto err = [](const std::string& text) {
+    try {
+      Graph::from_json(Json::parse(text), "g.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("parsed");
+  };
+  CHECK(err(R"({"nodes":[{"op":"relu","inputs":[4294967295]}]})") ==
+        "[graph] g.json: node 0: 'inputs' expected inputs from earlier nodes (-1 = graph input), "
+        "got 4294967295");
+  CHECK(contains(err(R"({"nodes":[{"op":"relu"},{"op":"relu","inputs":[4294967296]}]})"),
+                 "node 1: 'inputs' expected inputs from earlier nodes (-1 = graph input), got "
+                 "4294967296"));
+  CHECK(err(R"({"output":4294967295,"nodes":[{"op":"relu"}]})") ==
+        "[graph] g.json: 'output' expected a node index in [-1, 1), got 4294967295");
+  CHECK(err(R"({"nodes":[{"op":"maxpool","kernel":2,"stride":4294967298}]})") ==
+        "[graph] g.json: node 0: 'stride' expected an integer in [1, 16384], got 4294967298");
+  CHECK(contains(err(R"({"nodes":[{"op":"relu","in":-5}]})"),
+                 "node 0: 'in' expected an integer in [0, 268435456], got -5"));
+  CHECK(contains(err(R"({"nodes":[{"op":"bn","name":"b","out":4,"eps":1e400}]})"),
+                 "node 0: 'eps' expected a finite float32 value, got inf"));
+  CHECK(err(R"({"nodes":[{"op":"relu","inputs":[-1]}],"output":-1})") == "parsed");
+}
+
+// Element counts (numel_of, Tensor::empty, reshape), the generator's sizes and the CPU loop's
+// grain test throw or stay exact instead of wrapping (before: numel_of((2^31)^3) wrapped to 0,
+// numel_of((-2, -3)) gave 6 and reshape accepted it, the generator for a 2^31-pixel image
+// overflowed 128·(R/4)² and quantize crashed).
+TEST_CASE(
+    "graph: the element counts behind a graph's shapes and the generator's sizes are checked") {
+  const int64_t big = int64_t(1) << 31;
+  CHECK_THROWS_WITH_AS(numel_of({big, big, big}),
+                       "[tensor] expected an element count within int64, got shape (2147483648, "
+                       "2147483648, 2147483648)",
+                       Error);
+  CHECK_THROWS_WITH_AS(numel_of({-2, -3}), "[tensor] negative dimension in shape (-2, -3)", Error);
+  CHECK(numel_of({0, big, big, big}) == 0);
+  CHECK(numel_of({big, big}) == int64_t(1) << 62);
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t(1) << 62, 4}),
+                       doctest::Contains("expected an element count within int64"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t(1) << 61}),
+                       "[tensor] expected a size in bytes within int64, got f32 shape "
+                       "(2305843009213693952)",
+                       Error);
+  const Tensor six = Tensor::zeros({6});
+  CHECK_THROWS_WITH_AS(ops::reshape(six, {-2, -3}), doctest::Contains("negative dimension"), Error);
+  ops::Generator rng(1);
+  CHECK_THROWS_WITH_AS(GenieGenerator(big, 1, rng),
+                       "[generator] expected an image size <= 16384, got 2147483648", Error);
+  CHECK_THROWS_WITH_AS(GenieGenerator(28, 70000, rng),
+                       "[generator] expected 1 to 65536 image channels, got 70000", Error);
+}
+
+// cpu_for_outer's threading test compares outer · inner with the grain without forming the product.
+TEST_CASE("graph: the CPU loop's grain test is exact and never overflows") {
+  using k::cpu_work_exceeds_grain;
+  using k::kCpuGrain;
+  CHECK_FALSE(cpu_work_exceeds_grain(1, kCpuGrain));
+  CHECK(cpu_work_exceeds_grain(1, kCpuGrain + 1));
+  CHECK_FALSE(cpu_work_exceeds_grain(2, kCpuGrain / 2));
+  CHECK(cpu_work_exceeds_grain(2, kCpuGrain / 2 + 1));
+  CHECK_FALSE(cpu_work_exceeds_grain(3, 10922));  // 32766
+  CHECK(cpu_work_exceeds_grain(3, 10923));        // 32769
+  CHECK(cpu_work_exceeds_grain(std::numeric_limits<int64_t>::max(), 4));
+  CHECK(cpu_work_exceeds_grain(int64_t(1) << 40, int64_t(1) << 40));
+  CHECK_FALSE(cpu_work_exceeds_grain(0, std::numeric_limits<int64_t>::max()));
+  CHECK_FALSE(cpu_work_exceeds_grain(5, 0));
 }
 
 TEST_CASE("archs: unknown names list the known ones; RegNet stage widths follow torchvision") {
