@@ -10,6 +10,7 @@
 #include "engine/fold_bn.h"
 #include "io/atomic.h"
 #include "io/model_file.h"
+#include "models/generator.h"
 #include "kernels/util.h"
 
 namespace genie::engine {
@@ -67,6 +68,30 @@ bool check_checkpoint(const Prepared& p) {
   return true;
 }
 
+// Genie-D on the CPU must fit in the machine's memory at all: a lower bound (the generator's
+// weights with their gradients and Adam moments, and one batch of the teacher's activations)
+// against the physical memory, so that an impossible image size or batch is refused before
+// anything is written rather than failing later on an allocation.
+void check_distill_memory(const Prepared& p) {
+  const auto& info = p.model.info();
+  const double gen_params = double(models::GenieGenerator::kLatentDim + 1) * 128.0 *
+                            double(info.H / 4) * double(info.W / 4);
+  double acts = 0;  // per image
+  for (const Shape& s : p.model.node_shapes(1)) {
+    double n = 1;
+    for (int64_t d : s) n *= double(d);
+    acts += n;
+  }
+  const double bytes = 4.0 * (4.0 * gen_params + double(p.cfg.batch) * acts);
+  const double have = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  if (have > 0 && bytes > have)
+    throw InputError(str("--batch ", p.cfg.batch, ": Genie-D needs at least ",
+                         int64_t(bytes / 1e9 + 0.5), " GB for this model at ", info.H, "x",
+                         info.W, " (the generator's weights alone ",
+                         int64_t(16.0 * gen_params / 1e9 + 0.5), " GB), the machine has ",
+                         int64_t(have / 1e9 + 0.5), " GB; use a smaller --batch or image size"));
+}
+
 Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command) {
   const Stopwatch clock;
   Prepared p;
@@ -87,6 +112,8 @@ Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command
   } catch (const Error& e) {
     throw InputError(str("--model ", cfg.model, ": ", e.what()));
   }
+  if ((command == "distill" || cfg.calib == "genie") && p.device == Device::CPU)
+    check_distill_memory(p);
   p.resume = check_checkpoint(p);
   p.load_s = clock.seconds();
   return p;

@@ -15,6 +15,14 @@ namespace {
 
 bool is_layer(const models::Node& n) { return n.op == "conv" || n.op == "linear"; }
 
+// A float dataset as float32; an integer-typed one is refused (converting it would silently give
+// a different model), as io::load_model refuses them.
+Tensor read_float(const io::H5Reader& r, const std::string& key) {
+  GENIE_CHECK(r.stored_dtype(key) == DType::F32, "[qmodel] ", r.path(), ": dataset '", key,
+              "' expected a floating-point type, got ", dtype_name(r.stored_dtype(key)));
+  return r.read_f32(key);
+}
+
 bool finite(const Tensor& t) {
   const std::vector<float> v = t.detach().to_vector();
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
@@ -277,7 +285,7 @@ QModel QModel::load(const std::string& path, Device device) {
   // Parameters: the FP32 ones as stored, the layer weights dequantized from their codes.
   std::map<std::string, Tensor> params;
   for (const std::string& key : r.list_datasets())
-    if (key.rfind("param.", 0) == 0) params[key.substr(6)] = r.read_f32(key);
+    if (key.rfind("param.", 0) == 0) params[key.substr(6)] = read_float(r, key);
   std::vector<std::pair<std::string, WeightQuantizer>> wqs;
   for (int i = 0; i < g.size(); ++i) {
     const models::Node& n = g.nodes[size_t(i)];
@@ -296,8 +304,8 @@ QModel QModel::load(const std::string& path, Device device) {
     const int8_t* cp = codes.data_as<int8_t>();
     for (size_t j = 0; j < c.size(); ++j) c[j] = float(int(cp[j]) + off);
     WeightQuantizer q = WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()),
-                                                    r.read_f32(n.name + ".weight_step"),
-                                                    r.read_f32(n.name + ".weight_zero"), bits);
+                                                    read_float(r, n.name + ".weight_step"),
+                                                    read_float(r, n.name + ".weight_zero"), bits);
     if (!params.count(n.name + ".weight")) {  // final files: the weight is its dequantized codes
       NoGradGuard ng;
       params[n.name + ".weight"] = q.forward();
@@ -333,7 +341,7 @@ QModel QModel::load(const std::string& path, Device device) {
     if (r.has_attr("consumers", key))  // files before 2026-11-26 lack it
       GENIE_CHECK(r.attr_i64_vec("consumers", key) == qm.consumers_of(int(i)), "[qmodel] ", path,
                   ": activation quantizer ", i, " is applied to other inputs than this graph's");
-    qm.aq[i].set_state(r.attr_i64("signed", key) != 0, r.read_f32(key).item(), Device::CPU);
+    qm.aq[i].set_state(r.attr_i64("signed", key) != 0, read_float(r, key).item(), Device::CPU);
   }
   qm.to(device);
   return qm;

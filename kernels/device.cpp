@@ -147,6 +147,9 @@ void host_pool_release(CapturePools::Pool* pool) {
 
 void* device_alloc(Device d, size_t bytes) {
   if (bytes == 0) bytes = 1;
+  // No machine has 2^48 bytes (256 TiB) to give, and the size classes below assume far less.
+  GENIE_CHECK(bytes < (size_t(1) << 48), "[alloc] expected an allocation below 256 TiB, got ",
+              bytes, " bytes");
   if (d == Device::CUDA) return cuda_rt::alloc(bytes);
   const size_t block = host_block_size(bytes);
   if (g_host_pools.load(std::memory_order_relaxed) > 0) {  // a pool must see every block

@@ -364,7 +364,8 @@ class Parser {
       skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != '"') fail(str("expected a string key, got ", got()));
       std::string key = parse_string();
-      if (obj.contains(key)) fail("duplicate key '" + key + "'");
+      if (obj.contains(key))
+        fail("duplicate key '" + (key.size() > 64 ? key.substr(0, 64) + "…" : key) + "'");
       skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != ':') fail(str("expected ':', got ", got()));
       ++pos_;

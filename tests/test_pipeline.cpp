@@ -374,3 +374,20 @@ TEST_CASE(
   CHECK(test::contains(e, "is not finite"));
   CHECK_FALSE(test::path_exists(dv.out + "/quantized.h5"));
 }
+
+TEST_CASE("Genie-D that cannot fit in memory is refused before anything is written") {
+  test::TempDir tmp;
+  // The bundled teacher at 4096 x 4096: the generator's first layer alone is ~550 GB.
+  const models::Model t = io::load_model(test::source_path("models/data/resnet20_fmnist.h5"));
+  models::ModelInfo info = t.info();
+  info.H = info.W = 4096;
+  io::save_model(models::Model(t.graph(), info, t.params(), "test"), tmp / "big.h5");
+  Config c;
+  c.model = tmp / "big.h5";
+  c.out = tmp / "out";
+  c.samples = 8;
+  c.batch = 8;
+  c.device = "cpu";
+  CHECK_THROWS_WITH_AS(genie::distill(c), doctest::Contains("Genie-D needs at least"), InputError);
+  CHECK_FALSE(test::path_exists(c.out));
+}
