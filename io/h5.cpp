@@ -737,26 +737,45 @@ std::string H5Reader::attr_string(const std::string& attr, const std::string& ob
   GENIE_CHECK(a.n == 1, "[h5] ", path_, ": ", a.label, " expected one string, got ", a.n);
   const htri_t var = H5Tis_variable_str(t);
   check_rc(var < 0 ? -1 : 0, path_, "cannot read the type of " + a.label);
-  Hid mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, path_, "cannot read " + a.label);
-  H5Tset_cset(mem.get(), H5Tget_cset(t));
+  const H5T_str_t pad = H5Tget_strpad(t);
+  std::string s;
   if (var > 0) {
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    char* p = nullptr;
-    check_rc(H5Aread(a.attr.get(), mem.get(), &p), path_, "cannot read " + a.label);
-    std::string s = p ? std::string(p) : std::string();
-    if (p) H5free_memory(p);
-    return s;
+    // As a sequence of bytes rather than a C string: the stored length comes back, so a NUL
+    // inside the string is seen instead of silently cutting it short.
+    Hid seq = checked(H5Tvlen_create(H5T_NATIVE_UCHAR), H5Tclose, path_, "cannot read " + a.label);
+    hvl_t v{0, nullptr};
+    if (H5Aread(a.attr.get(), seq.get(), &v) >= 0) {
+      std::unique_ptr<void, herr_t (*)(void*)> owned(v.p, H5free_memory);
+      if (v.p) s.assign(static_cast<const char*>(v.p), v.len);
+    } else {  // a library that cannot convert strings to byte sequences: read a C string
+      H5Eclear2(H5E_DEFAULT);
+      Hid mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, path_, "cannot read " + a.label);
+      H5Tset_cset(mem.get(), H5Tget_cset(t));
+      H5Tset_size(mem.get(), H5T_VARIABLE);
+      char* p = nullptr;
+      check_rc(H5Aread(a.attr.get(), mem.get(), &p), path_, "cannot read " + a.label);
+      std::unique_ptr<void, herr_t (*)(void*)> owned(p, H5free_memory);
+      if (p) s = p;
+    }
+  } else {
+    const size_t sz = H5Tget_size(t);  // within the file's size (open_attr)
+    Hid mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, path_, "cannot read " + a.label);
+    H5Tset_cset(mem.get(), H5Tget_cset(t));
+    H5Tset_size(mem.get(), sz);
+    H5Tset_strpad(mem.get(), pad);
+    s.assign(sz, '\0');
+    check_rc(H5Aread(a.attr.get(), mem.get(), &s[0]), path_, "cannot read " + a.label);
+    // A null-terminated string ends at its first NUL (what follows is not part of it).
+    if (pad == H5T_STR_NULLTERM) s.resize(std::min(s.size(), s.find('\0')));
   }
-  const size_t sz = H5Tget_size(t);
-  H5Tset_size(mem.get(), sz);
-  H5Tset_strpad(mem.get(), H5Tget_strpad(t));
-  std::string buf(sz, '\0');
-  check_rc(H5Aread(a.attr.get(), mem.get(), &buf[0]), path_, "cannot read " + a.label);
-  const auto end = buf.find('\0');
-  if (end != std::string::npos) buf.resize(end);
-  if (H5Tget_strpad(t) == H5T_STR_SPACEPAD)
-    while (!buf.empty() && buf.back() == ' ') buf.pop_back();
-  return buf;
+  while (!s.empty() && s.back() == '\0') s.pop_back();  // padding
+  if (var == 0 && pad == H5T_STR_SPACEPAD)
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+  const size_t nul = s.find('\0');
+  GENIE_CHECK(nul == std::string::npos, "[h5] ", path_, ": ", a.label,
+              " expected a string without NUL bytes, got a NUL at byte ", nul, " of ", s.size(),
+              " (after \"", s.substr(0, std::min<size_t>(nul, 40)), "\")");
+  return s;
 }
 
 std::vector<double> H5Reader::attr_f64_vec(const std::string& attr,

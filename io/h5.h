@@ -68,6 +68,8 @@ class H5Reader {
 
   // Attributes. `object` is "" for the file root, otherwise a dataset key. An attribute declaring
   // more than 2^40 values, or more bytes than the file has, is an error before anything is read.
+  // Strings: trailing NULs are padding; a NUL inside a variable-length or null-padded string is an
+  // error ("resnet20\0junk" is not read as "resnet20"); a null-terminated one ends at its NUL.
   std::vector<std::string> list_attrs(const std::string& object = "") const;
   bool has_attr(const std::string& attr, const std::string& object = "") const;
   std::string attr_string(const std::string& attr, const std::string& object = "") const;

@@ -628,6 +628,24 @@ TEST_CASE("io h5: attributes declaring more than the file holds are errors befor
   }
 }
 
+TEST_CASE("io h5: a string attribute with an embedded NUL is an error, not its prefix") {
+  TempDir dir;
+  // "resnet20\0junk": an error naming the attribute, variable- or fixed-length; trailing NULs
+  // (padding) are not part of the string.
+  const std::string junk("resnet20\0junk", 13), padded("resnet20\0\0\0", 11);
+  for (bool vlen : {true, false}) {
+    CAPTURE(vlen);
+    const std::string p = dir / (vlen ? "vlen.h5" : "fixed.h5");
+    test::craft_string_attr(p, "arch", junk, vlen);
+    require_error([&] { H5Reader(p).attr_string("arch"); },
+                  {p.c_str(), "attribute 'arch' of the file root", "NUL"});
+    test::craft_string_attr(p, "arch", padded, vlen);
+    CHECK(H5Reader(p).attr_string("arch") == "resnet20");
+    test::craft_string_attr(p, "arch", "resnet20", vlen);
+    CHECK(H5Reader(p).attr_string("arch") == "resnet20");
+  }
+}
+
 TEST_CASE("io h5: highly compressible data still reads (the deflate bound is not too tight)") {
   // 4 Mi zeros at gzip 9: ~1 MiB chunks stored in ~1 KiB each, close to deflate's 1032:1 limit.
   TempDir dir;
