@@ -1,6 +1,7 @@
 // HDF5 reader/writer over the C API. Every hid_t lives in an RAII holder; every call is checked and
 // turned into a genie::Error carrying the file, the object and HDF5's innermost error description.
-// Sizes read from a file are checked against what the file can hold before anything is allocated.
+// Sizes read from a file are checked against what the file can hold before anything is allocated;
+// the writer's I/O goes through io/h5_driver.h so that a full disk is a clean error.
 #include "io/h5.h"
 
 #include <hdf5.h>
@@ -16,6 +17,7 @@
 #include <type_traits>
 
 #include "io/atomic.h"
+#include "io/h5_driver.h"
 #include "kernels/util.h"
 
 namespace genie::io {
@@ -819,35 +821,63 @@ int64_t H5Reader::attr_i64(const std::string& attr, const std::string& object) c
 // ------------------------------------------------------------------------------------------------
 // H5Writer
 
-H5Writer::H5Writer(const std::string& path) : path_(path) {
+H5Writer::H5Writer(const std::string& path) : path_(path), log_(std::make_unique<H5WriteLog>()) {
   h5_init();
   GENIE_CHECK(!path.empty(), "[h5] expected an output file name, got an empty string");
   GENIE_CHECK(!dir_exists(path), "[h5] ", path, ": cannot write, it is a directory");
   tmp_ = temp_path_for(path);
-  Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  Hid fcpl = checked(H5Pcreate(H5P_FILE_CREATE), H5Pclose, path, "cannot create");
   H5Pset_obj_track_times(fcpl.get(), false);  // no timestamps: same content → same bytes
-  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  Hid fapl = checked(h5_writer_fapl(log_.get()), H5Pclose, path, "cannot create");
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  errno = 0;
   file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get());
-  if (file_ < 0) {
-    const int err = errno;
+  if (file_ < 0) {  // HDF5 has closed what it opened; the file may exist (0 bytes or partial)
     const std::string detail = h5_detail();
-    throw Error(
-        str("[h5] ", path, ": cannot create (", err ? why_cannot_create(path, err) : detail, ")"));
+    if (log_->created) ::unlink(tmp_.c_str());
+    const std::string why = log_->open_error ? why_cannot_create(path, log_->open_error)
+                            : log_->error    ? std::string(std::strerror(log_->error))
+                                             : detail;
+    throw Error(str("[h5] ", path, ": cannot create (", why, ")"));
+  }
+  if (log_->error != 0) {  // HDF5 went on (io/h5_driver.h), but the disk is already full
+    close_file();
+    ::unlink(tmp_.c_str());
+    throw Error(str("[h5] ", path, ": cannot create (", std::strerror(log_->error), ")"));
   }
 }
 
 H5Writer::~H5Writer() {
-  if (file_ >= 0) H5Fclose(file_);
+  close_file();
   if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void H5Writer::close_file() noexcept {
+  if (file_ < 0) return;
+  H5Fclose(file_);  // HDF5 sees no I/O error (io/h5_driver.h); the log keeps any for the caller
+  file_ = -1;
+  H5Eclear2(H5E_DEFAULT);
 }
 
 void H5Writer::check_open(const char* op) const {
   GENIE_CHECK(file_ >= 0 && !committed_, "[h5] ", path_, ": ", op, " after commit()");
+  GENIE_CHECK(log_->error == 0, "[h5] ", path_, ": ", op, " after a failed write (",
+              std::strerror(log_->error), ")");
 }
 
 namespace {
+
+// Runs one writer step, then checks the driver's log: HDF5 never sees an I/O error (see
+// io/h5_driver.h), so a full disk is found here and reported as "[h5] <path>: <action> (No space
+// left on device)" — also when a later HDF5 call failed because of it.
+template <class F>
+void io_step(const H5WriteLog& log, const std::string& path, const std::string& action, F&& f) {
+  try {
+    f();
+  } catch (const Error&) {
+    if (log.error == 0) throw;
+  }
+  GENIE_CHECK(log.error == 0, "[h5] ", path, ": ", action, " (", std::strerror(log.error), ")");
+}
 
 // Creates every missing group on the way to `name` ("a/b/c" → a, a/b) without timestamps.
 void make_parent_groups(hid_t file, const std::string& name, const std::string& path) {
@@ -934,13 +964,15 @@ void H5Writer::write(const std::string& name, const Tensor& t_in, int gzip) {
       check_rc(H5Pset_deflate(dcpl.get(), unsigned(gzip)), path_, "cannot compress " + what);
     }
   }
-  make_parent_groups(file_, name, path_);
-  Hid ds = checked(
-      H5Dcreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-      H5Dclose, path_, "cannot create " + what);
-  if (t.numel() > 0)
-    check_rc(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), path_,
-             "cannot write " + what);
+  io_step(*log_, path_, "cannot write " + what, [&] {
+    make_parent_groups(file_, name, path_);
+    Hid ds = checked(H5Dcreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT,
+                                dcpl.get(), H5P_DEFAULT),
+                     H5Dclose, path_, "cannot create " + what);
+    if (t.numel() > 0)
+      check_rc(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()), path_,
+               "cannot write " + what);
+  });
 }
 
 void H5Writer::write_f32(const std::string& name, const std::vector<float>& v, const Shape& shape) {
@@ -1000,7 +1032,9 @@ void H5Writer::set_attr_string(const std::string& attr, const std::string& value
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
   const char* p = value.c_str();
-  put_attr(obj.get(), path_, attr, object, type.get(), type.get(), space.get(), &p);
+  io_step(*log_, path_, "cannot write " + attr_label(attr, object), [&] {
+    put_attr(obj.get(), path_, attr, object, type.get(), type.get(), space.get(), &p);
+  });
 }
 
 void H5Writer::set_attr_f32_vec(const std::string& attr, const std::vector<float>& v,
@@ -1008,8 +1042,10 @@ void H5Writer::set_attr_f32_vec(const std::string& attr, const std::vector<float
   check_open("set_attr_f32_vec");
   Hid obj(open_object(object), H5Oclose);
   Hid space = vector_space(v.size(), path_);
-  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space.get(),
-           v.empty() ? nullptr : v.data());
+  io_step(*log_, path_, "cannot write " + attr_label(attr, object), [&] {
+    put_attr(obj.get(), path_, attr, object, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space.get(),
+             v.empty() ? nullptr : v.data());
+  });
 }
 
 void H5Writer::set_attr_i64_vec(const std::string& attr, const std::vector<int64_t>& v,
@@ -1017,31 +1053,42 @@ void H5Writer::set_attr_i64_vec(const std::string& attr, const std::vector<int64
   check_open("set_attr_i64_vec");
   Hid obj(open_object(object), H5Oclose);
   Hid space = vector_space(v.size(), path_);
-  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(),
-           v.empty() ? nullptr : v.data());
+  io_step(*log_, path_, "cannot write " + attr_label(attr, object), [&] {
+    put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(),
+             v.empty() ? nullptr : v.data());
+  });
 }
 
 void H5Writer::set_attr_f64(const std::string& attr, double v, const std::string& object) {
   check_open("set_attr_f64");
   Hid obj(open_object(object), H5Oclose);
   Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
-  put_attr(obj.get(), path_, attr, object, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space.get(), &v);
+  io_step(*log_, path_, "cannot write " + attr_label(attr, object), [&] {
+    put_attr(obj.get(), path_, attr, object, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space.get(), &v);
+  });
 }
 
 void H5Writer::set_attr_i64(const std::string& attr, int64_t v, const std::string& object) {
   check_open("set_attr_i64");
   Hid obj(open_object(object), H5Oclose);
   Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, path_, "cannot create an attribute shape");
-  put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(), &v);
+  io_step(*log_, path_, "cannot write " + attr_label(attr, object), [&] {
+    put_attr(obj.get(), path_, attr, object, H5T_STD_I64LE, H5T_NATIVE_INT64, space.get(), &v);
+  });
 }
 
 void H5Writer::commit() {
   check_open("commit");
-  check_rc(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_, "cannot flush");
+  // Every failure below throws; the destructor then closes what is open and deletes the
+  // temporary file.
+  io_step(*log_, path_, "cannot flush",
+          [&] { check_rc(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_, "cannot flush"); });
   const herr_t rc = H5Fclose(file_);
   file_ = -1;
   check_rc(rc, path_, "cannot close");
-  fsync_and_rename(tmp_, path_);  // throws; the destructor then removes the temporary file
+  GENIE_CHECK(log_->error == 0, "[h5] ", path_, ": cannot close (", std::strerror(log_->error),
+              ")");
+  fsync_and_rename(tmp_, path_);
   committed_ = true;
 }
 

@@ -6,7 +6,7 @@
 //
 // No input file crashes the reader or makes it allocate what the file cannot back: every size read
 // from the file is checked before anything is allocated (see H5Reader::read_f32 and the attribute
-// readers).
+// readers), and a full disk while writing is an error naming the file that leaves nothing behind.
 //
 // Dataset names: the reader addresses every dataset by a dotted key. A dataset nested in groups
 // ("layer1/0/conv1/weight") is listed and found as "layer1.0.conv1.weight"; a top-level dataset
@@ -20,6 +20,7 @@
 // thread-safe (Debian's HDF5 is the serial build): use readers/writers from one thread at a time.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,9 +97,16 @@ class H5Reader {
   std::vector<Entry> entries_;  // sorted by key
 };
 
+struct H5WriteLog;  // the writer's file driver's record of I/O errors (io/h5_driver.h)
+
 class H5Writer {
  public:
   // Creates <dir>/.<name>.tmp-<pid>-<n> next to `path`; nothing appears at `path` until commit().
+  //
+  // A failed write, flush, close, fsync or rename (a full disk: "No space left on device") throws
+  // naming `path`; the temporary file is then closed and deleted by the destructor and the process
+  // exits normally (HDF5's shutdown finds nothing left open). After an I/O error the writer accepts
+  // nothing more.
   explicit H5Writer(const std::string& path);
   // Without commit(): closes and deletes the temporary file. Never throws.
   ~H5Writer();
@@ -129,9 +137,11 @@ class H5Writer {
  private:
   int64_t open_object(const std::string& object) const;  // hid_t; caller closes
   void check_open(const char* op) const;
+  void close_file() noexcept;  // closes file_ (cannot fail on I/O: see io/h5_driver.h)
 
   std::string path_;
   std::string tmp_;
+  std::unique_ptr<H5WriteLog> log_;
   int64_t file_ = -1;  // hid_t
   bool committed_ = false;
 };

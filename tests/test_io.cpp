@@ -663,6 +663,101 @@ TEST_CASE("io h5: highly compressible data still reads (the deflate bound is not
   CHECK(r.read_f32("small").numel() == 12);
 }
 
+TEST_CASE("io h5: a full disk during a write is an error naming the file; nothing remains") {
+  // The disk fills (RLIMIT_FSIZE in a child) at several points of the same file: inside write(),
+  // at commit()'s flush, at its close. Each must throw naming the file, leave no temporary file,
+  // and let the process shut HDF5 down and exit normally.
+  TempDir dir;
+  // Made here: the children run no OpenMP (a forked child must not).
+  const Tensor big = test::randn_cpu({256, 256}, 5);  // 256 KiB: written straight to the file
+  const Tensor gz = test::randn_cpu({64, 1024}, 6);
+  std::vector<Tensor> small;
+  for (int i = 0; i < 20; ++i) small.push_back(test::randn_cpu({100}, uint64_t(i)));
+  auto fill = [&](H5Writer& w) {
+    w.write("big", big);
+    w.write("gz", gz, 4);
+    for (int i = 0; i < 20; ++i) w.write(str("small.", i), small[size_t(i)]);
+    w.set_attr_string("graph", std::string(50000, 'g'));
+    w.set_attr_i64_vec("input_shape", {1, 28, 28});
+  };
+  const std::string whole = dir / "whole.h5";
+  {
+    H5Writer w(whole);
+    fill(w);
+    w.commit();
+  }
+  struct stat st;
+  REQUIRE(::stat(whole.c_str(), &st) == 0);
+  const int64_t size = st.st_size;
+  const std::string p = dir / "model.h5";
+  for (int64_t limit :
+       {int64_t(0), int64_t(1000), size / 4, size / 2, size - 4096, size - 600, size - 1}) {
+    CAPTURE(limit);
+    const auto r = run_in_child({limit, -1}, [&](std::string& text) {
+      const char* stage = "constructor";
+      try {
+        H5Writer w(p);
+        stage = "write";
+        fill(w);
+        stage = "commit";
+        w.commit();
+      } catch (const Error& e) {
+        text = str(e.what(), " [in ", stage, "]");
+        return 0;
+      }
+      text = "no error";
+      return 1;
+    });
+    MESSAGE("limit " << limit << " of " << size << ": " << r.text);
+    check_child_error(r, {p, "File too large"});
+    CHECK(dir.entries() == std::vector<std::string>{"whole.h5"});  // no temporary file remains
+  }
+  // With room for the whole file, the same child writes it, identical to the unlimited one.
+  const auto ok = run_in_child({size, -1}, [&](std::string& text) {
+    H5Writer w(p);
+    fill(w);
+    w.commit();
+    text = "written";
+    return 0;
+  });
+  check_child_error(ok, {"written"});
+  CHECK(read_bytes(p) == read_bytes(whole));
+}
+
+TEST_CASE("io h5: genie_run eval --logits on a full disk fails cleanly (exit 1, no file left)") {
+  TempDir dir;
+  const std::string set = dir / "set.h5", logits = dir / "out/logits.h5";
+  make_dirs(dir / "out");
+  test::write_self_labeled_set(test::source_path(kTeacher), set, 1000, 3);  // 40 KB of logits
+  const std::string err = dir / "err.txt";
+  const auto r = run_in_child({16384, -1}, [&](std::string&) {
+    // exec: genie_run's own exit (and HDF5's shutdown at exit) is what is checked.
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::dup2(fd, 1);
+    const std::string exe = test::genie_run_path();
+    std::vector<std::string> args{exe,      "eval", "--model",  test::source_path(kTeacher),
+                                  "--eval", set,    "--logits", logits};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(&a[0]);
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    return 127;
+  });
+  const std::string out = read_bytes(err);
+  INFO("genie_run output: " << out);
+  CHECK(r.exited);
+  CHECK(r.code == 1);
+  CHECK(test::contains(out, logits));
+  CHECK(test::contains(out, "File too large"));
+  DIR* d = ::opendir((dir / "out").c_str());
+  REQUIRE(d != nullptr);
+  int n = 0;
+  while (dirent* e = ::readdir(d)) n += std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..");
+  ::closedir(d);
+  CHECK(n == 0);  // neither logits.h5 nor a temporary file
+}
+
 // ------------------------------------------------------------------------------------------------
 // Datasets
 
