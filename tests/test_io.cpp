@@ -724,6 +724,26 @@ TEST_CASE("io h5: a full disk during a write is an error naming the file; nothin
   CHECK(read_bytes(p) == read_bytes(whole));
 }
 
+TEST_CASE("io atomic: a full disk is an error naming the file; nothing remains") {
+  TempDir dir;
+  const std::string p = dir / "report.json";
+  for (int64_t limit : {int64_t(0), int64_t(4096), int64_t(65536)}) {
+    CAPTURE(limit);
+    const auto r = run_in_child({limit, -1}, [&](std::string& text) {
+      try {
+        write_file_atomic(p, std::string(100000, 'x'));
+      } catch (const Error& e) {
+        text = e.what();
+        return 0;
+      }
+      text = "no error";
+      return 1;
+    });
+    check_child_error(r, {p + ": cannot write", "File too large"});
+    CHECK(dir.entries().empty());
+  }
+}
+
 TEST_CASE("io h5: genie_run eval --logits on a full disk fails cleanly (exit 1, no file left)") {
   TempDir dir;
   const std::string set = dir / "set.h5", logits = dir / "out/logits.h5";
