@@ -110,22 +110,23 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     const int err = errno;
     throw Error(str("[io] ", path, ": cannot write (", why_cannot_create(path, err), ")"));
   }
-  size_t done = 0;
-  while (done < bytes.size()) {
+  // Any failure (a full disk: ENOSPC, or EFBIG past RLIMIT_FSIZE) closes the descriptor, deletes
+  // the temporary file and throws naming `path`.
+  int err = 0;
+  for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(str("[io] ", path, ": cannot write (", why, ")"));
+      err = n < 0 ? errno : EIO;
+      break;
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
     ::unlink(tmp.c_str());
-    throw Error(str("[io] ", path, ": cannot write (", why, ")"));
+    throw Error(str("[io] ", path, ": cannot write (", std::strerror(err), ")"));
   }
   try {
     fsync_and_rename(tmp, path);

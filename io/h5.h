@@ -4,6 +4,10 @@
 // Every failure is a genie::Error naming the file and the object ("[h5] w.h5: no dataset 'fc.bias'
 // (closest: fc.weight, ...)"); HDF5's own error printing is switched off. CPU tensors in and out.
 //
+// No input file crashes the reader or makes it allocate what the file cannot back: every size read
+// from the file is checked before anything is allocated (see H5Reader::read_f32 and the attribute
+// readers), and a full disk while writing is an error naming the file that leaves nothing behind.
+//
 // Dataset names: the reader addresses every dataset by a dotted key. A dataset nested in groups
 // ("layer1/0/conv1/weight") is listed and found as "layer1.0.conv1.weight"; a top-level dataset
 // whose name already contains dots keeps its name. Lookups accept either spelling ("a/b" == "a.b").
@@ -16,6 +20,7 @@
 // thread-safe (Debian's HDF5 is the serial build): use readers/writers from one thread at a time.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,13 +53,24 @@ class H5Reader {
   // Whole dataset as a CPU tensor. read_f32 converts from float64 and from integer types;
   // read_i8/u8/i32 convert from any integer type (HDF5 range-checks are not relied on: values out
   // of range of the target throw). read() uses stored_dtype().
+  //
+  // Before allocating, the declared shape is checked against what the file can hold: at most 2^40
+  // elements (no overflow in any byte count); contiguous or compact data stored at exactly
+  // numel × element size bytes, inside the file; chunked data of at most 1032 times its stored
+  // bytes (deflate's largest expansion) plus 1 MiB — its chunks too. A dataset with no data stored
+  // (never written), stored in external files, virtual, or compressed by a filter other than
+  // deflate, shuffle, fletcher32 or nbit (whose expansion cannot be bounded) is an error naming the
+  // file, the dataset, the declared shape and the file's size. shape() applies the first check.
   Tensor read_f32(const std::string& name) const;
   Tensor read_i8(const std::string& name) const;
   Tensor read_u8(const std::string& name) const;
   Tensor read_i32(const std::string& name) const;
   Tensor read(const std::string& name) const;
 
-  // Attributes. `object` is "" for the file root, otherwise a dataset key.
+  // Attributes. `object` is "" for the file root, otherwise a dataset key. An attribute declaring
+  // more than 2^40 values, or more bytes than the file has, is an error before anything is read.
+  // Strings: trailing NULs are padding; a NUL inside a variable-length or null-padded string is an
+  // error ("resnet20\0junk" is not read as "resnet20"); a null-terminated one ends at its NUL.
   std::vector<std::string> list_attrs(const std::string& object = "") const;
   bool has_attr(const std::string& attr, const std::string& object = "") const;
   std::string attr_string(const std::string& attr, const std::string& object = "") const;
@@ -77,12 +93,20 @@ class H5Reader {
 
   std::string path_;
   int64_t file_ = -1;           // hid_t
+  int64_t file_bytes_ = 0;      // the file's size when opened (bounds every size read from it)
   std::vector<Entry> entries_;  // sorted by key
 };
+
+struct H5WriteLog;  // the writer's file driver's record of I/O errors (io/h5_driver.h)
 
 class H5Writer {
  public:
   // Creates <dir>/.<name>.tmp-<pid>-<n> next to `path`; nothing appears at `path` until commit().
+  //
+  // A failed write, flush, close, fsync or rename (a full disk: "No space left on device") throws
+  // naming `path`; the temporary file is then closed and deleted by the destructor and the process
+  // exits normally (HDF5's shutdown finds nothing left open). After an I/O error the writer accepts
+  // nothing more.
   explicit H5Writer(const std::string& path);
   // Without commit(): closes and deletes the temporary file. Never throws.
   ~H5Writer();
@@ -113,9 +137,11 @@ class H5Writer {
  private:
   int64_t open_object(const std::string& object) const;  // hid_t; caller closes
   void check_open(const char* op) const;
+  void close_file() noexcept;  // closes file_ (cannot fail on I/O: see io/h5_driver.h)
 
   std::string path_;
   std::string tmp_;
+  std::unique_ptr<H5WriteLog> log_;
   int64_t file_ = -1;  // hid_t
   bool committed_ = false;
 };

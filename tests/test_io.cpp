@@ -1,20 +1,31 @@
 // io/: HDF5 reader/writer (roundtrips, h5py interop, every bad-file case, all-or-nothing writes),
 // atomic text files, dataset readers (Fashion-MNIST, image folders, HDF5 arrays), PNG/JPEG and
-// contact sheets.
+// contact sheets; the hardening cases (crafted files declaring what they cannot hold, full disks)
+// run in forked children so that a crash fails the case, not the suite.
 #include <dirent.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
+#include "h5_craft.h"
 #include "io/atomic.h"
 #include "io/datasets.h"
 #include "io/h5.h"
 #include "io/image.h"
+#include "kernels/util.h"
+#include "test_cli.h"
 #include "test_util.h"
 
 using namespace genie;
@@ -347,6 +358,424 @@ TEST_CASE("io atomic: text files") {
   write_file_atomic(dir / "a/b/c/f", "z");
   CHECK(file_exists(dir / "a/b/c/f"));
   require_error([&] { make_dirs(dir / "a/b/c/f/g"); }, {"not a directory"});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hardening (issue 15): pathological files and full disks. Each case runs in a forked child, so a
+// crash, a huge allocation or a crash in HDF5's shutdown fails the case instead of the suite.
+
+namespace {
+
+struct ChildResult {
+  bool exited = false;  // ended by _exit/exit (not by a signal)
+  int code = -1;        // its exit code
+  int signal = 0;       // the signal that ended it, if any
+  std::string text;     // what the child reported (an error message)
+};
+
+// Limits for the child: file size (RLIMIT_FSIZE, SIGXFSZ ignored so writes fail with EFBIG as on
+// a full disk), address space beyond what the process already maps (RLIMIT_AS; not applied under
+// AddressSanitizer, which reserves terabytes of shadow memory) and time (SIGALRM ends it).
+struct ChildLimits {
+  int64_t file_size = -1;      // bytes; -1: unlimited
+  int64_t extra_address = -1;  // bytes; -1: unlimited
+  unsigned seconds = 120;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+
+int64_t mapped_bytes() {
+  long pages = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return int64_t(pages) * ::sysconf(_SC_PAGESIZE);
+}
+
+// Runs fn(text) → exit code in a forked child under `lim`. The child then shuts HDF5 down with
+// H5close() (the library shutdown that runs at exit, where a leaked handle crashes) and _exit()s
+// with fn's code, without running doctest's or the suite's exit handlers. `text` comes back
+// through a pipe.
+template <class F>
+ChildResult run_in_child(const ChildLimits& lim, F&& fn) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::alarm(lim.seconds);
+    if (lim.file_size >= 0) {
+      ::signal(SIGXFSZ, SIG_IGN);
+      const rlimit rl{rlim_t(lim.file_size), rlim_t(lim.file_size)};
+      ::setrlimit(RLIMIT_FSIZE, &rl);
+    }
+    if (lim.extra_address >= 0 && !kAsan) {
+      const rlim_t as = rlim_t(mapped_bytes() + lim.extra_address);
+      const rlimit rl{as, as};
+      ::setrlimit(RLIMIT_AS, &rl);
+    }
+    std::string text;
+    int code = 90;
+    try {
+      code = fn(text);
+    } catch (const std::bad_alloc&) {
+      text = "std::bad_alloc (an allocation beyond the address-space limit)", code = 91;
+    } catch (const std::exception& e) {
+      text = std::string("unexpected exception: ") + e.what(), code = 92;
+    }
+    for (size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(fds[1], text.data() + done, text.size() - done);
+      if (n <= 0) break;
+      done += size_t(n);
+    }
+    ::close(fds[1]);
+    if (H5close() < 0) code = 93;
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  ChildResult r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) r.text.append(buf, size_t(n));
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  r.exited = WIFEXITED(status);
+  r.code = r.exited ? WEXITSTATUS(status) : -1;
+  r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return r;
+}
+
+// The child must have ended normally with code 0 and reported a message holding every part.
+void check_child_error(const ChildResult& r, const std::vector<std::string>& parts) {
+  INFO("child: exited " << r.exited << ", code " << r.code << ", signal " << r.signal
+                        << ", message: " << r.text);
+  CHECK(r.exited);
+  CHECK(r.code == 0);
+  for (const auto& p : parts) CHECK_MESSAGE(r.text.find(p) != std::string::npos, "part: " << p);
+}
+
+// In a child with 1 GiB of address space to spare and 20 s: fn() must throw a genie::Error (code
+// 0); returning is code 1.
+template <class F>
+ChildResult error_in_child(F&& fn) {
+  return run_in_child({-1, int64_t(1) << 30, 20}, [&](std::string& text) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      text = e.what();
+      return 0;
+    }
+    text = "no error";
+    return 1;
+  });
+}
+
+std::string file_size_str(const std::string& p) {
+  struct stat st;
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return str("the file has ", int64_t(st.st_size), " bytes");
+}
+
+}  // namespace
+
+TEST_CASE("io h5: declared shapes the file cannot hold are errors before any allocation") {
+  TempDir dir;
+  const uint64_t k31 = uint64_t(1) << 31, k32 = uint64_t(1) << 32, k62 = uint64_t(1) << 62;
+  struct Case {
+    std::string file, name;
+    std::function<void(const std::string&)> make;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      // The fuzzer's crashes: element counts whose byte size overflows 64 bits (HDF5 computes
+      // 0 bytes), from a contiguous dataset's patched dataspace and from a chunked one.
+      {"var_overflow.h5",
+       "bn1.running_var",
+       [&](const std::string& p) {
+         test::craft_contiguous_patched(p, "bn1.running_var", {7, 11}, {k31, k31});
+       },
+       {"expected at most 2^40 elements, got shape (2147483648, 2147483648)"}},
+      {"weight_overflow.h5",
+       "fc.weight",
+       [&](const std::string& p) { test::craft_contiguous_patched(p, "fc.weight", {4097}, {k62}); },
+       {"expected at most 2^40 elements, got shape (4611686018427387904)"}},
+      {"chunked_overflow.h5",
+       "bn1.running_var",
+       [&](const std::string& p) {
+         test::craft_chunked(p, "bn1.running_var", {k31, k31}, {64, 64}, false, 0);
+       },
+       {"expected at most 2^40 elements, got shape (2147483648, 2147483648)"}},
+      {"chunked_overflow_1d.h5",
+       "fc.weight",
+       [&](const std::string& p) { test::craft_chunked(p, "fc.weight", {k62}, {4096}, true, 0); },
+       {"expected at most 2^40 elements, got shape (4611686018427387904)"}},
+      // The element count itself overflows 64 bits; a dimension beyond 2^40 beside a zero.
+      {"count_overflow.h5",
+       "fc.weight",
+       [&](const std::string& p) {
+         test::craft_contiguous_patched(p, "fc.weight", {7, 11, 13}, {k32, k32, k32});
+       },
+       {"(4294967296, 4294967296, 4294967296), whose element count overflows 64 bits"}},
+      {"zero_and_huge.h5",
+       "fc.weight",
+       [&](const std::string& p) {
+         test::craft_chunked(p, "fc.weight", {0, uint64_t(1) << 41}, {1, 4096}, false, 0);
+       },
+       {"(0, 2199023255552), a dimension beyond 2^40"}},
+      // Absurd but representable: 2^31 floats (8 GiB) with no data behind them.
+      {"chunked_unallocated.h5",
+       "fc.weight",
+       [&](const std::string& p) { test::craft_chunked(p, "fc.weight", {k31}, {65536}, true, 0); },
+       {"(2147483648)", "no data stored"}},
+      {"contiguous_unallocated.h5",
+       "fc.weight",
+       [&](const std::string& p) { test::craft_contiguous_unallocated(p, "fc.weight", {k31}); },
+       {"(2147483648)", "no data stored"}},
+      // 1 GiB declared, one 256 KiB chunk stored (compressed to ~300 bytes, or not compressed):
+      // more than the stored bytes can expand to.
+      {"chunked_one_gz.h5",
+       "images",
+       [&](const std::string& p) {
+         test::craft_chunked(p, "images", {1u << 28}, {65536}, true, 1);
+       },
+       {"(268435456)", "stored bytes"}},
+      {"chunked_one_raw.h5",
+       "images",
+       [&](const std::string& p) {
+         test::craft_chunked(p, "images", {1u << 28}, {65536}, false, 1);
+       },
+       {"(268435456)", "stored bytes"}},
+      // Contiguous data declared larger (308 MiB) or smaller than what is stored (308 bytes), or
+      // placed past the end of the file.
+      {"contiguous_big.h5",
+       "conv1.weight",
+       [&](const std::string& p) {
+         test::craft_contiguous_patched(p, "conv1.weight", {7, 11}, {7, 11 << 20});
+       },
+       {"(7, 11534336)", "308 bytes"}},
+      {"contiguous_moved.h5",
+       "conv1.weight",
+       [&](const std::string& p) {
+         test::craft_contiguous_moved(p, "conv1.weight", uint64_t(1) << 20);
+       },
+       {"(7, 11)", "at offset 1048576, past the end of the file"}},
+      {"contiguous_small.h5",
+       "conv1.weight",
+       [&](const std::string& p) {
+         test::craft_contiguous_patched(p, "conv1.weight", {7, 11}, {7, 10});
+       },
+       {"(7, 10)", "308 bytes"}},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    const std::string p = dir / c.file;
+    c.make(p);
+    const std::string size = file_size_str(p);
+    for (int how = 0; how < 3; ++how) {
+      CAPTURE(how);
+      const auto r = error_in_child([&] {
+        H5Reader rd(p);
+        if (how == 0) rd.read_f32(c.name);
+        if (how == 1) rd.read(c.name);
+        if (how == 2) rd.read_i8(c.name);
+      });
+      check_child_error(r, {p, "'" + c.name + "'", size});
+      for (const auto& part : c.parts) CHECK_MESSAGE(test::contains(r.text, part), r.text);
+    }
+  }
+}
+
+TEST_CASE("io h5: attributes declaring more than the file holds are errors before any read") {
+  TempDir dir;
+  // An int64 attribute of 4660 values whose dataspace is patched to declare 2^40 values (8 TiB:
+  // HDF5 1.10.8 itself refuses to decode it), 2^61 (whose byte size overflows to 0) and 2^61 + 4660
+  // (whose byte size overflows to exactly the 4660 values stored, so HDF5 accepts it).
+  for (uint64_t declared : {uint64_t(1) << 40, uint64_t(1) << 61, (uint64_t(1) << 61) + 4660}) {
+    CAPTURE(declared);
+    const std::string p = dir / "attr.h5";
+    test::craft_attr_patched(p, "input_shape", 4660, declared);
+    const std::string size = file_size_str(p);
+    for (int how = 0; how < 3; ++how) {
+      CAPTURE(how);
+      const auto r = error_in_child([&] {
+        H5Reader rd(p);
+        if (how == 0) rd.attr_i64_vec("input_shape");
+        if (how == 1) rd.attr_f32_vec("input_shape");
+        if (how == 2) rd.attr_i64("input_shape");
+      });
+      std::vector<std::string> parts{p, "attribute 'input_shape' of the file root"};
+      if (declared > uint64_t(1) << 40)  // what genie checks itself (HDF5 decoded the attribute)
+        parts.push_back(str("expected at most 2^40 elements, got shape (", declared,
+                            ") = ", declared, " elements (", size, ")"));
+      check_child_error(r, parts);
+    }
+  }
+  {  // the unpatched file reads
+    const std::string p = dir / "attr_ok.h5";
+    test::craft_attr_patched(p, "input_shape", 4660, 4660);
+    const auto v = H5Reader(p).attr_i64_vec("input_shape");
+    REQUIRE(v.size() == 4660);
+    CHECK(v[4659] == 59);
+  }
+}
+
+TEST_CASE("io h5: a string attribute with an embedded NUL is an error, not its prefix") {
+  TempDir dir;
+  // "resnet20\0junk": an error naming the attribute, variable- or fixed-length; trailing NULs
+  // (padding) are not part of the string.
+  const std::string junk("resnet20\0junk", 13), padded("resnet20\0\0\0", 11);
+  for (bool vlen : {true, false}) {
+    CAPTURE(vlen);
+    const std::string p = dir / (vlen ? "vlen.h5" : "fixed.h5");
+    test::craft_string_attr(p, "arch", junk, vlen);
+    require_error([&] { H5Reader(p).attr_string("arch"); },
+                  {p.c_str(), "attribute 'arch' of the file root", "NUL"});
+    test::craft_string_attr(p, "arch", padded, vlen);
+    CHECK(H5Reader(p).attr_string("arch") == "resnet20");
+    test::craft_string_attr(p, "arch", "resnet20", vlen);
+    CHECK(H5Reader(p).attr_string("arch") == "resnet20");
+  }
+}
+
+TEST_CASE("io h5: highly compressible data still reads (the deflate bound is not too tight)") {
+  // 4 Mi zeros at gzip 9: ~1 MiB chunks stored in ~1 KiB each, close to deflate's 1032:1 limit.
+  TempDir dir;
+  const std::string p = dir / "zeros.h5";
+  {
+    H5Writer w(p);
+    w.write("zeros", Tensor::zeros({1 << 22}), 9);
+    w.write("small", Tensor::zeros({3, 4}), 9);  // under 4096 elements: contiguous
+    w.commit();
+  }
+  H5Reader r(p);
+  const Tensor z = r.read_f32("zeros");
+  REQUIRE(z.numel() == (1 << 22));
+  CHECK(*std::max_element(z.data(), z.data() + z.numel()) == 0.f);
+  CHECK(r.read_f32("small").numel() == 12);
+}
+
+TEST_CASE("io h5: a full disk during a write is an error naming the file; nothing remains") {
+  // The disk fills (RLIMIT_FSIZE in a child) at several points of the same file: inside write(),
+  // at commit()'s flush, at its close. Each must throw naming the file, leave no temporary file,
+  // and let the process shut HDF5 down and exit normally.
+  TempDir dir;
+  // Made here: the children run no OpenMP (a forked child must not).
+  const Tensor big = test::randn_cpu({256, 256}, 5);  // 256 KiB: written straight to the file
+  const Tensor gz = test::randn_cpu({64, 1024}, 6);
+  std::vector<Tensor> small;
+  for (int i = 0; i < 20; ++i) small.push_back(test::randn_cpu({100}, uint64_t(i)));
+  auto fill = [&](H5Writer& w) {
+    w.write("big", big);
+    w.write("gz", gz, 4);
+    for (int i = 0; i < 20; ++i) w.write(str("small.", i), small[size_t(i)]);
+    w.set_attr_string("graph", std::string(50000, 'g'));
+    w.set_attr_i64_vec("input_shape", {1, 28, 28});
+  };
+  const std::string whole = dir / "whole.h5";
+  {
+    H5Writer w(whole);
+    fill(w);
+    w.commit();
+  }
+  struct stat st;
+  REQUIRE(::stat(whole.c_str(), &st) == 0);
+  const int64_t size = st.st_size;
+  const std::string p = dir / "model.h5";
+  for (int64_t limit :
+       {int64_t(0), int64_t(1000), size / 4, size / 2, size - 4096, size - 600, size - 1}) {
+    CAPTURE(limit);
+    const auto r = run_in_child({limit, -1}, [&](std::string& text) {
+      const char* stage = "constructor";
+      try {
+        H5Writer w(p);
+        stage = "write";
+        fill(w);
+        stage = "commit";
+        w.commit();
+      } catch (const Error& e) {
+        text = str(e.what(), " [in ", stage, "]");
+        return 0;
+      }
+      text = "no error";
+      return 1;
+    });
+    MESSAGE("limit " << limit << " of " << size << ": " << r.text);
+    check_child_error(r, {p, "File too large"});
+    CHECK(dir.entries() == std::vector<std::string>{"whole.h5"});  // no temporary file remains
+  }
+  // With room for the whole file, the same child writes it, identical to the unlimited one.
+  const auto ok = run_in_child({size, -1}, [&](std::string& text) {
+    H5Writer w(p);
+    fill(w);
+    w.commit();
+    text = "written";
+    return 0;
+  });
+  check_child_error(ok, {"written"});
+  CHECK(read_bytes(p) == read_bytes(whole));
+}
+
+TEST_CASE("io atomic: a full disk is an error naming the file; nothing remains") {
+  TempDir dir;
+  const std::string p = dir / "report.json";
+  for (int64_t limit : {int64_t(0), int64_t(4096), int64_t(65536)}) {
+    CAPTURE(limit);
+    const auto r = run_in_child({limit, -1}, [&](std::string& text) {
+      try {
+        write_file_atomic(p, std::string(100000, 'x'));
+      } catch (const Error& e) {
+        text = e.what();
+        return 0;
+      }
+      text = "no error";
+      return 1;
+    });
+    check_child_error(r, {p + ": cannot write", "File too large"});
+    CHECK(dir.entries().empty());
+  }
+}
+
+TEST_CASE("io h5: genie_run eval --logits on a full disk fails cleanly (exit 1, no file left)") {
+  TempDir dir;
+  const std::string set = dir / "set.h5", logits = dir / "out/logits.h5";
+  make_dirs(dir / "out");
+  test::write_self_labeled_set(test::source_path(kTeacher), set, 1000, 3);  // 40 KB of logits
+  const std::string err = dir / "err.txt";
+  const auto r = run_in_child({16384, -1}, [&](std::string&) {
+    // exec: genie_run's own exit (and HDF5's shutdown at exit) is what is checked.
+    const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::dup2(fd, 1);
+    const std::string exe = test::genie_run_path();
+    std::vector<std::string> args{exe,      "eval", "--model",  test::source_path(kTeacher),
+                                  "--eval", set,    "--logits", logits};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(&a[0]);
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    return 127;
+  });
+  const std::string out = read_bytes(err);
+  INFO("genie_run output: " << out);
+  CHECK(r.exited);
+  CHECK(r.code == 1);
+  CHECK(test::contains(out, logits));
+  CHECK(test::contains(out, "File too large"));
+  DIR* d = ::opendir((dir / "out").c_str());
+  REQUIRE(d != nullptr);
+  int n = 0;
+  while (dirent* e = ::readdir(d)) n += std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..");
+  ::closedir(d);
+  CHECK(n == 0);  // neither logits.h5 nor a temporary file
 }
 
 // ------------------------------------------------------------------------------------------------
