@@ -18,6 +18,7 @@
 
 #include "io/atomic.h"
 #include "io/h5_driver.h"
+#include "io/h5_probe.h"
 #include "kernels/util.h"
 
 namespace genie::io {
@@ -320,6 +321,8 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
   if (sig == 0) throw Error(str("[h5] ", path, ": not an HDF5 file (no HDF5 signature)"));
   if (sig < 0)
     throw Error(str("[h5] ", path, ": not an HDF5 file or unreadable (", h5_detail(), ")"));
+  // libhdf5 itself can crash or hang on damaged metadata: a child process reads the file first.
+  probe_h5_file(path);
 
   Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot open");
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);

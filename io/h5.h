@@ -3,6 +3,8 @@
 //
 // Every failure is a genie::Error naming the file and the object ("[h5] w.h5: no dataset 'fc.bias'
 // (closest: fc.weight, ...)"); HDF5's own error printing is switched off. CPU tensors in and out.
+// A file is read in a child process before this process opens it (io/h5_probe.h): damaged
+// metadata that crashes or hangs libhdf5 itself becomes an error here, not a crash.
 //
 // No input file crashes the reader or makes it allocate what the file cannot back: every size read
 // from the file is checked before anything is allocated (see H5Reader::read_f32 and the attribute

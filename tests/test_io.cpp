@@ -24,6 +24,7 @@
 #include "io/datasets.h"
 #include "io/h5.h"
 #include "io/image.h"
+#include "io/model_file.h"
 #include "kernels/util.h"
 #include "test_cli.h"
 #include "test_util.h"
@@ -644,6 +645,27 @@ TEST_CASE("io h5: a string attribute with an embedded NUL is an error, not its p
     test::craft_string_attr(p, "arch", "resnet20", vlen);
     CHECK(H5Reader(p).attr_string("arch") == "resnet20");
   }
+}
+
+TEST_CASE("io h5: a file whose metadata crashes libhdf5 itself is an error, not a crash") {
+  // One bit of tests/data/vgg_small.h5 flipped (found by the fuzzer, tests/fuzz/): libhdf5 1.10
+  // then reads a global-heap object out of bounds decoding the root attributes (SIGSEGV in
+  // H5HG_read under H5Aread). The probe reads the file in a child process first (io/h5_probe.h).
+  TempDir dir;
+  std::string bytes = test::read_file(test::source_path("tests/data/vgg_small.h5"));
+  REQUIRE(bytes.size() > 2039);
+  REQUIRE(uint8_t(bytes[2039]) == 0);  // the fixture this reproduction was made from
+  bytes[2039] = char(0x10);
+  const std::string p = dir / "crashes_libhdf5.h5";
+  test::write_file(p, bytes);
+  require_error(
+      [&] { io::load_model(p); },
+      {p.c_str(), "corrupt HDF5 file", "crashed the HDF5 library", "read in a separate process"});
+  // genie_run: bad input (exit 2), the same message, and the process itself is unharmed.
+  const test::ProcResult r = test::run_genie({"info", "--model", p});
+  CHECK(r.rc == 2);
+  CHECK(r.signal == 0);
+  CHECK(test::contains(r.err, "crashed the HDF5 library"));
 }
 
 TEST_CASE("io h5: highly compressible data still reads (the deflate bound is not too tight)") {

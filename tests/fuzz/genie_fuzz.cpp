@@ -533,7 +533,12 @@ int fuzz(const Options& o) {
     } catch (const Error& e) {
       const std::string w = e.what();  // its "[tag]" names the layer that refused it
       ++outcomes[str("refused ", w.size() > 1 && w[0] == '[' ? w.substr(0, w.find(']') + 1) : "",
-                     dynamic_cast<const InputError*>(&e) ? " (bad input)" : "")];
+                     dynamic_cast<const InputError*>(&e) ? " (bad input)" : "",
+                     w.find("crashed the HDF5 library") != std::string::npos
+                         ? " (libhdf5 crashed in the probe's child)"
+                     : w.find("did not finish reading") != std::string::npos
+                         ? " (libhdf5 hung in the probe's child)"
+                         : "")];
     } catch (const std::exception& e) {
       const std::string keep = str(o.out, "/finding-", ++findings, ext);
       write_bytes(keep, read_bytes(current));
