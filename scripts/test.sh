@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages genie needs when any is missing, builds genie (with CUDA when the
 # toolkit is present), runs the whole CPU test suite, then builds the embed example against the
-# installed package. GPU cases are skipped, and counted, without a GPU.
+# installed package. GPU cases are skipped, and counted, without a GPU. In CI (CI=true) or with
+# GENIE_HARDENING=1 it then runs the suite under sanitizers and fuzzes the input parsers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages (scripts/debian-packages.txt) that are missing: installed first (root or sudo;
@@ -26,3 +27,11 @@ cmake -G Ninja -S examples/embed -B "$BUILD/embed" -DCMAKE_PREFIX_PATH="$PREFIX"
 cmake --build "$BUILD/embed"
 rm -rf "$BUILD/embed/out"
 "$BUILD/embed/genie_embed" "$PREFIX/share/genie/resnet20_fmnist.h5" "$BUILD/embed/out" 300
+# Hardening (in CI, or with GENIE_HARDENING=1): the suite again under AddressSanitizer + UBSan
+# (scripts/sanitize.sh; the 10,000-image evaluation case, two minutes under the sanitizers, is
+# left to the run above), then a short fuzzing run of every parser of untrusted input
+# (scripts/fuzz.sh; GENIE_FUZZ_SECONDS each, default 20; the documented long run is 1800).
+if [ "${CI:-}" = true ] || [ -n "${GENIE_HARDENING:-}" ]; then
+  scripts/sanitize.sh -tce='evaluate: resnet20_fmnist.h5 reaches*'
+  scripts/fuzz.sh "${GENIE_FUZZ_SECONDS:-20}"
+fi
