@@ -2,6 +2,7 @@
 // objective and its gradients against PyTorch (tests/golden/make_quant_golden.py → quant_block.h5),
 // the β schedule, quantizer placement and bit conventions on ResNet-20, BN folding, determinism,
 // checkpoint/resume and the integer model file's exact reload.
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <array>
@@ -313,6 +314,47 @@ TEST_CASE(
   // Unfinished models are refused.
   QModel fresh(m, {3, 4, false});
   CHECK_THROWS_WITH_AS(fresh.save(fin.path), doctest::Contains("not hard-rounded"), Error);
+}
+
+TEST_CASE("reconstruct: a quantized file's float dataset stored as integers is refused") {
+  models::Model m = quant::fold_bn(golden_model());
+  quant::ReconOptions opt;
+  opt.iters = 2;
+  opt.batch = 4;
+  QModel qm(m, {4, 4, true});
+  quant::reconstruct(qm, test::randn_cpu({8, 3, 8, 8}, 43), opt);
+  TempFile f("int_param.h5");
+  qm.save(f.path);
+  CHECK_NOTHROW(QModel::load(f.path));
+  // Replace one bias (param.*) by an int32 dataset of the same shape, as a careless converter
+  // would write it: loading must name it, not convert it silently.
+  std::string key;
+  for (const auto& k : io::H5Reader(f.path).list_datasets())
+    if (k.rfind("param.", 0) == 0 && k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0)
+      key = k;
+  REQUIRE_FALSE(key.empty());
+  const Shape shape = io::H5Reader(f.path).shape(key);
+  {
+    const hid_t file = H5Fopen(f.path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    REQUIRE(H5Ldelete(file, key.c_str(), H5P_DEFAULT) >= 0);
+    std::vector<hsize_t> dims(shape.begin(), shape.end());
+    const hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+    const hid_t ds =
+        H5Dcreate2(file, key.c_str(), H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<int32_t> zeros(size_t(shape.empty() ? 1 : shape[0]), 0);
+    REQUIRE(H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()) >= 0);
+    H5Dclose(ds);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  std::string msg;
+  try {
+    QModel::load(f.path);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("'" + key + "' expected a floating-point type, got i32") != std::string::npos);
 }
 
 TEST_CASE("reconstruct: BN-folded model reconstructs and reloads exactly") {
