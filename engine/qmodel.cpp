@@ -28,6 +28,14 @@ bool finite(const Tensor& t) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
 }
 
+// Quantizer steps read from a file must be finite. (Not necessarily positive: Genie-M's learned
+// weight steps can cross zero today — issue 16 — and such a file is what genie computed.)
+void check_steps(const Tensor& steps, const std::string& path, const std::string& key) {
+  for (float s : steps.to_vector())
+    GENIE_CHECK(std::isfinite(s), "[qmodel] ", path, ": dataset '", key,
+                "' expected finite steps, got ", s);
+}
+
 struct Layout {
   std::vector<int> wq_node, wq_bits, aq_value, aq_bits;
   std::vector<int> node_wq;
@@ -297,15 +305,25 @@ QModel QModel::load(const std::string& path, Device device) {
       wqs.emplace_back(n.name, WeightQuantizer());
       continue;
     }
-    const int bits = int(r.attr_i64("bits", cname));
-    const int off = int(r.attr_i64("code_offset", cname));
+    const int64_t bits64 = r.attr_i64("bits", cname), off64 = r.attr_i64("code_offset", cname);
+    GENIE_CHECK(bits64 >= k::kMinBits && bits64 <= k::kMaxBits, "[qmodel] ", path, ": dataset '",
+                cname, "' expected bits in ", k::kMinBits, "..", k::kMaxBits, ", got ", bits64);
+    const int bits = int(bits64);
+    GENIE_CHECK(off64 == int64_t(1) << (bits - 1), "[qmodel] ", path, ": dataset '", cname,
+                "' expected code_offset ", int64_t(1) << (bits - 1), " for ", bits, " bits, got ",
+                off64);
+    const int off = int(off64);
     Tensor codes = r.read_i8(cname);
     std::vector<float> c(size_t(codes.numel()));
     const int8_t* cp = codes.data_as<int8_t>();
     for (size_t j = 0; j < c.size(); ++j) c[j] = float(int(cp[j]) + off);
-    WeightQuantizer q = WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()),
-                                                    read_float(r, n.name + ".weight_step"),
-                                                    read_float(r, n.name + ".weight_zero"), bits);
+    const Tensor step = read_float(r, n.name + ".weight_step");
+    const Tensor zero = read_float(r, n.name + ".weight_zero");
+    check_steps(step, path, n.name + ".weight_step");
+    GENIE_CHECK(finite(zero), "[qmodel] ", path, ": dataset '", n.name,
+                ".weight_zero' expected finite zero points");
+    WeightQuantizer q =
+        WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()), step, zero, bits);
     if (!params.count(n.name + ".weight")) {  // final files: the weight is its dequantized codes
       NoGradGuard ng;
       params[n.name + ".weight"] = q.forward();
@@ -341,7 +359,9 @@ QModel QModel::load(const std::string& path, Device device) {
     if (r.has_attr("consumers", key))  // files before 2026-11-26 lack it
       GENIE_CHECK(r.attr_i64_vec("consumers", key) == qm.consumers_of(int(i)), "[qmodel] ", path,
                   ": activation quantizer ", i, " is applied to other inputs than this graph's");
-    qm.aq[i].set_state(r.attr_i64("signed", key) != 0, read_float(r, key).item(), Device::CPU);
+    const Tensor step = read_float(r, key);
+    check_steps(step, path, key);
+    qm.aq[i].set_state(r.attr_i64("signed", key) != 0, step.item(), Device::CPU);
   }
   qm.to(device);
   return qm;

@@ -100,6 +100,7 @@ WeightQuantizer WeightQuantizer::from_weight(const Tensor& w, int bits) {
 WeightQuantizer WeightQuantizer::from_codes(const Tensor& codes, const Tensor& step,
                                             const Tensor& zero, int bits) {
   check_f32("weight_quantizer", codes);
+  k::check_bits("weight_quantizer", bits);
   const int64_t K = codes.dim(0);
   GENIE_CHECK(step.numel() == K && zero.numel() == K, "[weight_quantizer] expected ", K,
               " steps and zero points, got ", step.numel(), " and ", zero.numel());

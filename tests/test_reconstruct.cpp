@@ -357,6 +357,20 @@ TEST_CASE("reconstruct: a quantized file's float dataset stored as integers is r
   CHECK(msg.find("'" + key + "' expected a floating-point type, got i32") != std::string::npos);
 }
 
+TEST_CASE("reconstruct: a quantized file's bit widths come from the file and are checked") {
+  // Found by the fuzzer (tests/fuzz): a weight_codes dataset whose `bits` attribute is -5 made
+  // QModel::load shift by a negative amount (UBSan: quant_functors.h grid_max).
+  const std::string p = test::source_path("tests/fuzz/corpus/model/regress_bits_negative.h5");
+  std::string msg;
+  try {
+    QModel::load(p);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("dataset 'classifier.1.weight_codes' expected bits in 2..8, got -5") !=
+        std::string::npos);
+}
+
 TEST_CASE("reconstruct: BN-folded model reconstructs and reloads exactly") {
   models::Model m = quant::fold_bn(golden_model());
   Tensor calib = test::randn_cpu({8, 3, 8, 8}, 43);
