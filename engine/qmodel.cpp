@@ -322,8 +322,12 @@ QModel QModel::load(const std::string& path, Device device) {
     check_steps(step, path, n.name + ".weight_step");
     GENIE_CHECK(finite(zero), "[qmodel] ", path, ": dataset '", n.name,
                 ".weight_zero' expected finite zero points");
-    WeightQuantizer q =
-        WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()), step, zero, bits);
+    WeightQuantizer q;
+    try {
+      q = WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()), step, zero, bits);
+    } catch (const Error& e) {
+      throw Error(str("[qmodel] ", path, ": layer ", n.name, ": ", e.what()));
+    }
     if (!params.count(n.name + ".weight")) {  // final files: the weight is its dequantized codes
       NoGradGuard ng;
       params[n.name + ".weight"] = q.forward();
@@ -360,6 +364,8 @@ QModel QModel::load(const std::string& path, Device device) {
       GENIE_CHECK(r.attr_i64_vec("consumers", key) == qm.consumers_of(int(i)), "[qmodel] ", path,
                   ": activation quantizer ", i, " is applied to other inputs than this graph's");
     const Tensor step = read_float(r, key);
+    GENIE_CHECK(step.numel() == 1, "[qmodel] ", path, ": dataset '", key,
+                "' expected one step, got shape ", shape_str(step.shape()));
     check_steps(step, path, key);
     qm.aq[i].set_state(r.attr_i64("signed", key) != 0, step.item(), Device::CPU);
   }
