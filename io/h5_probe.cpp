@@ -6,13 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
-#include <set>
 
 #include "io/h5.h"
 #include "kernels/device.h"
@@ -86,6 +87,14 @@ void read_everything(const std::string& path) {
   ::_exit(0);
 }
 
+// A minute (GENIE_H5_PROBE_SECONDS overrides it), and ten seconds more per 100 MB: a healthy file
+// is read in a fraction of that.
+unsigned time_limit(int64_t file_bytes) {
+  const char* e = std::getenv("GENIE_H5_PROBE_SECONDS");
+  const long base = e && *e ? std::strtol(e, nullptr, 10) : 60;
+  return unsigned(std::max(1L, base)) + unsigned(file_bytes / (int64_t(100) << 20)) * 10;
+}
+
 std::string file_key(const std::string& path, const struct stat& st) {
   return str(path, '|', st.st_dev, ':', st.st_ino, '|', st.st_size, '|', st.st_mtim.tv_sec, '.',
              st.st_mtim.tv_nsec);
@@ -99,15 +108,19 @@ void probe_h5_file(const std::string& path) {
   if (g_child || !probe_enabled()) return;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // the reader says why
+  // The verdict per file: "" (safe) or the error, so that a bad file costs one probe.
   static std::mutex mu;
-  static std::set<std::string> safe;
+  static std::map<std::string, std::string> verdicts;
   const std::string key = file_key(path, st);
   {
     std::lock_guard<std::mutex> lk(mu);
-    if (safe.count(key)) return;
+    const auto it = verdicts.find(key);
+    if (it != verdicts.end()) {
+      if (it->second.empty()) return;
+      throw Error(it->second);
+    }
   }
-  // A minute, and ten seconds more per 100 MB: a healthy file is read in a fraction of that.
-  const unsigned limit = 60 + unsigned(st.st_size / (int64_t(100) << 20)) * 10;
+  const unsigned limit = time_limit(st.st_size);
   const char* dir = std::getenv("GENIE_H5_PROBE_LOG");
   const std::string log =
       dir && *dir ? str(dir, "/probe-", ::getpid(), "-", st.st_ino, ".log") : "";
@@ -121,7 +134,7 @@ void probe_h5_file(const std::string& path) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     if (!log.empty()) std::remove(log.c_str());
     std::lock_guard<std::mutex> lk(mu);
-    safe.insert(key);
+    verdicts[key] = "";
     return;
   }
   const std::string how =
@@ -130,9 +143,14 @@ void probe_h5_file(const std::string& path) {
       : WIFSIGNALED(status)
           ? str("reading it crashed the HDF5 library (", strsignal(WTERMSIG(status)), ")")
           : str("reading it failed in the HDF5 library (exit status ", WEXITSTATUS(status), ")");
-  throw Error(str("[h5] ", path, ": corrupt HDF5 file: ", how,
-                  "; it was read in a separate process, so nothing else was affected",
-                  log.empty() ? "" : " (log: " + log + ")"));
+  const std::string msg = str("[h5] ", path, ": corrupt HDF5 file: ", how,
+                              "; it was read in a separate process, so nothing else was affected",
+                              log.empty() ? "" : " (log: " + log + ")");
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    verdicts[key] = msg;
+  }
+  throw Error(msg);
 }
 
 }  // namespace genie::io

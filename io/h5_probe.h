@@ -8,6 +8,8 @@
 // same reads are safe in this process (libhdf5 is deterministic). A file is probed once per
 // (path, size, modification time) and process.
 //
+// The child has a minute, and ten seconds more per 100 MB of file (GENIE_H5_PROBE_SECONDS sets the
+// minute). The verdict is kept: a file refused once is refused again at once.
 // GENIE_H5_PROBE=0 turns the probe off (files are then opened directly, as before).
 // GENIE_H5_PROBE_LOG=DIR keeps each failed probe's stderr in DIR (for triage; otherwise the
 // child's output is discarded).

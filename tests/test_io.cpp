@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -666,6 +667,23 @@ TEST_CASE("io h5: a file whose metadata crashes libhdf5 itself is an error, not 
   CHECK(r.rc == 2);
   CHECK(r.signal == 0);
   CHECK(test::contains(r.err, "crashed the HDF5 library"));
+}
+
+TEST_CASE("io h5: a file on which libhdf5 itself loops forever is an error after the time limit") {
+  // Found by the fuzzer (tests/fuzz): a mutated quantized file whose global heap sends libhdf5
+  // 1.10 round in H5HG_read (under H5Aread of a string attribute) for ever. The probe's child is
+  // stopped after its time limit (2 s here) and the verdict kept: the second open fails at once.
+  const std::string p = test::source_path("tests/data/io/libhdf5_hangs.h5");
+  ::setenv("GENIE_H5_PROBE_SECONDS", "2", 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  require_error([&] { H5Reader r(p); },
+                {p.c_str(), "corrupt HDF5 file", "did not finish reading it within 2 s"});
+  const auto t1 = std::chrono::steady_clock::now();
+  require_error([&] { io::load_model(p); }, {"did not finish reading it within 2 s"});
+  const double again = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  ::unsetenv("GENIE_H5_PROBE_SECONDS");
+  CHECK(std::chrono::duration<double>(t1 - t0).count() >= 2.0);
+  CHECK(again < 1.0);  // the kept verdict, no second probe
 }
 
 TEST_CASE("io h5: highly compressible data still reads (the deflate bound is not too tight)") {

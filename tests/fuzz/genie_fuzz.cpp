@@ -437,7 +437,7 @@ void run_config(const std::string& text) {
 
 struct Options {
   std::string target, out = "fuzz-out";
-  double seconds = 60, timeout = 20;
+  double seconds = 60, timeout = 60;
   int64_t runs = -1;
   uint64_t seed = 1;
   bool quiet = false;
