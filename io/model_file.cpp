@@ -100,6 +100,10 @@ models::Model load_model(const std::string& path) {
     info.num_classes = out[1];
   }
 
+  // The architecture's shapes, checked against the file's before any tensor is read (a dataset
+  // declaring a huge shape is refused by its declaration, not after reading it).
+  std::map<std::string, Shape> expected;
+  for (const auto& s : g.param_specs()) expected[s.key] = s.shape;
   std::map<std::string, Tensor> params;
   for (const std::string& key : r.list_datasets()) {
     GENIE_CHECK(key.size() <= models::limits::kMaxKey, "[load_model] ", where, ": dataset name of ",
@@ -115,6 +119,12 @@ models::Model load_model(const std::string& path) {
                 : t == DType::U8 ? "uint8"
                                  : "16- to 64-bit integer",
                 " values");
+    const auto e = expected.find(key);
+    if (e != expected.end()) {
+      const Shape found = r.shape(key);
+      GENIE_CHECK(found == e->second, "[model] ", where, ": tensor '", key, "' expected shape ",
+                  shape_str(e->second), ", found ", shape_str(found));
+    }
     params[key] = r.read_f32(key);
   }
   return Model(std::move(g), std::move(info), std::move(params), where);

@@ -184,6 +184,31 @@ TEST_CASE("model_file: wrong shape names expected and found") {
   std::remove(p.c_str());
 }
 
+TEST_CASE("model_file: a tensor's declared shape is checked before the tensor is read") {
+  // fc.weight as 64 MiB of zeros, deflated to a few dozen KiB: the file is small, the declared
+  // shape is not the architecture's (10, 64). It is refused by its declaration, before the
+  // 64 MiB are allocated and decompressed.
+  FileSpec s = teacher_spec();
+  s.tensors.erase("fc.weight");
+  const std::string p = tmp_path("declared.h5");
+  {
+    io::H5Writer w(p);
+    for (const auto& kv : s.tensors) w.write(kv.first, kv.second);
+    w.write("fc.weight", Tensor::zeros({4096, 4096}), 9);
+    for (const auto& kv : s.str_attrs) w.set_attr_string(kv.first, kv.second);
+    w.set_attr_i64_vec("input_shape", s.int_attrs.at("input_shape"));
+    w.set_attr_i64("num_classes", s.int_attrs.at("num_classes")[0]);
+    for (const auto& kv : s.float_attrs) w.set_attr_f32_vec(kv.first, kv.second);
+    w.commit();
+  }
+  host_reset_peak();
+  const size_t before = host_mem_stats().allocated;
+  const std::string msg = load_error(p);
+  CHECK(contains(msg, "tensor 'fc.weight' expected shape (10, 64), found (4096, 4096)"));
+  CHECK(host_mem_stats().peak_allocated - before < (size_t(16) << 20));  // no 64 MiB read
+  std::remove(p.c_str());
+}
+
 TEST_CASE("model_file: unknown arch lists the known ones") {
   FileSpec s = teacher_spec();
   s.str_attrs["arch"] = "resnet21";
