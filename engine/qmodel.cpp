@@ -269,6 +269,34 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
   w.commit();
 }
 
+// One layer's stored integer codes, steps and zero points, each checked before use.
+static WeightQuantizer read_codes(const io::H5Reader& r, const std::string& path,
+                                  const std::string& layer) {
+  const std::string cname = layer + ".weight_codes";
+  const int64_t bits64 = r.attr_i64("bits", cname), off64 = r.attr_i64("code_offset", cname);
+  GENIE_CHECK(bits64 >= k::kMinBits && bits64 <= k::kMaxBits, "[qmodel] ", path, ": dataset '",
+              cname, "' expected bits in ", k::kMinBits, "..", k::kMaxBits, ", got ", bits64);
+  const int bits = int(bits64);
+  GENIE_CHECK(off64 == int64_t(1) << (bits - 1), "[qmodel] ", path, ": dataset '", cname,
+              "' expected code_offset ", int64_t(1) << (bits - 1), " for ", bits, " bits, got ",
+              off64);
+  const int off = int(off64);
+  Tensor codes = r.read_i8(cname);
+  std::vector<float> c(size_t(codes.numel()));
+  const int8_t* cp = codes.data_as<int8_t>();
+  for (size_t j = 0; j < c.size(); ++j) c[j] = float(int(cp[j]) + off);
+  const Tensor step = read_float(r, layer + ".weight_step");
+  const Tensor zero = read_float(r, layer + ".weight_zero");
+  check_steps(step, path, layer + ".weight_step");
+  GENIE_CHECK(finite(zero), "[qmodel] ", path, ": dataset '", layer,
+              ".weight_zero' expected finite zero points");
+  try {
+    return WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()), step, zero, bits);
+  } catch (const Error& e) {
+    throw Error(str("[qmodel] ", path, ": layer ", layer, ": ", e.what()));
+  }
+}
+
 QModel QModel::load(const std::string& path, Device device) {
   io::H5Reader r(path);
   GENIE_CHECK(r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1", "[qmodel] ",
@@ -305,29 +333,7 @@ QModel QModel::load(const std::string& path, Device device) {
       wqs.emplace_back(n.name, WeightQuantizer());
       continue;
     }
-    const int64_t bits64 = r.attr_i64("bits", cname), off64 = r.attr_i64("code_offset", cname);
-    GENIE_CHECK(bits64 >= k::kMinBits && bits64 <= k::kMaxBits, "[qmodel] ", path, ": dataset '",
-                cname, "' expected bits in ", k::kMinBits, "..", k::kMaxBits, ", got ", bits64);
-    const int bits = int(bits64);
-    GENIE_CHECK(off64 == int64_t(1) << (bits - 1), "[qmodel] ", path, ": dataset '", cname,
-                "' expected code_offset ", int64_t(1) << (bits - 1), " for ", bits, " bits, got ",
-                off64);
-    const int off = int(off64);
-    Tensor codes = r.read_i8(cname);
-    std::vector<float> c(size_t(codes.numel()));
-    const int8_t* cp = codes.data_as<int8_t>();
-    for (size_t j = 0; j < c.size(); ++j) c[j] = float(int(cp[j]) + off);
-    const Tensor step = read_float(r, n.name + ".weight_step");
-    const Tensor zero = read_float(r, n.name + ".weight_zero");
-    check_steps(step, path, n.name + ".weight_step");
-    GENIE_CHECK(finite(zero), "[qmodel] ", path, ": dataset '", n.name,
-                ".weight_zero' expected finite zero points");
-    WeightQuantizer q;
-    try {
-      q = WeightQuantizer::from_codes(Tensor::from_vector(c, codes.shape()), step, zero, bits);
-    } catch (const Error& e) {
-      throw Error(str("[qmodel] ", path, ": layer ", n.name, ": ", e.what()));
-    }
+    const WeightQuantizer q = read_codes(r, path, n.name);
     if (!params.count(n.name + ".weight")) {  // final files: the weight is its dequantized codes
       NoGradGuard ng;
       params[n.name + ".weight"] = q.forward();
