@@ -15,6 +15,7 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor abs(const Tensor& x);
+Tensor exp(const Tensor& x);
 Tensor mul_scalar(const Tensor& x, float a);
 Tensor add_scalar(const Tensor& x, float a);
 Tensor add(const Tensor& a, const Tensor& b);  // same shape

@@ -13,12 +13,12 @@ static Tensor unary(UnaryOp op, float alpha, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   k::unary_fwd(x.device(), op, alpha, x.data(), y.data(), x.numel(), nullptr);
   if (needs_grad({&x})) {
-    // tanh/sigmoid differentiate through the output, the others through the input. ReLU, ReLU6
+    // tanh/sigmoid/exp differentiate through the output, the others through the input. ReLU, ReLU6
     // and leaky ReLU (slope >= 0) pass the gradient where the output is inside (0, ...) exactly
     // where the input is, so they keep the output in the input's place (PyTorch saves ReLU's
     // result too): the input is then freed as soon as the forward is done with it, and the
     // output is the next layer's input anyway.
-    const bool uses_y = op == UnaryOp::Tanh || op == UnaryOp::Sigmoid;
+    const bool uses_y = op == UnaryOp::Tanh || op == UnaryOp::Sigmoid || op == UnaryOp::Exp;
     const bool mask_from_y =
         op == UnaryOp::Relu || op == UnaryOp::Relu6 || (op == UnaryOp::LeakyRelu && alpha >= 0.f);
     const bool uses_x = !uses_y && op != UnaryOp::Scale && op != UnaryOp::AddScalar;
@@ -43,6 +43,7 @@ Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, 0.f, x); }
 Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, 0.f, x); }
 Tensor square(const Tensor& x) { return unary(UnaryOp::Square, 0.f, x); }
 Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, 0.f, x); }
+Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, 0.f, x); }
 Tensor mul_scalar(const Tensor& x, float a) { return unary(UnaryOp::Scale, a, x); }
 Tensor add_scalar(const Tensor& x, float a) { return unary(UnaryOp::AddScalar, a, x); }
 

@@ -22,6 +22,9 @@ inline constexpr int64_t kReconIters = 20000;  // per unit
 inline constexpr int64_t kReconBatch = 32;
 inline constexpr double kLrWeightStep = 1e-4;
 inline constexpr double kLrActStep = 4e-5;
+// Not in the paper: the most a learned step moves per iteration, relative to its initial size
+// (issue 16: the absolute rates above moved small depthwise steps across zero).
+inline constexpr double kMaxStepChange = 0.02;
 inline constexpr double kLrRound = 1e-3;
 inline constexpr double kQDropP = 0.5;       // probability that an element keeps its FP value
 inline constexpr double kRoundWeight = 1.0;  // weight of the rounding regulariser

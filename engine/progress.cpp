@@ -76,6 +76,7 @@ void Progress::unit_end(int unit, int units, const quant::UnitReport& r) const {
   e.text = r.name;
   e.loss_before = r.loss_before;
   e.loss_after = r.loss_after;
+  e.kept_initial = r.kept_initial;
   e.seconds = r.collect_s + r.optimize_s;
   emit(e);
 }
@@ -162,9 +163,10 @@ void ProgressView::operator()(const PipelineEvent& e) {
       break;
     }
     case K::UnitEnd:
-      std::snprintf(buf, sizeof buf, "[reconstruct] unit %lld/%lld %-14s loss %.5g -> %.5g  (%s)",
+      std::snprintf(buf, sizeof buf, "[reconstruct] unit %lld/%lld %-14s loss %.5g -> %.5g  (%s)%s",
                     (long long)(e.unit + 1), (long long)e.units, e.text.c_str(), e.loss_before,
-                    e.loss_after, format_duration(e.seconds).c_str());
+                    e.loss_after, format_duration(e.seconds).c_str(),
+                    e.kept_initial ? "  worse: initial quantizer kept" : "");
       line(buf);
       break;
     case K::UnitBegin:

@@ -28,6 +28,7 @@ struct PipelineEvent {
   int64_t unit = 0, units = 0, iter = 0, iters = 0;
   double loss = 0, rec = 0, reg = 0;  // UnitStep: total = reconstruction + weight · regulariser
   double loss_before = 0, loss_after = 0;
+  bool kept_initial = false;  // UnitEnd: the guard kept the initial quantizer
 };
 using PipelineListener = std::function<void(const PipelineEvent&)>;
 

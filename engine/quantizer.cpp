@@ -1,6 +1,7 @@
 // Weight and activation quantizers: clip-search initialisation and fake-quant forwards.
 #include "engine/quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/quant.h"
@@ -145,9 +146,59 @@ WeightQuantizer WeightQuantizer::from_state(const Tensor& w_floor, const Tensor&
   return q;
 }
 
+namespace {
+
+// A tensor moved to device d, keeping whether it learns.
+void move_param(Tensor& t, Device d) {
+  if (!t.defined()) return;
+  const bool rg = t.requires_grad();
+  t = t.to(d).detach();
+  if (rg) t.set_requires_grad();
+}
+
+}  // namespace
+
+void StepParam::start(const Tensor& s0, float lr, float max_change) {
+  GENIE_CHECK(lr > 0.f && max_change > 0.f, "[quantizer] expected a positive step learning rate ",
+              "and max change, got ", lr, " and ", max_change);
+  std::vector<float> cv = s0.detach().to_vector();
+  for (float& x : cv) {
+    GENIE_CHECK(x > 0.f && std::isfinite(x), "[quantizer] expected positive finite steps, got ", x);
+    x = std::min(1.f / x, max_change / lr);
+  }
+  c = Tensor::from_vector(cv, s0.shape(), s0.device());
+  phi = Tensor::zeros(s0.shape(), s0.device());
+  phi.set_requires_grad(true);
+}
+
+Tensor StepParam::apply(const Tensor& s0) const {
+  return learned() ? ops::mul(s0, ops::exp(ops::mul(c, phi))) : s0;
+}
+
+void StepParam::fold(Tensor& s0) {
+  if (!learned()) return;
+  NoGradGuard ng;
+  Tensor s = apply(s0.detach()).detach();
+  s0 = s;
+  phi = Tensor();
+  c = Tensor();
+}
+
+void StepParam::to(Device d) {
+  move_param(phi, d);
+  if (c.defined()) c = c.to(d);
+}
+
+void WeightQuantizer::learn_step(float lr, float max_change) {
+  GENIE_CHECK(defined(), "[weight_quantizer] used before initialisation");
+  param_.start(step_, lr, max_change);
+}
+Tensor WeightQuantizer::effective_step() const { return param_.apply(step_); }
+void WeightQuantizer::fix_step() { param_.fold(step_); }
+
 Tensor WeightQuantizer::forward() const {
   GENIE_CHECK(defined(), "[weight_quantizer] used before initialisation");
-  return ops::fake_quant_weight(w_floor_, v_, step_, zero_, bits_, hard_);
+  return ops::fake_quant_weight(w_floor_, v_, effective_step(), zero_, bits_, hard_);
 }
 
 Tensor WeightQuantizer::codes() const {
@@ -168,13 +219,11 @@ Tensor WeightQuantizer::codes() const {
 
 void WeightQuantizer::to(Device d) {
   if (!defined()) return;
-  const bool rv = v_.requires_grad(), rs = step_.requires_grad();
   w_floor_ = w_floor_.to(d);
-  v_ = v_.to(d).detach();
-  step_ = step_.to(d).detach();
+  move_param(v_, d);
+  move_param(step_, d);
+  param_.to(d);
   zero_ = zero_.to(d);
-  if (rv) v_.set_requires_grad();
-  if (rs) step_.set_requires_grad();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +241,7 @@ void ActQuantizer::init(const Tensor& a) {
 }
 
 void ActQuantizer::set_state(bool is_signed, float step, Device d) {
+  param_ = StepParam();
   signed_ = is_signed;
   step_ = Tensor::from_vector({step}, {1}, d);
 }
@@ -203,14 +253,19 @@ Tensor ActQuantizer::forward(const Tensor& x, ops::Generator* gen) const {
 
 Tensor ActQuantizer::forward_masked(const Tensor& x, const Tensor& mask) const {
   GENIE_CHECK(initialized(), "[act_quantizer] used before initialisation");
-  return ops::fake_quant_act(x, step_, qn(), qp(), mask);
+  return ops::fake_quant_act(x, effective_step(), qn(), qp(), mask);
 }
 
+void ActQuantizer::learn_step(float lr, float max_change) {
+  GENIE_CHECK(initialized(), "[act_quantizer] used before initialisation");
+  param_.start(step_, lr, max_change);
+}
+Tensor ActQuantizer::effective_step() const { return param_.apply(step_); }
+void ActQuantizer::fix_step() { param_.fold(step_); }
+
 void ActQuantizer::to(Device d) {
-  if (!step_.defined()) return;
-  const bool rs = step_.requires_grad();
-  step_ = step_.to(d).detach();
-  if (rs) step_.set_requires_grad();
+  move_param(step_, d);
+  param_.to(d);
 }
 
 }  // namespace genie::quant

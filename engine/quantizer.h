@@ -26,6 +26,20 @@ struct ClipSearch {
 ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
                        const std::vector<float>& lo, int bits);
 
+// A learned quantizer step s (per channel or per tensor) as s = s0·exp(c·φ), φ = 0 at the start:
+// positive whatever φ becomes. With Adam on φ at learning rate lr, each iteration changes log s by
+// about c·lr; c = min(1/s0, max_change/lr) makes that lr/s0 — the paper's absolute move of about
+// lr — while lr is at most max_change·s0, and max_change (a fraction of the step) below. An
+// absolute learning rate alone moved the small steps of depthwise layers across zero (issue 16).
+struct StepParam {
+  Tensor phi, c;  // undefined unless the step is learned
+  bool learned() const { return phi.defined(); }
+  void start(const Tensor& s0, float lr, float max_change);  // φ = 0 (learnable), c as above
+  Tensor apply(const Tensor& s0) const;  // s0·exp(c·φ) (s0 itself when not learned)
+  void fold(Tensor& s0);                 // s0 ← apply(s0), then not learned
+  void to(Device d);
+};
+
 // Weight quantizer, per output channel, asymmetric (GENIE.md §2.2).
 class WeightQuantizer {
  public:
@@ -48,7 +62,15 @@ class WeightQuantizer {
   // The integer grid values clamp(W_floor + [V ≥ 0] + z, 0, 2^b − 1) as a float tensor (host or
   // device) — what Ŵ = step·(code − zero) is made of after hard rounding.
   Tensor codes() const;
-  // Parameters to learn (GENIE.md §2.5): step (weight-step group) and V (rounding logits).
+  // Parameters to learn (GENIE.md §2.5): the step (weight-step group) and V (rounding logits).
+  // The step is learned as s = s0·exp(c·φ) (learn_step; see StepParam below): it stays positive
+  // and Adam moves it by about its learning rate per iteration, as the paper's bare step, but
+  // never by more than max_change of its size. While φ is learned, step() is the initial step s0
+  // and effective_step() what the forward uses; fix_step() folds φ into step().
+  void learn_step(float lr, float max_change);
+  Tensor& step_param() { return param_.phi; }  // φ (K); undefined unless learned
+  Tensor effective_step() const;               // s0·exp(c·φ), differentiable w.r.t. φ
+  void fix_step();
   Tensor& step() { return step_; }
   Tensor& logits() { return v_; }
   const Tensor& step() const { return step_; }
@@ -65,6 +87,7 @@ class WeightQuantizer {
   int bits_ = 8;
   bool hard_ = false;
   Tensor w_floor_, v_, step_, zero_;  // step_/zero_ (K)
+  StepParam param_;
 };
 
 // Activation quantizer, per tensor (GENIE.md §2.3): signed/unsigned from the calibration data,
@@ -90,6 +113,11 @@ class ActQuantizer {
   bool is_signed() const { return signed_; }
   float qn() const { return k::grid_qn(bits_, signed_); }
   float qp() const { return k::grid_qp(bits_, signed_); }
+  // The step (1) is learned as for the weights: s0·exp(c·φ), φ (1) from learn_step() on.
+  void learn_step(float lr, float max_change);
+  Tensor& step_param() { return param_.phi; }
+  Tensor effective_step() const;
+  void fix_step();
   Tensor& step() { return step_; }  // (1)
   const Tensor& step() const { return step_; }
   bool qdrop = false;
@@ -99,6 +127,7 @@ class ActQuantizer {
   int bits_ = 8;
   bool signed_ = false;
   Tensor step_;
+  StepParam param_;
 };
 
 }  // namespace genie::quant

@@ -2,6 +2,7 @@
 // per-unit optimisation loop, freezing, and the per-unit report.
 #include "engine/reconstruct.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -227,13 +228,24 @@ struct UnitOptimizer::Impl {
                 "[reconstruct] expected caches with the same positive row count, got ",
                 x.describe(), ", ", xq.describe(), ", ", y.describe());
     GENIE_CHECK(opt.iters > 0 && opt.batch > 0, "[reconstruct] expected positive iters/batch");
+    // Steps are learned as s0·exp(c·φ) (quantizer.h, StepParam); a learning rate of 0 leaves
+    // them as initialised.
     std::vector<Tensor> ws, as, vs;
     for (int w : qm.wq_in(u.first, u.last)) {
-      ws.push_back(qm.wq[size_t(w)].step().set_requires_grad(true));
-      vs.push_back(qm.wq[size_t(w)].logits().set_requires_grad(true));
+      WeightQuantizer& q = qm.wq[size_t(w)];
+      if (opt.lr_w_step > 0.f) {
+        q.learn_step(opt.lr_w_step, opt.max_step_change);
+        ws.push_back(q.step_param());
+      }
+      vs.push_back(q.logits().set_requires_grad(true));
     }
-    for (int a : qm.aq_in(u.first, u.last))
-      as.push_back(qm.aq[size_t(a)].step().set_requires_grad(true));
+    for (int a : qm.aq_in(u.first, u.last)) {
+      ActQuantizer& q = qm.aq[size_t(a)];
+      if (opt.lr_a_step > 0.f) {
+        q.learn_step(opt.lr_a_step, opt.max_step_change);
+        as.push_back(q.step_param());
+      }
+    }
     opt_w = std::make_unique<Adam>(ws, opt.lr_w_step);
     opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
     opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
@@ -359,17 +371,20 @@ void optimize_unit(QModel& qm, const models::Unit& u, int ui, int units, const C
   }
 }  // the optimizer (and its captured steps' memory) ends here
 
-// Hard rounding, QDrop off, nothing of the unit learns any more.
+// Hard rounding, QDrop off, the learned steps folded in: nothing of the unit learns any more.
 void freeze_unit(QModel& qm, const models::Unit& u) {
   for (int w : qm.wq_in(u.first, u.last)) {
     WeightQuantizer& q = qm.wq[size_t(w)];
     q.set_hard(true);
+    q.fix_step();
     q.step().set_requires_grad(false);
     q.logits().set_requires_grad(false);
   }
   for (int a : qm.aq_in(u.first, u.last)) {
-    qm.aq[size_t(a)].qdrop = false;
-    qm.aq[size_t(a)].step().set_requires_grad(false);
+    ActQuantizer& q = qm.aq[size_t(a)];
+    q.qdrop = false;
+    q.fix_step();
+    q.step().set_requires_grad(false);
   }
 }
 
@@ -383,6 +398,45 @@ bool unit_finite(const QModel& qm, const models::Unit& u) {
     if (!engine::all_finite(qm.aq[size_t(a)].step())) return false;
   return true;
 }
+
+bool all_positive(const Tensor& t) {
+  const std::vector<float> v = t.detach().to_vector();
+  return std::all_of(v.begin(), v.end(), [](float x) { return x > 0.f; });
+}
+
+// The unit's quantizer parameters as initialised (grid-searched steps, nearest-rounding logits),
+// kept to fall back on when the optimisation ends worse than it started.
+struct UnitState {
+  std::vector<Tensor> w_step, w_logits, a_step;
+
+  static UnitState of(const QModel& qm, const models::Unit& u) {
+    UnitState s;
+    for (int w : qm.wq_in(u.first, u.last)) {
+      s.w_step.push_back(qm.wq[size_t(w)].step().detach().clone());
+      s.w_logits.push_back(qm.wq[size_t(w)].logits().detach().clone());
+    }
+    for (int a : qm.aq_in(u.first, u.last))
+      s.a_step.push_back(qm.aq[size_t(a)].step().detach().clone());
+    return s;
+  }
+  void restore(QModel& qm, const models::Unit& u) const {
+    size_t i = 0;
+    for (int w : qm.wq_in(u.first, u.last)) {
+      qm.wq[size_t(w)].step() = w_step[i].clone();
+      qm.wq[size_t(w)].logits() = w_logits[i++].clone();
+    }
+    i = 0;
+    for (int a : qm.aq_in(u.first, u.last)) qm.aq[size_t(a)].step() = a_step[i++].clone();
+  }
+  // Every learned step still positive (s0·exp(c·φ) cannot cross zero, but can underflow).
+  static bool steps_positive(const QModel& qm, const models::Unit& u) {
+    for (int w : qm.wq_in(u.first, u.last))
+      if (!all_positive(qm.wq[size_t(w)].step())) return false;
+    for (int a : qm.aq_in(u.first, u.last))
+      if (!all_positive(qm.aq[size_t(a)].step())) return false;
+    return true;
+  }
+};
 
 // A non-finite reconstruction loss (or quantizer parameter) stops Genie-M before anything is
 // written from it, saying whether the unit's data was already non-finite (a teacher that
@@ -433,6 +487,7 @@ UnitReport reconstruct_unit(QModel& qm, const std::vector<models::Unit>& units, 
   rep.loss_before = eval_loss(qm, u, c, opt.collect_batch, opt);
   if (!std::isfinite(rep.loss_before)) fail_nonfinite(qm, u, calib, rep.loss_before, "before");
   for (int w : qm.wq_in(u.first, u.last)) qm.wq[size_t(w)].set_hard(false);
+  const UnitState initial = UnitState::of(qm, u);
   clock.restart();
   optimize_unit(qm, u, ui, int(units.size()), dev_cache ? cd : c, gen, opt, cb);
   freeze_unit(qm, u);
@@ -440,6 +495,19 @@ UnitReport reconstruct_unit(QModel& qm, const std::vector<models::Unit>& units, 
   rep.loss_after = eval_loss(qm, u, c, opt.collect_batch, opt);
   if (!std::isfinite(rep.loss_after) || !unit_finite(qm, u))
     fail_nonfinite(qm, u, calib, rep.loss_after, "after");
+  // The guard: a unit never ends worse than its initial (grid-searched, nearest-rounded)
+  // quantizer.
+  const bool positive = UnitState::steps_positive(qm, u);
+  if (rep.loss_after > rep.loss_before || !positive) {
+    initial.restore(qm, u);
+    rep.kept_initial = true;
+    if (cb.message)
+      cb.message(str("unit ", u.name, ": the optimised quantizer ",
+                     positive ? str("has loss ", rep.loss_after, ", worse than the initial's ",
+                                    rep.loss_before)
+                              : std::string("has a step that underflowed to 0"),
+                     "; the initial quantizer is kept"));
+  }
   return rep;
 }
 

@@ -33,6 +33,9 @@ struct ReconOptions {
   float lr_w_step = float(engine::defaults::kLrWeightStep);
   float lr_a_step = float(engine::defaults::kLrActStep);
   float lr_logits = float(engine::defaults::kLrRound);
+  // The most a learned step moves per iteration, as a fraction of its initial size (StepParam in
+  // quantizer.h): the learning rates above are the paper's absolute ones where they are smaller.
+  float max_step_change = float(engine::defaults::kMaxStepChange);
   float beta_start = 20.f, beta_end = 2.f;
   double warmup = 0.2;  // fraction of iters before the regulariser starts (double, as in Python)
   uint64_t seed = 0;
@@ -81,8 +84,12 @@ struct UnitReport {
   int first = 0, last = 0;
   int64_t iters = 0;
   // Reconstruction loss over the calibration set (X_q input, hard, no QDrop) before and after the
-  // optimisation.
+  // optimisation. When the optimised quantizer is worse (loss_after > loss_before, or a step that
+  // underflowed to 0), the unit keeps its initial quantizer: kept_initial, and its loss is
+  // loss_before (final_loss()).
   double loss_before = 0, loss_after = 0;
+  bool kept_initial = false;
+  double final_loss() const { return kept_initial ? loss_before : loss_after; }
   double collect_s = 0, optimize_s = 0;
 };
 

@@ -38,6 +38,8 @@ Json to_json(const quant::UnitReport& u) {
   o.set("iters", u.iters);
   o.set("loss_before", u.loss_before);
   o.set("loss_after", u.loss_after);
+  o.set("kept_initial", u.kept_initial);
+  o.set("loss_final", u.final_loss());
   o.set("collect_s", u.collect_s);
   o.set("optimize_s", u.optimize_s);
   o.set("time_s", u.collect_s + u.optimize_s);
@@ -53,6 +55,7 @@ quant::UnitReport unit_report_from_json(const Json& j) {
   u.iters = j.get_int("iters", 0);
   u.loss_before = j.at("loss_before").as_number("loss_before");
   u.loss_after = j.at("loss_after").as_number("loss_after");
+  u.kept_initial = j.get_bool("kept_initial", false);  // absent in checkpoints before it existed
   u.collect_s = j.get_number("collect_s", 0.0);
   // A checkpoint written before collect_s/optimize_s existed holds only time_s.
   u.optimize_s = j.get_number("optimize_s", j.get_number("time_s", 0.0) - u.collect_s);

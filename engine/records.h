@@ -13,8 +13,9 @@ namespace genie::engine {
 Json to_json(const DistillBatch& b);
 DistillBatch distill_batch_from_json(const Json& j);  // throws naming a missing or mistyped field
 
-// {"name", "kind", "first", "last", "iters", "loss_before", "loss_after", "collect_s",
-//  "optimize_s", "time_s"} (time_s = collect_s + optimize_s)
+// {"name", "kind", "first", "last", "iters", "loss_before", "loss_after", "kept_initial",
+//  "loss_final", "collect_s", "optimize_s", "time_s"} (time_s = collect_s + optimize_s;
+//  loss_final = loss_before when the guard kept the initial quantizer, else loss_after)
 Json to_json(const quant::UnitReport& u);
 quant::UnitReport unit_report_from_json(const Json& j);
 

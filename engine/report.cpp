@@ -128,12 +128,16 @@ std::string summary_table(const Json& rep) {
   if (rep.contains("units") && rep.at("units").size() > 0) {
     const Json& us = rep.at("units");
     double before = 0, after = 0;
+    std::string kept;
     for (size_t i = 0; i < us.size(); ++i) {
       before += us[i].get_number("loss_before", 0);
-      after += us[i].get_number("loss_after", 0);
+      after += us[i].get_number("loss_final", us[i].get_number("loss_after", 0));
+      if (us[i].get_bool("kept_initial", false))
+        kept += (kept.empty() ? "" : ", ") + us[i].get_string("name", "?");
     }
     std::snprintf(buf, sizeof buf, "%zu units, summed loss %.4g -> %.4g", us.size(), before, after);
     row("reconstruction", buf);
+    if (!kept.empty()) row("optimisation worse", "initial quantizer kept for " + kept);
   }
   if (rep.contains("quant_top1")) {
     out += rule;

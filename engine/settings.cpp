@@ -160,10 +160,12 @@ const std::vector<Setting>& settings_table() {
       GENIE_INT("recon-iters", recon_iters, kQ, kResult, 1, kNoMax, "N",
                 "Genie-M iterations per reconstruction unit"),
       GENIE_INT("recon-batch", recon_batch, kQ, kResult, 1, kNoMax, "N", "Genie-M batch"),
-      GENIE_FLOAT("lr-wstep", lr_wstep, kQ, kResult, 0.0, true, HUGE_VAL, "LR",
-                  "Genie-M learning rate of the weight steps"),
-      GENIE_FLOAT("lr-astep", lr_astep, kQ, kResult, 0.0, true, HUGE_VAL, "LR",
-                  "Genie-M learning rate of the activation steps"),
+      GENIE_FLOAT("lr-wstep", lr_wstep, kQ, kResult, 0.0, false, HUGE_VAL, "LR",
+                  "Genie-M learning rate of the weight steps (0 keeps them)"),
+      GENIE_FLOAT("lr-astep", lr_astep, kQ, kResult, 0.0, false, HUGE_VAL, "LR",
+                  "Genie-M learning rate of the activation steps (0 keeps them)"),
+      GENIE_FLOAT("max-step-change", max_step_change, kQ, kResult, 0.0, true, 1.0, "F",
+                  "most a learned step moves per iteration, relative to its initial size"),
       GENIE_FLOAT("lr-round", lr_round, kQ, kResult, 0.0, true, HUGE_VAL, "LR",
                   "Genie-M learning rate of the rounding logits"),
       GENIE_FLOAT("round-weight", round_weight, kQ, kResult, 0.0, false, HUGE_VAL, "W",
@@ -347,6 +349,7 @@ quant::ReconOptions recon_options(const PipelineConfig& c) {
   ro.graph = c.graph;
   ro.lr_w_step = float(c.lr_wstep);
   ro.lr_a_step = float(c.lr_astep);
+  ro.max_step_change = float(c.max_step_change);
   ro.lr_logits = float(c.lr_round);
   ro.seed = c.seed;
   ro.log_every = std::max<int64_t>(1, std::min<int64_t>(100, c.recon_iters / 10));

@@ -47,6 +47,7 @@ struct PipelineConfig {
   int64_t recon_batch = defaults::kReconBatch;   // --recon-batch
   double lr_wstep = defaults::kLrWeightStep;     // --lr-wstep: weight steps
   double lr_astep = defaults::kLrActStep;        // --lr-astep: activation steps
+  double max_step_change = defaults::kMaxStepChange;  // --max-step-change
   double lr_round = defaults::kLrRound;          // --lr-round: rounding logits
   double qdrop_p = defaults::kQDropP;            // --qdrop-p: P(keep the FP value), 0..1
   double round_weight = defaults::kRoundWeight;  // --round-weight: rounding regulariser weight

@@ -15,7 +15,8 @@ enum class UnaryOp : uint8_t {
   Scale,
   Square,
   Abs,
-  AddScalar
+  AddScalar,
+  Exp
 };
 const char* unary_name(UnaryOp op);
 

@@ -31,6 +31,8 @@ const char* unary_name(UnaryOp op) {
       return "abs";
     case UnaryOp::AddScalar:
       return "add_scalar";
+    case UnaryOp::Exp:
+      return "exp";
   }
   return "?";
 }

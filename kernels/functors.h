@@ -60,6 +60,11 @@ struct AddScalarF {
   GENIE_HD float fwd(float x) const { return x + a; }
   GENIE_HD float bwd(float, float, float dy) const { return dy; }
 };
+struct ExpF {
+  float a;
+  GENIE_HD float fwd(float x) const { return expf(x); }
+  GENIE_HD float bwd(float, float y, float dy) const { return dy * y; }
+};
 
 // Calls body(functor) with the functor for `op`; used by both drivers.
 template <class Body>
@@ -91,6 +96,9 @@ inline void visit_unary(UnaryOp op, float alpha, Body&& body) {
       break;
     case UnaryOp::AddScalar:
       body(AddScalarF{alpha});
+      break;
+    case UnaryOp::Exp:
+      body(ExpF{alpha});
       break;
   }
 }

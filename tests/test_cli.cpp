@@ -71,6 +71,8 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
       {{"--distill-lr-g", "0"}, "--distill-lr-g"},
       {{"--lr-wstep", "-1e-4"}, "--lr-wstep"},
       {{"--lr-astep", "-1"}, "--lr-astep"},
+      {{"--max-step-change", "0"}, "--max-step-change"},
+      {{"--max-step-change", "1.5"}, "--max-step-change"},
       {{"--lr-round", "nan"}, "--lr-round"},
       {{"--round-weight", "-1"}, "--round-weight"},
       {{"--device", "tpu"}, "--device"},

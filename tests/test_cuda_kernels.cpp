@@ -59,7 +59,7 @@ TEST_CASE("cuda parity: unary forward/backward for every op, overwrite and accum
   using k::UnaryOp;
   for (UnaryOp op :
        {UnaryOp::Relu, UnaryOp::Relu6, UnaryOp::LeakyRelu, UnaryOp::Tanh, UnaryOp::Sigmoid,
-        UnaryOp::Scale, UnaryOp::Square, UnaryOp::Abs, UnaryOp::AddScalar}) {
+        UnaryOp::Scale, UnaryOp::Square, UnaryOp::Abs, UnaryOp::AddScalar, UnaryOp::Exp}) {
     INFO(k::unary_name(op));
     const float a = 0.3f;
     Twin x = randn({n}, 1, 4.f), y = zeros({n}), dy = randn({n}, 2), dx = randn({n}, 3);

@@ -187,6 +187,8 @@ TEST_CASE(
   CHECK(ro.lr_logits == r0.lr_logits);
   CHECK(ro.qdrop_p == r0.qdrop_p);
   CHECK(ro.round_weight == r0.round_weight);
+  CHECK(ro.max_step_change == r0.max_step_change);
+  CHECK(r0.max_step_change == 0.02f);
   const quant::QuantConfig qc = engine::quant_config(c), q0;
   CHECK(qc.wbits == q0.wbits);
   CHECK(qc.abits == q0.abits);
@@ -227,6 +229,14 @@ TEST_CASE(
   CHECK(std::find(dv.begin(), dv.end(), "calib") == dv.end());
   CHECK(std::find(ds.begin(), ds.end(), "no-swing") != ds.end());
   CHECK(std::find(ds.begin(), ds.end(), "fold-bn") == ds.end());
+  // A step learning rate of 0 keeps the steps (accepted; a negative one is not).
+  Config frozen;
+  frozen.lr_wstep = frozen.lr_astep = 0;
+  engine::check_ranges(frozen);
+  CHECK(engine::recon_options(frozen).lr_w_step == 0.f);
+  frozen.max_step_change = 0;
+  CHECK_THROWS_WITH_AS(engine::check_ranges(frozen), doctest::Contains("--max-step-change"),
+                       InputError);
   // Bit widths: one range at the boundary.
   Config bad;
   bad.first_bits = 1;
@@ -263,12 +273,19 @@ TEST_CASE("records: one JSON form each, read back as written") {
   CHECK(r.loss_after == u.loss_after);
   CHECK(r.collect_s == u.collect_s);
   CHECK(r.optimize_s == u.optimize_s);
+  CHECK_FALSE(r.kept_initial);
+  CHECK(j.at("loss_final").as_number() == u.loss_after);
+  u.kept_initial = true;  // the guard: the unit's final loss is the initial quantizer's
+  const Json k = engine::to_json(u);
+  CHECK(k.at("loss_final").as_number() == u.loss_before);
+  CHECK(engine::unit_report_from_json(k).kept_initial);
   // A checkpoint written before the unit times were split: its time_s is kept.
   const Json old = Json::parse(
       R"({"name": "conv1", "kind": "conv", "loss_before": 2, "loss_after": 1, "time_s": 3.5})");
   const quant::UnitReport o = engine::unit_report_from_json(old);
   CHECK(o.collect_s + o.optimize_s == 3.5);
   CHECK(o.loss_after == 1.0);
+  CHECK_FALSE(o.kept_initial);  // (before the guard existed)
   CHECK_THROWS_AS(engine::unit_report_from_json(Json::parse(R"({"name": "x"})")), Error);
 
   engine::DistillBatch b;

@@ -165,14 +165,16 @@ int main(int argc, char** argv) {
                    p.unit + 1, p.units, p.name.c_str(), (long long)p.iter, (long long)p.iters,
                    p.loss, p.rec, p.reg, p.beta, p.it_per_s, p.eta_s);
     };
+    cb.message = [](const std::string& m) { std::fprintf(stderr, "[genie_m] %s\n", m.c_str()); };
     t.restart();
     const auto reports = quant::reconstruct(qm, calib, ro, cb);
     phases.set("reconstruct_s", t.seconds());
     Json units = Json::array();
     for (const auto& r : reports) {
       units.push_back(engine::to_json(r));
-      std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)\n", r.name.c_str(),
-                   r.loss_before, r.loss_after, r.collect_s + r.optimize_s);
+      std::fprintf(stderr, "[genie_m] %-10s loss %.5f -> %.5f  (%.1fs)%s\n", r.name.c_str(),
+                   r.loss_before, r.loss_after, r.collect_s + r.optimize_s,
+                   r.kept_initial ? "  worse: initial quantizer kept" : "");
     }
     t.restart();
     const double top1 =
@@ -189,6 +191,7 @@ int main(int argc, char** argv) {
       out.set("reloaded_top1", top1r);
       out.set("reload_exact", top1r == top1);
     }
+    out.set("model", a.model);
     out.set("wbits", a.wbits);
     out.set("abits", a.abits);
     out.set("calib", a.calib);
