@@ -10,8 +10,8 @@
 #include "engine/fold_bn.h"
 #include "io/atomic.h"
 #include "io/model_file.h"
-#include "models/generator.h"
 #include "kernels/util.h"
+#include "models/generator.h"
 
 namespace genie::engine {
 
@@ -86,10 +86,10 @@ void check_distill_memory(const Prepared& p) {
   const double have = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
   if (have > 0 && bytes > have)
     throw InputError(str("--batch ", p.cfg.batch, ": Genie-D needs at least ",
-                         int64_t(bytes / 1e9 + 0.5), " GB for this model at ", info.H, "x",
-                         info.W, " (the generator's weights alone ",
-                         int64_t(16.0 * gen_params / 1e9 + 0.5), " GB), the machine has ",
-                         int64_t(have / 1e9 + 0.5), " GB; use a smaller --batch or image size"));
+                         int64_t(bytes / 1e9 + 0.5), " GB for this model at ", info.H, "x", info.W,
+                         " (the generator's weights alone ", int64_t(16.0 * gen_params / 1e9 + 0.5),
+                         " GB), the machine has ", int64_t(have / 1e9 + 0.5),
+                         " GB; use a smaller --batch or image size"));
 }
 
 Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command) {

@@ -35,7 +35,8 @@ bool positive(const Tensor& t) {
 }
 
 // Quantizer steps read from a file must be finite and positive (Genie-M's steps cannot leave
-// (0, inf); a file whose steps did was written by a genie before issue 16 and flips weights' signs).
+// (0, inf); a file whose steps did was written by a genie before issue 16 and flips weights'
+// signs).
 void check_steps(const Tensor& steps, const std::string& path, const std::string& key) {
   for (float s : steps.to_vector())
     GENIE_CHECK(std::isfinite(s) && s > 0.f, "[qmodel] ", path, ": dataset '", key,

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "engine/records.h"
 #include "io/atomic.h"
@@ -128,16 +129,20 @@ std::string summary_table(const Json& rep) {
   if (rep.contains("units") && rep.at("units").size() > 0) {
     const Json& us = rep.at("units");
     double before = 0, after = 0;
-    std::string kept;
+    std::vector<std::string> kept;  // units where the guard kept the initial quantizer
     for (size_t i = 0; i < us.size(); ++i) {
       before += us[i].get_number("loss_before", 0);
       after += us[i].get_number("loss_final", us[i].get_number("loss_after", 0));
-      if (us[i].get_bool("kept_initial", false))
-        kept += (kept.empty() ? "" : ", ") + us[i].get_string("name", "?");
+      if (us[i].get_bool("kept_initial", false)) kept.push_back(us[i].get_string("name", "?"));
     }
     std::snprintf(buf, sizeof buf, "%zu units, summed loss %.4g -> %.4g", us.size(), before, after);
     row("reconstruction", buf);
-    if (!kept.empty()) row("optimisation worse", "initial quantizer kept for " + kept);
+    if (!kept.empty()) {
+      std::string names;
+      for (size_t i = 0; i < kept.size() && i < 4; ++i) names += (i ? ", " : "") + kept[i];
+      if (kept.size() > 4) names += ", …";
+      row("optimisation worse", str(kept.size(), " unit(s) kept the initial quantizer: ", names));
+    }
   }
   if (rep.contains("quant_top1")) {
     out += rule;

@@ -41,17 +41,17 @@ struct PipelineConfig {
   bool swing = true;                   // --no-swing turns swing convolution off
   // ---- Genie-M (GENIE.md §2) ----
   int wbits = defaults::kWeightBits, abits = defaults::kActBits;  // --wbits, --abits
-  int first_bits = defaults::kFirstBits;         // --first-bits: first layer's weights, 2nd's input
-  int last_bits = defaults::kLastBits;           // --last-bits: last layer's weights and input
-  int64_t recon_iters = defaults::kReconIters;   // --recon-iters per unit
-  int64_t recon_batch = defaults::kReconBatch;   // --recon-batch
-  double lr_wstep = defaults::kLrWeightStep;     // --lr-wstep: weight steps
-  double lr_astep = defaults::kLrActStep;        // --lr-astep: activation steps
+  int first_bits = defaults::kFirstBits;        // --first-bits: first layer's weights, 2nd's input
+  int last_bits = defaults::kLastBits;          // --last-bits: last layer's weights and input
+  int64_t recon_iters = defaults::kReconIters;  // --recon-iters per unit
+  int64_t recon_batch = defaults::kReconBatch;  // --recon-batch
+  double lr_wstep = defaults::kLrWeightStep;    // --lr-wstep: weight steps
+  double lr_astep = defaults::kLrActStep;       // --lr-astep: activation steps
   double max_step_change = defaults::kMaxStepChange;  // --max-step-change
-  double lr_round = defaults::kLrRound;          // --lr-round: rounding logits
-  double qdrop_p = defaults::kQDropP;            // --qdrop-p: P(keep the FP value), 0..1
-  double round_weight = defaults::kRoundWeight;  // --round-weight: rounding regulariser weight
-  bool fold_bn = false;                          // --fold-bn
+  double lr_round = defaults::kLrRound;               // --lr-round: rounding logits
+  double qdrop_p = defaults::kQDropP;                 // --qdrop-p: P(keep the FP value), 0..1
+  double round_weight = defaults::kRoundWeight;       // --round-weight: rounding regulariser weight
+  bool fold_bn = false;                               // --fold-bn
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
   bool graph = false;  // --graph: replay captured Genie-D / Genie-M steps (the same results)
