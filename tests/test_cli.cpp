@@ -291,6 +291,12 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
     CHECK(std::isfinite(a));
     CHECK(b >= 0.0);
     CHECK(a >= 0.0);
+    // The guard (issue 16): a unit never ends worse than it started, and the record says which
+    // quantizer it kept.
+    const bool kept = units[i].at("kept_initial").as_bool();
+    CHECK(units[i].at("loss_final").as_number() == (kept ? b : a));
+    CHECK(units[i].at("loss_final").as_number() <= b);
+    if (kept) CHECK(test::contains(r.err, "the initial quantizer is kept"));
   }
   const Json& d = rep.at("distill");
   CHECK(d.at("batches").size() == 2);
