@@ -28,12 +28,6 @@ bool finite(const Tensor& t) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
 }
 
-// Every value finite and > 0 (a quantizer step).
-bool positive(const Tensor& t) {
-  const std::vector<float> v = t.detach().to_vector();
-  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x) && x > 0.f; });
-}
-
 // Quantizer steps read from a file must be finite and positive (Genie-M's steps cannot leave
 // (0, inf); a file whose steps did was written by a genie before issue 16 and flips weights'
 // signs).
@@ -242,7 +236,7 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
     if (checkpoint && !q.hard()) continue;
     GENIE_CHECK(q.hard(), "[qmodel] save: layer ", name,
                 " is not hard-rounded yet (finish the reconstruction first)");
-    GENIE_CHECK(positive(q.step()) && finite(q.zero()), "[qmodel] save: layer ", name,
+    GENIE_CHECK(valid_steps(q.step()) && finite(q.zero()), "[qmodel] save: layer ", name,
                 " has non-positive or non-finite weight steps or zero points; nothing is written");
     if (!checkpoint) weight_keys.insert(name + ".weight");
     const std::vector<float> c = q.codes().to_vector();
@@ -260,7 +254,7 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
     const ActQuantizer& q = aq[i];
     if (checkpoint && !q.initialized()) continue;
     GENIE_CHECK(q.initialized(), "[qmodel] save: activation quantizer ", i, " is not initialised");
-    GENIE_CHECK(positive(q.step()), "[qmodel] save: activation quantizer ", i,
+    GENIE_CHECK(valid_steps(q.step()), "[qmodel] save: activation quantizer ", i,
                 " has a non-positive or non-finite step; nothing is written");
     const std::string key = str("act.", i, ".step");
     w.write(key, q.step().detach());

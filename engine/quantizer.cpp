@@ -158,6 +158,11 @@ void move_param(Tensor& t, Device d) {
 
 }  // namespace
 
+bool valid_steps(const Tensor& steps) {
+  const std::vector<float> v = steps.detach().to_vector();
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x) && x > 0.f; });
+}
+
 void StepParam::start(const Tensor& s0, float lr, float max_change) {
   GENIE_CHECK(lr > 0.f && max_change > 0.f, "[quantizer] expected a positive step learning rate ",
               "and max change, got ", lr, " and ", max_change);

@@ -26,6 +26,9 @@ struct ClipSearch {
 ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
                        const std::vector<float>& lo, int bits);
 
+// Whether every value of `steps` is a usable quantizer step: finite and > 0 (host copy).
+bool valid_steps(const Tensor& steps);
+
 // A learned quantizer step s (per channel or per tensor) as s = s0·exp(c·φ), φ = 0 at the start:
 // positive whatever φ becomes. With Adam on φ at learning rate lr, each iteration changes log s by
 // about c·lr; c = min(1/s0, max_change/lr) makes that lr/s0 — the paper's absolute move of about

@@ -399,11 +399,6 @@ bool unit_finite(const QModel& qm, const models::Unit& u) {
   return true;
 }
 
-bool all_positive(const Tensor& t) {
-  const std::vector<float> v = t.detach().to_vector();
-  return std::all_of(v.begin(), v.end(), [](float x) { return x > 0.f; });
-}
-
 // The unit's quantizer parameters as initialised (grid-searched steps, nearest-rounding logits),
 // kept to fall back on when the optimisation ends worse than it started.
 struct UnitState {
@@ -431,9 +426,9 @@ struct UnitState {
   // Every learned step still positive (s0·exp(c·φ) cannot cross zero, but can underflow).
   static bool steps_positive(const QModel& qm, const models::Unit& u) {
     for (int w : qm.wq_in(u.first, u.last))
-      if (!all_positive(qm.wq[size_t(w)].step())) return false;
+      if (!valid_steps(qm.wq[size_t(w)].step())) return false;
     for (int a : qm.aq_in(u.first, u.last))
-      if (!all_positive(qm.aq[size_t(a)].step())) return false;
+      if (!valid_steps(qm.aq[size_t(a)].step())) return false;
     return true;
   }
 };

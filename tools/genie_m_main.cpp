@@ -177,16 +177,14 @@ int main(int argc, char** argv) {
                    r.kept_initial ? "  worse: initial quantizer kept" : "");
     }
     t.restart();
-    const double top1 =
-        engine::evaluate(qm, test, 500, dev).top1;
+    const double top1 = engine::evaluate(qm, test, 500, dev).top1;
     phases.set("eval_quant_s", t.seconds());
     out.set("quant_top1", top1);
     if (!a.out.empty()) {
       t.restart();
       qm.save(a.out, {{"calibration", a.calib}});
       quant::QModel re = quant::QModel::load(a.out, dev);
-      const double top1r =
-          engine::evaluate(re, test, 500, dev).top1;
+      const double top1r = engine::evaluate(re, test, 500, dev).top1;
       phases.set("save_reload_eval_s", t.seconds());
       out.set("reloaded_top1", top1r);
       out.set("reload_exact", top1r == top1);
