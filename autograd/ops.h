@@ -16,17 +16,30 @@ Tensor sigmoid(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor exp(const Tensor& x);
+Tensor silu(const Tensor& x);         // x · sigmoid(x)
+Tensor hardswish(const Tensor& x);    // x · relu6(x + 3) / 6
+Tensor hardsigmoid(const Tensor& x);  // relu6(x + 3) / 6
+Tensor gelu(const Tensor& x);         // x · Φ(x), the erf form (PyTorch approximate='none')
 Tensor mul_scalar(const Tensor& x, float a);
 Tensor add_scalar(const Tensor& x, float a);
 Tensor add(const Tensor& a, const Tensor& b);  // same shape
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
+// a · b with broadcasting over H, W: equal shapes, or one operand (N, C, H, W) and the other
+// (N, C, 1, 1) (squeeze-and-excitation gating, either order). Gradients to both operands.
+Tensor mul_bcast(const Tensor& a, const Tensor& b);
 // out = mask ? a : b, mask uint8 of the same shape (QDrop); gradients routed by the mask.
 Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b);
 
 // ---- shape ----
 Tensor reshape(const Tensor& x, const Shape& s);  // shares storage; gradient reshaped back
 Tensor flatten(const Tensor& x);                  // (N, ...) -> (N, prod)
+// ---- channels (dim 1 of (N, C, ...) tensors; trailing dims equal) ----
+Tensor concat_channels(const std::vector<Tensor>& xs);                // torch.cat(xs, 1)
+Tensor channel_slice(const Tensor& x, int64_t start, int64_t count);  // x[:, start:start+count]
+// torchvision's channel_shuffle: view (N, g, C/g, H, W), transpose(1, 2), view (N, C, H, W), i.e.
+// output channel o reads input channel (o % g) · (C/g) + o / g.
+Tensor channel_shuffle(const Tensor& x, int64_t groups);
 
 // ---- layers ----
 // x (N,C,H,W), w (K,C/groups,R,S), bias (K) or undefined
@@ -47,7 +60,18 @@ Tensor upsample_nearest2x(const Tensor& x);
 Tensor reflect_pad(const Tensor& x, int64_t pad);
 Tensor crop(const Tensor& x, int64_t oy, int64_t ox, int64_t oh, int64_t ow);
 Tensor global_avg_pool(const Tensor& x);  // (N,C,H,W) -> (N,C)
-Tensor max_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t pad);
+// PyTorch MaxPool2d (dilation 1); ceil_mode as PyTorch: the output size rounds up, but the last
+// window must start inside the input or its left padding.
+Tensor max_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t pad, bool ceil_mode = false);
+// PyTorch AvgPool2d (square kernel, pad <= k/2): count_include_pad divides by the window clipped
+// to the padded input, otherwise by the window clipped to the input; ceil_mode as max_pool2d.
+Tensor avg_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t pad, bool ceil_mode,
+                  bool count_include_pad);
+// PyTorch AdaptiveAvgPool2d((OH, OW)): output (i, j) averages rows [floor(i·H/OH),
+// ceil((i+1)·H/OH)) and the same for columns.
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t OH, int64_t OW);
+// Zero padding (nn.ZeroPad2d / F.pad with 4 values, each >= 0): (N, C, top+H+bottom, left+W+right).
+Tensor zero_pad(const Tensor& x, int64_t left, int64_t right, int64_t top, int64_t bottom);
 
 // ---- reductions ----
 Tensor sum(const Tensor& x);   // scalar
