@@ -44,6 +44,10 @@ Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, 0.f, x); }
 Tensor square(const Tensor& x) { return unary(UnaryOp::Square, 0.f, x); }
 Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, 0.f, x); }
 Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, 0.f, x); }
+Tensor silu(const Tensor& x) { return unary(UnaryOp::Silu, 0.f, x); }
+Tensor hardswish(const Tensor& x) { return unary(UnaryOp::Hardswish, 0.f, x); }
+Tensor hardsigmoid(const Tensor& x) { return unary(UnaryOp::Hardsigmoid, 0.f, x); }
+Tensor gelu(const Tensor& x) { return unary(UnaryOp::Gelu, 0.f, x); }
 Tensor mul_scalar(const Tensor& x, float a) { return unary(UnaryOp::Scale, a, x); }
 Tensor add_scalar(const Tensor& x, float a) { return unary(UnaryOp::AddScalar, a, x); }
 

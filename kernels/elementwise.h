@@ -16,7 +16,11 @@ enum class UnaryOp : uint8_t {
   Square,
   Abs,
   AddScalar,
-  Exp
+  Exp,
+  Silu,
+  Hardswish,
+  Hardsigmoid,
+  Gelu
 };
 const char* unary_name(UnaryOp op);
 

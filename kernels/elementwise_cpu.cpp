@@ -33,6 +33,14 @@ const char* unary_name(UnaryOp op) {
       return "add_scalar";
     case UnaryOp::Exp:
       return "exp";
+    case UnaryOp::Silu:
+      return "silu";
+    case UnaryOp::Hardswish:
+      return "hardswish";
+    case UnaryOp::Hardsigmoid:
+      return "hardsigmoid";
+    case UnaryOp::Gelu:
+      return "gelu";
   }
   return "?";
 }

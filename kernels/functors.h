@@ -66,6 +66,51 @@ struct ExpF {
   GENIE_HD float bwd(float, float y, float dy) const { return dy * y; }
 };
 
+// SiLU, hardswish, hardsigmoid and GELU in PyTorch's scalar formulas (aten/src/ATen/native/cpu/
+// Activation.cpp), forward and backward, so values and gradients round as PyTorch's do.
+struct SiluF {
+  float a;
+  // x / (1 + exp(-x)), not x * sigmoid(x): PyTorch's form, one rounding fewer.
+  GENIE_HD float fwd(float x) const { return x / (1.f + expf(-x)); }
+  GENIE_HD float bwd(float x, float, float dy) const {
+    const float s = 1.f / (1.f + expf(-x));
+    return dy * s * (1.f + x * (1.f - s));
+  }
+};
+// relu6(t) by comparisons, so a NaN propagates (fminf/fmaxf would turn it into 0 or 6).
+GENIE_HD float relu6_nan(float t) { return t < 0.f ? 0.f : (t > 6.f ? 6.f : t); }
+struct HardswishF {
+  float a;
+  GENIE_HD float fwd(float x) const { return x * relu6_nan(x + 3.f) / 6.f; }
+  // PyTorch's hardswish_backward (derivatives.yaml, the scalar CPU loop, the CUDA kernel): 0 below
+  // -3, dy (x/3 + 1/2) on [-3, 3], both ends included, dy above 3. (Torch 1.13's AVX loop gives dy
+  // at exactly 3; the scalar definition is the one followed here.)
+  GENIE_HD float bwd(float x, float, float dy) const {
+    return x < -3.f ? 0.f : (x <= 3.f ? dy * (x / 3.f + 0.5f) : dy);
+  }
+};
+struct HardsigmoidF {
+  float a;
+  GENIE_HD float fwd(float x) const { return relu6_nan(x + 3.f) / 6.f; }
+  // PyTorch's hardsigmoid_backward: dy / 6 strictly inside (-3, 3), 0 at and beyond +-3.
+  GENIE_HD float bwd(float x, float, float dy) const {
+    return (x > -3.f && x < 3.f) ? dy * (1.f / 6.f) : 0.f;
+  }
+};
+// GELU, erf form: x/2 (1 + erf(x/sqrt 2)); derivative Phi(x) + x phi(x).
+struct GeluF {
+  float a;
+  static constexpr float kAlpha = float(0.70710678118654752440);  // 1/sqrt(2), M_SQRT1_2
+  // M_2_SQRTPI * M_SQRT1_2 / 2 = 1/sqrt(2 pi), rounded once to float as in PyTorch.
+  static constexpr float kBeta = float(1.12837916709551257390 * 0.70710678118654752440 * 0.5);
+  GENIE_HD float fwd(float x) const { return x * 0.5f * (1.f + erff(x * kAlpha)); }
+  GENIE_HD float bwd(float x, float, float dy) const {
+    const float cdf = 0.5f * (1.f + erff(x * kAlpha));
+    const float pdf = kBeta * expf(x * x * -0.5f);
+    return dy * (cdf + x * pdf);
+  }
+};
+
 // Calls body(functor) with the functor for `op`; used by both drivers.
 template <class Body>
 inline void visit_unary(UnaryOp op, float alpha, Body&& body) {
@@ -99,6 +144,18 @@ inline void visit_unary(UnaryOp op, float alpha, Body&& body) {
       break;
     case UnaryOp::Exp:
       body(ExpF{alpha});
+      break;
+    case UnaryOp::Silu:
+      body(SiluF{alpha});
+      break;
+    case UnaryOp::Hardswish:
+      body(HardswishF{alpha});
+      break;
+    case UnaryOp::Hardsigmoid:
+      body(HardsigmoidF{alpha});
+      break;
+    case UnaryOp::Gelu:
+      body(GeluF{alpha});
       break;
   }
 }

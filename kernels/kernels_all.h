@@ -4,6 +4,7 @@
 #include "kernels/adam.h"
 #include "kernels/bn.h"
 #include "kernels/bnstat_loss.h"
+#include "kernels/channel.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"

@@ -141,9 +141,15 @@ void gap_bwd_cpu(const float* dy, int64_t NC, int64_t HW, float* dx, bool acc, S
 }
 
 void maxpool_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
-                     int64_t pad, float* y, int32_t* argmax, Stream) {
+                     int64_t pad, float* y, int32_t* argmax, Stream s) {
+  maxpool_out_fwd_cpu(x, NC, H, W, k, stride, pad, pool_out_size(H, k, stride, pad, false),
+                      pool_out_size(W, k, stride, pad, false), y, argmax, s);
+}
+
+void maxpool_out_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k,
+                         int64_t stride, int64_t pad, int64_t OH, int64_t OW, float* y,
+                         int32_t* argmax, Stream) {
   const MaxPoolF f{H, W, k, stride, pad};
-  const int64_t OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
   cpu_for_outer(NC, OH * OW * k * k, [&](int64_t i) {
     const float* xp = x + i * H * W;
     float* yp = y + i * OH * OW;
@@ -162,6 +168,50 @@ void maxpool_bwd_cpu(const float* dy, const int32_t* argmax, int64_t NC, int64_t
     const float* dp = dy + i * OH * OW;
     const int32_t* ap = argmax + i * OH * OW;
     for (int64_t o = 0; o < OH * OW; ++o) xp[ap[o]] += dp[o];
+  });
+}
+
+void avgpool_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
+                     int64_t pad, int64_t OH, int64_t OW, bool cip, float* y, Stream) {
+  const AvgPoolF f{H, W, k, stride, pad, OH, OW, cip};
+  cpu_for_outer(NC, OH * OW * k * k, [&](int64_t i) {
+    const float* xp = x + i * H * W;
+    float* yp = y + i * OH * OW;
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) yp[oy * OW + ox] = f.fwd(xp, oy, ox);
+  });
+}
+
+void avgpool_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
+                     int64_t pad, int64_t OH, int64_t OW, bool cip, float* dx, bool acc, Stream) {
+  const AvgPoolF f{H, W, k, stride, pad, OH, OW, cip};
+  cpu_for_outer(NC, H * W * k * k, [&](int64_t i) {
+    const float* dp = dy + i * OH * OW;
+    float* xp = dx + i * H * W;
+    for (int64_t iy = 0; iy < H; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix) store(xp + iy * W + ix, f.grad(dp, iy, ix), acc);
+  });
+}
+
+void adaptive_avgpool_fwd_cpu(const float* x, int64_t NC, int64_t H, int64_t W, int64_t OH,
+                              int64_t OW, float* y, Stream) {
+  const AdaptiveAvgPoolF f{H, W, OH, OW};
+  cpu_for_outer(NC, H * W + OH * OW, [&](int64_t i) {
+    const float* xp = x + i * H * W;
+    float* yp = y + i * OH * OW;
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) yp[oy * OW + ox] = f.fwd(xp, oy, ox);
+  });
+}
+
+void adaptive_avgpool_bwd_cpu(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t OH,
+                              int64_t OW, float* dx, bool acc, Stream) {
+  const AdaptiveAvgPoolF f{H, W, OH, OW};
+  cpu_for_outer(NC, H * W + OH * OW, [&](int64_t i) {
+    const float* dp = dy + i * OH * OW;
+    float* xp = dx + i * H * W;
+    for (int64_t iy = 0; iy < H; ++iy)
+      for (int64_t ix = 0; ix < W; ++ix) store(xp + iy * W + ix, f.grad(dp, iy, ix), acc);
   });
 }
 

@@ -76,11 +76,12 @@ struct GapF {
   GENIE_HD float grad(float dy) const { return float(double(dy) * inv_hw); }
 };
 
-// Max pooling, k x k window, stride, implicit -inf padding (PyTorch MaxPool2d, ceil_mode=False,
-// pad <= k/2 so no window is empty). fwd() returns the window maximum of output (oy, ox) and its
-// argmax (row-major index into the input plane). Ties: the first maximum in row-major order wins;
-// NaN propagates (a NaN always replaces the current maximum), exactly as PyTorch's CPU kernel.
-// Backward scatters dy to dx[argmax] (see maxpool_bwd).
+// Max pooling, k x k window, stride, implicit -inf padding (PyTorch MaxPool2d; pad <= k/2 and the
+// output size rule of pool_out_size, kernels/spatial.h, keep every window non-empty, also with
+// ceil_mode, whose last window is clipped to the input). fwd() returns the window maximum of output
+// (oy, ox) and its argmax (row-major index into the input plane). Ties: the first maximum in
+// row-major order wins; NaN propagates (a NaN always replaces the current maximum), exactly as
+// PyTorch's CPU kernel. Backward scatters dy to dx[argmax] (see maxpool_bwd).
 struct MaxPoolF {
   int64_t H, W, k, stride, pad;
   GENIE_HD float fwd(const float* x, int64_t oy, int64_t ox, int32_t& arg) const {
@@ -100,6 +101,95 @@ struct MaxPoolF {
       }
     arg = int32_t(bi);
     return best;
+  }
+};
+
+// Average pooling (PyTorch AvgPool2d, divisor_override unset): output (oy, ox)'s window starts at
+// (oy·stride - pad, ox·stride - pad), is clipped to the padded input [-pad, H + pad) (only the
+// ceil_mode windows reach past it) and then to the input. The sum runs over the input part in
+// row-major order, in float, divided by the padded-clipped size (count_include_pad) or the
+// input-clipped size — PyTorch's CPU kernel, operation for operation. pad <= k/2 and
+// pool_out_size keep every window non-empty.
+struct AvgPoolF {
+  int64_t H, W, k, stride, pad, OH, OW;
+  bool count_include_pad;
+  GENIE_HD float divisor(int64_t oy, int64_t ox) const {
+    const int64_t h0 = oy * stride - pad, w0 = ox * stride - pad;
+    const int64_t h1 = h0 + k < H + pad ? h0 + k : H + pad,
+                  w1 = w0 + k < W + pad ? w0 + k : W + pad;
+    if (count_include_pad) return float((h1 - h0) * (w1 - w0));
+    const int64_t hc = (h1 < H ? h1 : H) - (h0 > 0 ? h0 : 0);
+    const int64_t wc = (w1 < W ? w1 : W) - (w0 > 0 ? w0 : 0);
+    return float(hc * wc);
+  }
+  GENIE_HD float fwd(const float* x, int64_t oy, int64_t ox) const {
+    int64_t h0 = oy * stride - pad, w0 = ox * stride - pad;
+    const int64_t h1 = h0 + k < H ? h0 + k : H, w1 = w0 + k < W ? w0 + k : W;
+    h0 = h0 < 0 ? 0 : h0;
+    w0 = w0 < 0 ? 0 : w0;
+    float s = 0.f;
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) s += x[ih * W + iw];
+    return s / divisor(oy, ox);
+  }
+  // The outputs along one axis whose window covers input i: o with o·stride - pad <= i <
+  // o·stride - pad + k, i.e. o in [ceil((i + pad - k + 1) / stride), floor((i + pad) / stride)],
+  // within [0, out). Returns [lo, hi) in *lo, *hi.
+  GENIE_HD void readers(int64_t i, int64_t out, int64_t* lo, int64_t* hi) const {
+    const int64_t a = i + pad - k + 1;
+    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+    const int64_t b = (i + pad) / stride + 1;
+    *hi = b < out ? b : out;
+  }
+  // dx[iy][ix] = sum of dy[o] / divisor(o) over the outputs o whose window holds (iy, ix), in
+  // row-major order of o (the order PyTorch's backward scatters in).
+  GENIE_HD float grad(const float* dy, int64_t iy, int64_t ix) const {
+    int64_t y0, y1, x0, x1;
+    readers(iy, OH, &y0, &y1);
+    readers(ix, OW, &x0, &x1);
+    float g = 0.f;
+    for (int64_t oy = y0; oy < y1; ++oy)
+      for (int64_t ox = x0; ox < x1; ++ox) g += dy[oy * OW + ox] / divisor(oy, ox);
+    return g;
+  }
+};
+
+// Adaptive average pooling (PyTorch AdaptiveAvgPool2d): output row i averages input rows
+// [floor(i·H/OH), ceil((i+1)·H/OH)), columns alike. PyTorch's CPU kernel sums the bin in float,
+// row-major, and divides by the bin height, then by its width; the same here.
+struct AdaptiveAvgPoolF {
+  int64_t H, W, OH, OW;
+  GENIE_HD static int64_t start(int64_t o, int64_t out, int64_t in) { return (o * in) / out; }
+  GENIE_HD static int64_t end(int64_t o, int64_t out, int64_t in) {
+    return ((o + 1) * in + out - 1) / out;
+  }
+  GENIE_HD float fwd(const float* x, int64_t oy, int64_t ox) const {
+    const int64_t h0 = start(oy, OH, H), h1 = end(oy, OH, H);
+    const int64_t w0 = start(ox, OW, W), w1 = end(ox, OW, W);
+    float s = 0.f;
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) s += x[ih * W + iw];
+    return s / float(h1 - h0) / float(w1 - w0);
+  }
+  // Bins holding input i: start(o) <= i  <=>  o < ceil((i+1)·out/in); end(o) > i  <=>
+  // o >= floor(i·out/in). The bins of the reverse map, [lo, hi).
+  GENIE_HD static void readers(int64_t i, int64_t out, int64_t in, int64_t* lo, int64_t* hi) {
+    *lo = (i * out) / in;
+    const int64_t b = ((i + 1) * out + in - 1) / in;
+    *hi = b < out ? b : out;
+  }
+  // dx[iy][ix] = sum of dy[o] / height(o) / width(o) over the bins o holding (iy, ix), row-major.
+  GENIE_HD float grad(const float* dy, int64_t iy, int64_t ix) const {
+    int64_t y0, y1, x0, x1;
+    readers(iy, OH, H, &y0, &y1);
+    readers(ix, OW, W, &x0, &x1);
+    float g = 0.f;
+    for (int64_t oy = y0; oy < y1; ++oy) {
+      const float kh = float(end(oy, OH, H) - start(oy, OH, H));
+      for (int64_t ox = x0; ox < x1; ++ox)
+        g += dy[oy * OW + ox] / kh / float(end(ox, OW, W) - start(ox, OW, W));
+    }
+    return g;
   }
 };
 
