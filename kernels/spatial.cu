@@ -1,7 +1,8 @@
 // CUDA drivers for the spatial kernels; the index math is kernels/spatial_functors.h, shared with
 // spatial_cpu.cpp. Forward passes run one thread per output element, backward passes one thread
 // per input element in the functors' gather form (no atomics; each gradient summed in the same
-// order as on the CPU). Global average pooling uses the shared per-channel reduction.
+// order as on the CPU); average pools are window reductions in the same form (one thread per output
+// forward, gather backward). Global average pooling uses the shared per-channel reduction.
 // Max-pool backward is the exception: its signature carries no window geometry, so it scatters
 // through the saved argmax — one thread per plane, in output order, exactly like the CPU loop
 // (deterministic and bit-identical; parallel over planes only, acceptable for the one stem pool).
@@ -41,6 +42,20 @@ struct GatherBwd {
     const int64_t iy = cuda::div_fast(r, W), ix = r - iy * W;
     const float g = f.grad(dy + plane * out_plane, iy, ix);
     dx[i] = acc ? dx[i] + g : g;
+  }
+};
+
+// y[plane, oy, ox] = f.fwd(x plane, oy, ox) over an (NC, OH, OW) output (window reductions).
+template <class F>
+struct WindowFwd {
+  F f;
+  const float* x;
+  int64_t in_plane, OH, OW;
+  float* y;
+  __device__ void operator()(int64_t i) const {
+    const int64_t plane = cuda::div_fast(i, OH * OW), r = i - plane * (OH * OW);
+    const int64_t oy = cuda::div_fast(r, OW), ox = r - oy * OW;
+    y[i] = f.fwd(x + plane * in_plane, oy, ox);
   }
 };
 
@@ -221,7 +236,13 @@ void gap_bwd_cuda(const float* dy, int64_t NC, int64_t HW, float* dx, bool acc, 
 
 void maxpool_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
                       int64_t pad, float* y, int32_t* argmax, Stream s) {
-  const int64_t OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
+  maxpool_out_fwd_cuda(x, NC, H, W, k, stride, pad, pool_out_size(H, k, stride, pad, false),
+                       pool_out_size(W, k, stride, pad, false), y, argmax, s);
+}
+
+void maxpool_out_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k,
+                          int64_t stride, int64_t pad, int64_t OH, int64_t OW, float* y,
+                          int32_t* argmax, Stream s) {
   if (OH <= 0 || OW <= 0) return;
   cuda_for(NC * OH * OW, cuda::resolve(s),
            MaxPoolFwd{MaxPoolF{H, W, k, stride, pad}, x, OH, OW, y, argmax});
@@ -233,6 +254,36 @@ void maxpool_bwd_cuda(const float* dy, const int32_t* argmax, int64_t NC, int64_
   const cudaStream_t st = cuda::resolve(s);
   if (!acc) GENIE_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(NC * H * W) * sizeof(float), st));
   cuda_for(NC, st, MaxPoolBwdPlane{dy, argmax, H * W, OH * OW, dx});
+}
+
+void avgpool_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
+                      int64_t pad, int64_t OH, int64_t OW, bool cip, float* y, Stream s) {
+  if (OH <= 0 || OW <= 0) return;
+  cuda_for(NC * OH * OW, cuda::resolve(s),
+           WindowFwd<AvgPoolF>{AvgPoolF{H, W, k, stride, pad, OH, OW, cip}, x, H * W, OH, OW, y});
+}
+
+void avgpool_bwd_cuda(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t k, int64_t stride,
+                      int64_t pad, int64_t OH, int64_t OW, bool cip, float* dx, bool acc,
+                      Stream s) {
+  if (H <= 0 || W <= 0) return;
+  cuda_for(
+      NC * H * W, cuda::resolve(s),
+      GatherBwd<AvgPoolF>{AvgPoolF{H, W, k, stride, pad, OH, OW, cip}, dy, OH * OW, H, W, dx, acc});
+}
+
+void adaptive_avgpool_fwd_cuda(const float* x, int64_t NC, int64_t H, int64_t W, int64_t OH,
+                               int64_t OW, float* y, Stream s) {
+  if (OH <= 0 || OW <= 0) return;
+  cuda_for(NC * OH * OW, cuda::resolve(s),
+           WindowFwd<AdaptiveAvgPoolF>{AdaptiveAvgPoolF{H, W, OH, OW}, x, H * W, OH, OW, y});
+}
+
+void adaptive_avgpool_bwd_cuda(const float* dy, int64_t NC, int64_t H, int64_t W, int64_t OH,
+                               int64_t OW, float* dx, bool acc, Stream s) {
+  if (H <= 0 || W <= 0) return;
+  cuda_for(NC * H * W, cuda::resolve(s),
+           GatherBwd<AdaptiveAvgPoolF>{AdaptiveAvgPoolF{H, W, OH, OW}, dy, OH * OW, H, W, dx, acc});
 }
 
 }  // namespace genie::k
