@@ -3,7 +3,7 @@
 #include <cstring>
 #include <limits>
 
-#include "test_util.h"
+#include "op_golden.h"
 
 using namespace genie;
 
@@ -246,4 +246,71 @@ TEST_CASE("dispatch count: every kernel call through a dispatcher is counted") {
   k::axpby(Device::CPU, 1.f, a.data(), 1.f, a.data(), 5, nullptr);
   CHECK(k::dispatch_count().load() - c0 == 2);
   CHECK(a.to_vector() == std::vector<float>(5, 4.f));
+}
+
+TEST_CASE(
+    "elementwise: SiLU, hardswish, hardsigmoid, GELU match PyTorch (values, gradients at +-3)") {
+  // The hard* inputs step by 0.25 through -3 and 3, where PyTorch's backward picks a side.
+  for (const std::string n : {"silu", "hardswish", "hardsigmoid", "gelu"}) {
+    INFO(n);
+    using Op = Tensor (*)(const Tensor&);
+    const Op f = n == "silu"          ? ops::silu
+                 : n == "hardswish"   ? ops::hardswish
+                 : n == "hardsigmoid" ? ops::hardsigmoid
+                                      : ops::gelu;
+    Tensor x = test::golden(n + ".x").tensor(true);
+    Tensor y = f(x);
+    test::check_golden(y, n + ".y", 1e-6);
+    backward(y, test::golden(n + ".dy").tensor());
+    test::check_golden(x.grad(), n + ".dx", 1e-6);
+  }
+}
+
+TEST_CASE("elementwise: SiLU, hardswish, hardsigmoid, GELU gradients match finite differences") {
+  // Inputs over [-6, 6], kept 0.05 away from the kinks of the hard* ops at -3 and 3.
+  Tensor x = test::rand_uniform_cpu({4, 5, 6}, 11, -6.f, 6.f);
+  float* p = x.data();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (std::fabs(std::fabs(p[i]) - 3.f) < 0.05f) p[i] += 0.1f;
+  x.set_requires_grad();
+  using F = std::function<Tensor(const std::vector<Tensor>&)>;
+  std::vector<std::pair<const char*, F>> cases = {
+      {"silu", [](auto& v) { return ops::silu(v[0]); }},
+      {"hardswish", [](auto& v) { return ops::hardswish(v[0]); }},
+      {"hardsigmoid", [](auto& v) { return ops::hardsigmoid(v[0]); }},
+      {"gelu", [](auto& v) { return ops::gelu(v[0]); }},
+  };
+  for (auto& [name, f] : cases) {
+    INFO(std::string(name));
+    CHECK(test::gradcheck(f, {x}, 1e-2) < 2e-3);
+  }
+}
+
+TEST_CASE("elementwise: the new activations propagate NaN, and a second use accumulates") {
+  const float nan = std::nanf("");
+  for (const auto& f : {ops::silu, ops::hardswish, ops::hardsigmoid, ops::gelu}) {
+    const auto v = f(Tensor::from_vector({nan, 0.f}, {2})).to_vector();
+    CHECK(std::isnan(v[0]));
+  }
+  // Two uses of x: the second backward contribution is added to the first.
+  Tensor x = Tensor::from_vector({-3.f, -1.f, 0.5f, 3.f}, {4});
+  x.set_requires_grad();
+  backward(ops::sum(ops::add(ops::hardswish(x), ops::hardsigmoid(x))));
+  const float sixth = 1.f / 6.f;
+  CHECK(x.grad().to_vector() ==
+        std::vector<float>{-0.5f, -1.f / 3.f + 0.5f + sixth, 0.5f / 3.f + 0.5f + sixth, 1.5f});
+}
+
+TEST_CASE("elementwise: SiLU, hardswish, hardsigmoid, GELU parity CPU vs CUDA [gpu]") {
+  GENIE_REQUIRE_GPU();
+  // Random values plus the exact kinks of the hard* ops (both backends share the functors; only
+  // expf/erff may differ in the last bit).
+  Tensor x = test::randn_cpu({3, 7, 11, 13}, 21, 3.f);
+  float* p = x.data();
+  const float kinks[] = {-3.f, 3.f, 0.f, -6.f, 6.f};
+  for (int i = 0; i < 5; ++i) p[i * 97] = kinks[i];
+  x.set_requires_grad();
+  for (const auto& f : {ops::silu, ops::hardswish, ops::hardsigmoid, ops::gelu})
+    test::check_parity(
+        "activation", [&](const std::vector<Tensor>& v) { return f(v[0]); }, {x}, 2e-6);
 }
