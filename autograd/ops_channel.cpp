@@ -18,7 +18,7 @@ Planes channel_view(const char* op, const char* what, const Tensor& x) {
   GENIE_CHECK(x.defined(), "[", op, "] expected a defined ", what, ", got an undefined tensor");
   GENIE_CHECK(x.dtype() == DType::F32, "[", op, "] expected ", what, " f32, got ", x.describe());
   GENIE_CHECK(x.ndim() >= 2, "[", op, "] expected ", what,
-              " (N, C, ...) with at least 2 dimensions", ", got ", shape_str(x.shape()));
+              " (N, C, ...) with at least 2 dimensions, got ", shape_str(x.shape()));
   return Planes{x.dim(0), x.dim(1), numel_of(Shape(x.shape().begin() + 2, x.shape().end()))};
 }
 }  // namespace
