@@ -15,6 +15,10 @@ namespace {
 
 bool is_layer(const models::Node& n) { return n.op == "conv" || n.op == "linear"; }
 
+bool joins_paths(const std::string& op) {
+  return op == "add" || op == "concat" || op == "slice" || op == "mul";
+}
+
 // A float dataset as float32; an integer-typed one is refused (converting it would silently give
 // a different model), as io::load_model refuses them.
 Tensor read_float(const io::H5Reader& r, const std::string& key) {
@@ -86,11 +90,13 @@ Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
                                              : li == 1  ? cfg.first_bits
                                                         : cfg.abits);
   }
-  // Identity shortcuts: an add input that is its unit's input.
+  // Pass-through paths: the unit's input where it is joined into the output without a layer — an
+  // identity shortcut's add, a concatenation, a channel split (ShuffleNet's untouched half), a
+  // gating multiply.
   for (const auto& u : m.units())
     for (int i = u.first; i <= u.last; ++i) {
       const models::Node& n = g.nodes[size_t(i)];
-      if (n.op != "add" || u.input < 0) continue;
+      if (!joins_paths(n.op) || u.input < 0) continue;
       for (size_t k = 0; k < n.inputs.size(); ++k)
         if (n.inputs[k] == u.input) L.node_aq[size_t(i)][k] = want(u.input, cfg.abits);
     }

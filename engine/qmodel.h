@@ -11,9 +11,12 @@
 // Activation quantizers belong to tensors, not to layers: one tensor read by several quantized
 // consumers (a block input feeding conv1 and the identity shortcut, or conv1 and the downsample
 // conv) has ONE quantizer, with the largest bit width any consumer asks for. As in the reference,
-// each consumer applies it separately, so under QDrop each consumer draws its own mask. An `add`
-// input is quantized when it is the unit's input (the identity shortcut); a downsample branch is
-// a conv output and is added as is.
+// each consumer applies it separately, so under QDrop each consumer draws its own mask. Besides the
+// conv/linear inputs, the unit's input is quantized where it joins the unit's output without
+// passing a layer: an `add` input (the identity shortcut), a `concat` or `mul` input, a `slice`
+// of it (ShuffleNet's untouched half). A downsample branch is a conv output and is added as is;
+// a BatchNorm or activation reading the unit's input (DenseNet's pre-activation) is not a joining
+// path — the conv after it has its own quantizer.
 #pragma once
 #include <functional>
 #include <map>

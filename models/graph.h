@@ -8,11 +8,21 @@
 //   bn          eval-mode BatchNorm2d over out_ch channels: weight, bias, running_mean,
 //               running_var (C) [weight/bias absent when affine == false]; eps.
 //   linear      x (N, in_ch) → (N, out_ch); weight (out_ch, in_ch), bias (out_ch) when has_bias.
-//   relu, relu6, leaky_relu (slope), identity (e.g. Dropout in eval mode)
+//   relu, relu6, leaky_relu (slope), sigmoid, silu, hardswish, hardsigmoid, gelu (erf form),
+//   identity (e.g. Dropout in eval mode)
 //   add         elementwise sum of its two inputs (residual shortcut)
-//   maxpool     kernel, stride, pad (PyTorch MaxPool2d, floor mode)
-//   avgpool     global average pool (N,C,H,W) → (N,C)  (AdaptiveAvgPool2d(1) + flatten,
-//   x.mean([2,3])) flatten     (N, …) → (N, prod)
+//   mul         product of its two inputs: equal shapes, or (N,C,H,W) and (N,C,1,1) in either
+//               order (squeeze-and-excitation gating)
+//   concat      its inputs (one or more, equal except in dim 1) joined along channels (torch.cat)
+//   slice       channels [start, start + out_ch) of its input (torch.chunk / split)
+//   shuffle     torchvision's channel_shuffle with `groups` groups
+//   maxpool     kernel, stride, pad, ceil_mode (PyTorch MaxPool2d)
+//   avgpool2d   kernel, stride, pad, ceil_mode, count_include_pad (PyTorch AvgPool2d)
+//   adaptive_avgpool  (N,C,H,W) → (N,C,out_h,out_w) (PyTorch AdaptiveAvgPool2d)
+//   avgpool     global average pool (N,C,H,W) → (N,C), or (N,C,1,1) with keepdim
+//               (AdaptiveAvgPool2d(1), x.mean([2,3]))
+//   pad         zero padding (pads = left, right, top, bottom; nn.ZeroPad2d, F.pad)
+//   flatten     (N, …) → (N, prod)
 // Block annotations: `block` is the module path of the residual/inverted-residual block the node
 // belongs to ("layer1.0"; "" = none) and `block_kind` its kind ("basic_block", "bottleneck",
 // "inverted_residual", "regnet_block", "mnas_block", or any name an exporter chooses). The
@@ -22,6 +32,9 @@
 //   {"format": "genie-graph-1", "output": <node index>, "nodes": [
 //     {"op": "conv", "name": "conv1", "inputs": [-1], "in": 3, "out": 16, "kernel": 3,
 //      "stride": 1, "pad": 1, "groups": 1, "bias": false, "block": "", "block_kind": ""}, …]}
+//   Other fields: "eps", "affine" (bn), "slope" (leaky_relu), "ceil_mode", "count_include_pad"
+//   (pools), "keepdim" (avgpool), "start" (slice), "size": [out_h, out_w] (adaptive_avgpool),
+//   "pads": [left, right, top, bottom] (pad).
 // Fields that an op does not use may be omitted; omitted fields take the defaults below. Every
 // field is range-checked against models/limits.h whether or not its op uses it (integers exactly,
 // before any narrowing; floats finite); names are at most limits::kMaxName characters.
@@ -38,12 +51,17 @@
 namespace genie::models {
 
 struct Node {
-  std::string op;           // conv | bn | linear | relu | relu6 | leaky_relu | add | maxpool |
-                            // avgpool | flatten | identity
-  std::string name;         // state_dict prefix of the parameters ("" for parameterless ops)
-  std::vector<int> inputs;  // node indices (all < this node's index); -1 = the graph input
+  std::string op;                 // one of known_ops() (see above)
+  std::string name;               // state_dict prefix of the parameters ("" for parameterless ops)
+  std::vector<int> inputs;        // node indices (all < this node's index); -1 = the graph input
   int64_t in_ch = 0, out_ch = 0;  // conv/linear channels; bn: out_ch = in_ch = C
-  int64_t kernel = 0, stride = 1, pad = 0, groups = 1;  // conv, maxpool
+  int64_t kernel = 0, stride = 1, pad = 0, groups = 1;  // conv, pools; groups: conv, shuffle
+  bool ceil_mode = false;                               // maxpool, avgpool2d
+  bool count_include_pad = true;                        // avgpool2d
+  bool keepdim = false;                                 // avgpool
+  int64_t start = 0;                                    // slice (out_ch channels from start)
+  int64_t out_h = 0, out_w = 0;                         // adaptive_avgpool
+  int64_t pads[4] = {0, 0, 0, 0};                       // pad: left, right, top, bottom
   float eps = 1e-5f;                                    // bn
   float slope = 0.f;                                    // leaky_relu
   bool has_bias = false;                                // conv, linear
@@ -54,6 +72,8 @@ struct Node {
 
 // Ops a graph may contain.
 const std::vector<std::string>& known_ops();
+// Elementwise activations and identity: one input, output of the same shape, no parameters.
+bool is_pointwise_op(const std::string& op);
 
 struct ParamSpec {
   std::string key;  // full state_dict key
@@ -73,12 +93,12 @@ class Graph {
   // previous node (or the graph input for the first node) when `inputs` is empty.
   int add(Node n);
 
-  // Structural checks: known ops, inputs in range and topologically earlier, arity (add: 2,
-  // others: 1), names within limits::kMaxName, the sizes each op uses within models/limits.h
-  // (channels, kernel, stride, pad, groups dividing the channels, linear features, parameter
-  // tensors of at most kMaxElements values), bn eps in (0, kMaxEps], a finite leaky_relu slope,
-  // unique parameter-owner names.
-  // Throws "[graph] node 12 (layer1.0.conv1, conv): expected …, got …".
+  // Structural checks: known ops, inputs in range and topologically earlier, arity (add, mul: 2,
+  // concat: 1 to kMaxChannels, others: 1), names within limits::kMaxName, the sizes each op uses
+  // within models/limits.h (channels, kernel, stride, pad, groups dividing the channels, linear
+  // features, parameter tensors of at most kMaxElements values), bn eps in (0, kMaxEps], a finite
+  // leaky_relu slope, unique parameter-owner names. Throws "[graph] node 12 (layer1.0.conv1, conv):
+  // expected …, got …".
   void validate() const;
 
   // Every parameter the graph expects, in node order: conv/linear weight[, bias]; bn weight,

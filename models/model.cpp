@@ -121,9 +121,7 @@ void check_info(const ModelInfo& info, const std::string& where) {
 // ---------------------------------------------------------------------------------------------
 // Units
 
-static bool absorbable(const std::string& op) {
-  return op == "bn" || op == "relu" || op == "relu6" || op == "leaky_relu" || op == "identity";
-}
+static bool absorbable(const std::string& op) { return op == "bn" || is_pointwise_op(op); }
 
 std::vector<Unit> derive_units(const Graph& g) {
   const int n = g.size();
@@ -255,9 +253,25 @@ Tensor Model::run_node(int i, const std::vector<Tensor>& in) const {
   if (n.op == "relu") return ops::relu(x);
   if (n.op == "relu6") return ops::relu6(x);
   if (n.op == "leaky_relu") return ops::leaky_relu(x, n.slope);
+  if (n.op == "sigmoid") return ops::sigmoid(x);
+  if (n.op == "silu") return ops::silu(x);
+  if (n.op == "hardswish") return ops::hardswish(x);
+  if (n.op == "hardsigmoid") return ops::hardsigmoid(x);
+  if (n.op == "gelu") return ops::gelu(x);
   if (n.op == "add") return ops::add(x, in.at(1));
-  if (n.op == "maxpool") return ops::max_pool2d(x, n.kernel, n.stride, n.pad);
-  if (n.op == "avgpool") return ops::global_avg_pool(x);
+  if (n.op == "mul") return ops::mul_bcast(x, in.at(1));
+  if (n.op == "concat") return in.size() == 1 ? x : ops::concat_channels(in);
+  if (n.op == "slice") return ops::channel_slice(x, n.start, n.out_ch);
+  if (n.op == "shuffle") return ops::channel_shuffle(x, n.groups);
+  if (n.op == "maxpool") return ops::max_pool2d(x, n.kernel, n.stride, n.pad, n.ceil_mode);
+  if (n.op == "avgpool2d")
+    return ops::avg_pool2d(x, n.kernel, n.stride, n.pad, n.ceil_mode, n.count_include_pad);
+  if (n.op == "adaptive_avgpool") return ops::adaptive_avg_pool2d(x, n.out_h, n.out_w);
+  if (n.op == "avgpool") {
+    Tensor y = ops::global_avg_pool(x);
+    return n.keepdim ? ops::reshape(y, {x.dim(0), x.dim(1), 1, 1}) : y;
+  }
+  if (n.op == "pad") return ops::zero_pad(x, n.pads[0], n.pads[1], n.pads[2], n.pads[3]);
   if (n.op == "flatten") return ops::flatten(x);
   if (n.op == "identity") return x;
   GENIE_CHECK(false, "[model] node ", i, ": unknown op '", n.op, "'");
@@ -296,7 +310,9 @@ Tensor Model::run_nodes(int first, int last, const std::map<int, Tensor>& feeds,
     vals[size_t(i - first)] = out;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int j = n.inputs[k];
-      if (k == 1 && j == n.inputs[0]) continue;  // add(x, x): one reader
+      if (std::find(n.inputs.begin(), n.inputs.begin() + ptrdiff_t(k), j) !=
+          n.inputs.begin() + ptrdiff_t(k))
+        continue;  // add(x, x), concat(x, …, x): one reader
       if (j >= first && --uses[size_t(j - first)] == 0 && j != last)
         vals[size_t(j - first)] = Tensor();
     }

@@ -17,6 +17,9 @@
 using namespace genie;
 using namespace genie::models;
 using test::contains;
+using test::det_values;
+using test::json_floats;
+using test::json_shape;
 
 namespace {
 
@@ -32,62 +35,6 @@ const Json& goldens() {
   static const Json j = Json::parse(read_text(test::source_path("tests/golden/model_goldens.json")),
                                     "model_goldens.json");
   return j;
-}
-
-// ---- deterministic parameters: mirrors det_values() in make_model_goldens.py ----
-uint32_t fnv1a(const std::string& s) {
-  uint32_t h = 0x811C9DC5u;
-  for (unsigned char c : s) h = (h ^ c) * 0x01000193u;
-  return h;
-}
-
-Tensor det_values(const std::string& key, const Shape& shape) {
-  Tensor t = Tensor::empty(shape);
-  const int64_t n = t.numel();
-  const uint32_t h = fnv1a(key);
-  int64_t fan_in = 1;
-  for (size_t d = 1; d < shape.size(); ++d) fan_in *= shape[d];
-  auto ends = [&](const char* s) {
-    const std::string suf(s);
-    return key.size() >= suf.size() && key.compare(key.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  float* p = t.data();
-  for (int64_t i = 0; i < n; ++i) {
-    uint64_t x = (uint64_t(i) * 2654435761ull + h) & 0xFFFFFFFFull;
-    for (int r = 0; r < 2; ++r) {
-      x ^= x >> 16;
-      x = (x * 0x45D9F3Bull) & 0xFFFFFFFFull;
-    }
-    x ^= x >> 16;
-    const double u = double(x) / 4294967296.0;
-    double v;
-    if (ends(".running_var"))
-      v = 0.5 + u;
-    else if (ends(".running_mean"))
-      v = 0.2 * (2.0 * u - 1.0);
-    else if (ends(".bias"))
-      v = 0.1 * (2.0 * u - 1.0);
-    else if (ends(".weight") && shape.size() == 1)
-      v = 0.5 + 0.5 * u;
-    else if (key == "input")
-      v = 1.5 * (2.0 * u - 1.0);
-    else
-      v = (2.0 * u - 1.0) * std::sqrt(6.0 / double(fan_in));
-    p[i] = float(v);
-  }
-  return t;
-}
-
-Shape json_shape(const Json& j) {
-  Shape s;
-  for (const Json& v : j.as_array()) s.push_back(v.as_int());
-  return s;
-}
-
-std::vector<float> json_floats(const Json& j) {
-  std::vector<float> v;
-  for (const Json& x : j.as_array()) v.push_back(float(x.as_number()));
-  return v;
 }
 
 // Builds the golden entry's model from genie's builder with deterministic parameters.
@@ -116,14 +63,19 @@ std::string graph_diff(const Graph& a, const Graph& b) {
         str("node ", i, " (", x.op, " ", x.name, " vs ", y.op, " ", y.name, "): ");
     if (x.op != y.op || x.name != y.name) return tag + "op/name";
     if (x.inputs != y.inputs) return tag + "inputs";
-    if (x.op == "conv" || x.op == "linear" || x.op == "bn") {
+    if (x.op == "conv" || x.op == "linear" || x.op == "bn" || x.op == "slice") {
       if (x.out_ch != y.out_ch) return tag + "out channels";
-      if (x.op != "bn" && x.in_ch != y.in_ch) return tag + "in channels";
+      if ((x.op == "conv" || x.op == "linear") && x.in_ch != y.in_ch) return tag + "in channels";
     }
-    if (x.op == "conv" || x.op == "maxpool")
-      if (x.kernel != y.kernel || x.stride != y.stride || x.pad != y.pad)
-        return tag + "kernel/stride/pad";
-    if (x.op == "conv" && x.groups != y.groups) return tag + "groups";
+    if (x.kernel != y.kernel || x.stride != y.stride || x.pad != y.pad)
+      return tag + "kernel/stride/pad";
+    if (x.groups != y.groups) return tag + "groups";
+    if (x.ceil_mode != y.ceil_mode || x.count_include_pad != y.count_include_pad ||
+        x.keepdim != y.keepdim)
+      return tag + "ceil_mode/count_include_pad/keepdim";
+    if (x.start != y.start || x.out_h != y.out_h || x.out_w != y.out_w ||
+        !std::equal(x.pads, x.pads + 4, y.pads))
+      return tag + "start/size/pads";
     if ((x.op == "conv" || x.op == "linear") && x.has_bias != y.has_bias) return tag + "bias";
     if (x.op == "bn" && (x.eps != y.eps || x.affine != y.affine)) return tag + "eps/affine";
     if (x.block != y.block || x.block_kind != y.block_kind)
@@ -191,8 +143,9 @@ TEST_CASE("graph: JSON round trip, validation and shape inference") {
   CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("expected inputs from earlier nodes"),
                        Error);
   bad = g;
-  bad.nodes[0].op = "gelu";
-  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("unknown op 'gelu'"), Error);
+  bad.nodes[0].op = "swish";
+  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("unknown op 'swish' (known: conv, bn,"),
+                       Error);
   bad = g;
   bad.nodes[0].in_ch = 4;
   CHECK_THROWS_WITH_AS(

@@ -92,4 +92,61 @@ double gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
   return worst;
 }
 
+// ---- deterministic parameters: mirrors det_values() in make_model_goldens.py ----
+
+static uint32_t fnv1a(const std::string& s) {
+  uint32_t h = 0x811C9DC5u;
+  for (unsigned char c : s) h = (h ^ c) * 0x01000193u;
+  return h;
+}
+
+Tensor det_values(const std::string& key, const Shape& shape) {
+  Tensor t = Tensor::empty(shape);
+  const int64_t n = t.numel();
+  const uint32_t h = fnv1a(key);
+  int64_t fan_in = 1;
+  for (size_t d = 1; d < shape.size(); ++d) fan_in *= shape[d];
+  auto ends = [&](const char* s) {
+    const std::string suf(s);
+    return key.size() >= suf.size() && key.compare(key.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  float* p = t.data();
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t x = (uint64_t(i) * 2654435761ull + h) & 0xFFFFFFFFull;
+    for (int r = 0; r < 2; ++r) {
+      x ^= x >> 16;
+      x = (x * 0x45D9F3Bull) & 0xFFFFFFFFull;
+    }
+    x ^= x >> 16;
+    const double u = double(x) / 4294967296.0;
+    double v;
+    if (ends(".running_var"))
+      v = 0.5 + u;
+    else if (ends(".running_mean"))
+      v = 0.2 * (2.0 * u - 1.0);
+    else if (ends(".bias"))
+      v = 0.1 * (2.0 * u - 1.0);
+    else if (ends(".weight") && shape.size() == 1)
+      v = 0.5 + 0.5 * u;
+    else if (key == "input")
+      v = 1.5 * (2.0 * u - 1.0);
+    else
+      v = (2.0 * u - 1.0) * std::sqrt(6.0 / double(fan_in));
+    p[i] = float(v);
+  }
+  return t;
+}
+
+Shape json_shape(const Json& j) {
+  Shape s;
+  for (const Json& v : j.as_array()) s.push_back(v.as_int());
+  return s;
+}
+
+std::vector<float> json_floats(const Json& j) {
+  std::vector<float> v;
+  for (const Json& x : j.as_array()) v.push_back(float(x.as_number()));
+  return v;
+}
+
 }  // namespace genie::test

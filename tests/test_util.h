@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "kernels/json.h"
 
 namespace genie::test {
 
@@ -49,5 +50,13 @@ Tensor rand_uniform_cpu(const Shape& s, uint64_t seed, float lo, float hi);
 // elements (all inputs that require grad, up to max_elems per input, sampled deterministically).
 double gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                  std::vector<Tensor> inputs, double eps = 1e-2, int max_elems = 64);
+
+// Deterministic, non-trivial values by state_dict key (He-uniform conv/linear weights, BN
+// statistics away from 0/1; "input" for inputs), bit-identical to det_values() in
+// tests/golden/make_model_goldens.py, so goldens need no committed weights.
+Tensor det_values(const std::string& key, const Shape& shape);
+// A JSON array of integers / numbers (golden files).
+Shape json_shape(const Json& j);
+std::vector<float> json_floats(const Json& j);
 
 }  // namespace genie::test

@@ -131,16 +131,41 @@ class QuantizedNet(torch.nn.Module):
                 y = a
             elif op == "add":
                 y = ins[0] + ins[1]
+            elif op in ACTIVATIONS:
+                y = ACTIVATIONS[op](a)
+            elif op == "mul":
+                y = ins[0] * ins[1]
+            elif op == "concat":
+                y = torch.cat(ins, 1)
+            elif op == "slice":
+                y = a[:, n.get("start", 0):n.get("start", 0) + n["out"]]
+            elif op == "shuffle":
+                g = n.get("groups", 1)
+                s = a.shape
+                y = a.reshape(s[0], g, s[1] // g, *s[2:]).transpose(1, 2).reshape(s)
             elif op == "maxpool":
-                y = F.max_pool2d(a, n["kernel"], n.get("stride", 1), n.get("pad", 0))
+                y = F.max_pool2d(a, n["kernel"], n.get("stride", 1), n.get("pad", 0),
+                                 ceil_mode=n.get("ceil_mode", False))
+            elif op == "avgpool2d":
+                y = F.avg_pool2d(a, n["kernel"], n.get("stride", 1), n.get("pad", 0),
+                                 ceil_mode=n.get("ceil_mode", False),
+                                 count_include_pad=n.get("count_include_pad", True))
+            elif op == "adaptive_avgpool":
+                y = F.adaptive_avg_pool2d(a, tuple(n["size"]))
             elif op == "avgpool":
-                y = a.mean([2, 3])
+                y = a.mean([2, 3], keepdim=bool(n.get("keepdim", False)))
+            elif op == "pad":
+                y = F.pad(a, tuple(n["pads"]))
             elif op == "flatten":
                 y = a.flatten(1)
             else:
                 raise ValueError(f"node {i} ({name}): op '{op}' is not known to this script")
             vals.append(y)
         return vals[self.output]
+
+
+ACTIVATIONS = {"sigmoid": torch.sigmoid, "silu": F.silu, "hardswish": F.hardswish,
+               "hardsigmoid": F.hardsigmoid, "gelu": F.gelu}
 
 
 def _str(v):

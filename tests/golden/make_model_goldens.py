@@ -182,7 +182,7 @@ def entry(model, input_shape, num_classes, trace=True, blocks=None):
          "logits": [float(v) for v in logits.flatten()],
          "max_abs_logit": float(logits.abs().max())}
     if trace:
-        e["graph"] = export_pytorch.trace_graph(model, blocks)
+        e["graph"] = export_pytorch.trace_graph(model, blocks, tuple(input_shape[1:]))
     return e
 
 
@@ -211,14 +211,7 @@ def main():
 
     # Non-built-in network: seeded default init, then non-trivial BN statistics.
     torch.manual_seed(0)
-    vgg = SmallVGG()
-    with torch.no_grad():
-        for mod in vgg.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.copy_(0.2 * torch.randn_like(mod.running_mean))
-                mod.running_var.copy_(0.5 + torch.rand_like(mod.running_var))
-                mod.weight.copy_(0.5 + 0.5 * torch.rand_like(mod.weight))
-                mod.bias.copy_(0.1 * torch.randn_like(mod.bias))
+    vgg = export_pytorch.seeded_bn_statistics(SmallVGG())
     os.makedirs(os.path.join(ROOT, "tests", "data"), exist_ok=True)
     export_pytorch.export(vgg, os.path.join(ROOT, "tests", "data", "vgg_small.h5"), arch="vgg_small",
                           input_shape=(3, 32, 32), mean=[0.5, 0.4, 0.3], std=[0.25, 0.2, 0.3],
