@@ -125,7 +125,9 @@ void validate_distill(const Model& teacher, const DistillConfig& cfg) {
   GENIE_CHECK(!teacher.bn_nodes().empty(),
               "[distill] expected a teacher with BatchNorm layers (Genie-D matches their running "
               "statistics), got a model (",
-              info.arch, ") without any");
+              info.arch,
+              ") without any; calibrate it with real images (--calib real:PATH) or noise "
+              "(--calib noise) instead");
   GENIE_CHECK(cfg.samples >= 1, "[distill] expected samples >= 1, got ", cfg.samples);
   GENIE_CHECK(cfg.batch >= 1, "[distill] expected batch >= 1, got ", cfg.batch);
   GENIE_CHECK(cfg.iters >= 1, "[distill] expected distill iterations >= 1, got ", cfg.iters);

@@ -246,3 +246,45 @@ TEST_CASE("graph: the new ops' fields are checked and their shapes inferred, wit
                        "expected 1 to 65536 inputs, got 0"));
   CHECK(test::contains(error(R"([{"op": "mul", "inputs": [-1]}])"), "expected 2 input(s), got 1"));
 }
+
+// Issue 17: Genie-D needs BatchNorm statistics; a network without any gets a clear error (exit 2,
+// nothing written), and noise or real calibration still quantizes it.
+TEST_CASE("zoo: a model without BatchNorm is refused by Genie-D and quantized with noise") {
+  Graph g;
+  Node conv;
+  conv.op = "conv", conv.name = "conv", conv.in_ch = 1, conv.out_ch = 8, conv.kernel = 3;
+  conv.pad = 1, conv.has_bias = true;
+  g.add(conv);
+  Node act;
+  act.op = "silu";
+  g.add(act);
+  Node pool;
+  pool.op = "avgpool";
+  g.add(pool);
+  Node fc;
+  fc.op = "linear", fc.name = "fc", fc.in_ch = 8, fc.out_ch = 10, fc.has_bias = true;
+  g.add(fc);
+  ModelInfo info;
+  info.arch = "no_bn", info.C = 1, info.H = info.W = 28, info.num_classes = 10;
+  std::map<std::string, Tensor> params;
+  for (const auto& s : g.param_specs()) params[s.key] = det_values(s.key, s.shape);
+  test::TempDir dir;
+  io::SaveOptions so;
+  so.write_graph = true;
+  io::save_model(Model(g, info, params, "no_bn"), dir / "no_bn.h5", so);
+  const std::vector<std::string> tiny = {
+      "--samples",     "4", "--batch",  "4",   "--distill-iters", "2", "--recon-iters", "2",
+      "--recon-batch", "4", "--device", "cpu", "--quiet"};
+  std::vector<std::string> args = {"quantize", "--model", dir / "no_bn.h5", "--out", dir / "a"};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const test::ProcResult r = test::run_genie(args);
+  CHECK(r.rc == 2);
+  CHECK(test::contains(r.err, "expected a teacher with BatchNorm layers"));
+  CHECK(test::contains(r.err, "--calib noise"));
+  CHECK_FALSE(test::path_exists(dir / "a/quantized.h5"));
+  args = {"quantize", "--model", dir / "no_bn.h5", "--out", dir / "b", "--calib", "noise"};
+  args.insert(args.end(), tiny.begin(), tiny.end());
+  const test::ProcResult ok = test::run_genie(args);
+  CHECK(ok.rc == 0);
+  CHECK(test::path_exists(dir / "b/quantized.h5"));
+}
