@@ -56,3 +56,21 @@ TEST_CASE(
   CHECK(std::fabs(r.top1 - fp32_top1) <= 0.0005 + 1e-12);
   CHECK(r.top5 > r.top1);
 }
+
+// Issue 17: the trained networks with the new layers (tests/data/make_zoo_fmnist.py: SE blocks,
+// SiLU, Hardswish, Fused-MBConv; dense block, transition, ShuffleNetV2 units, ceil-mode pooling)
+// reach, in genie, the top-1 PyTorch measured when exporting them.
+TEST_CASE("evaluate: the issue-17 Fashion-MNIST networks reach their PyTorch fp32_top1") {
+  for (const char* name : {"se_fmnist", "concat_fmnist"}) {
+    INFO(name);
+    const std::string path = test::source_path(str("tests/data/", name, ".h5"));
+    const double fp32_top1 = io::H5Reader(path).attr_f64("fp32_top1");
+    const models::Model m = io::load_model(path);
+    const io::LabeledImages data = io::load_fashion_mnist("test", engine::input_spec(m.info()));
+    const engine::EvalResult r = engine::evaluate(m, data, 256, Device::CPU);
+    MESSAGE(std::string(name), ": top1 ", r.top1, " (PyTorch ", fp32_top1, ") in ", r.seconds,
+            " s");
+    CHECK(r.n == 10000);
+    CHECK(std::fabs(r.top1 - fp32_top1) <= 0.0002 + 1e-12);  // at most 2 images
+  }
+}
