@@ -156,7 +156,7 @@ TEST_CASE("zoo: activation quantizers on joining paths, none before a pre-activa
 }
 
 // Issue 17 "a short quantization (tiny settings, W4A4) runs for each, with finite losses" for the
-// fast subset's block kinds (scripts/zoo-check.sh runs every zoo network at its native size).
+// fast subset's block kinds (tools/zoo_check.py runs every zoo network at its native size).
 TEST_CASE("zoo: a tiny W4A4 Genie-D + Genie-M run of every new block kind has finite losses") {
   for (const char* name : {"zoo_ops", "mobilenet_v3_small", "shufflenet_v2_x1_0"}) {
     INFO(name);

@@ -9,7 +9,7 @@ keys and shapes the graph reads, the graph traced by tools/export_pytorch.py, an
 deterministic input. Parameters and inputs are generated on both sides by det_values()
 (make_model_goldens.py), so no weights are committed. The networks: a fast subset of the
 torchvision classification zoo at 64x64 (the full list at native sizes is checked by
-scripts/zoo-check.sh) and `zoo_ops`, a small network written to exercise every traced form the zoo
+tools/zoo_check.py) and `zoo_ops`, a small network written to exercise every traced form the zoo
 uses and a few it does not (F.conv2d with a module's weight after F.pad — TensorFlow "SAME" ports —,
 nn.ZeroPad2d, the view/transpose/view channel shuffle, chunk and split, GELU, average pooling with
 ceil_mode and count_include_pad=False, adaptive average pooling to (3, 2), x.mean((2, 3),
