@@ -84,6 +84,24 @@ def accuracy(net, x, y):
                    for i in range(0, len(x), 1000)) / len(x)
 
 
+def train(net, xtr, ytr, epochs, after_epoch):
+    """Adam, one-cycle learning rate (peak 4e-3), batches of 128; after_epoch(epoch, last loss)."""
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    steps = epochs * (len(xtr) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 4e-3, total_steps=steps)
+    for ep in range(epochs):
+        net.train()
+        perm = torch.randperm(len(xtr))
+        for i in range(len(xtr) // 128):
+            idx = perm[i * 128:(i + 1) * 128]
+            loss = nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        after_epoch(ep, loss.item())
+
+
 def shrink_depthwise(net):
     """Depthwise weights ·ALPHA, the next BN's statistics and eps adjusted: same function."""
     with torch.no_grad():
@@ -108,21 +126,8 @@ def main():
     xtr, ytr = load("train")
     xte, yte = load("t10k")
     net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    steps = a.epochs * (len(xtr) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 4e-3, total_steps=steps)
-    for ep in range(a.epochs):
-        net.train()
-        perm = torch.randperm(len(xtr))
-        for i in range(len(xtr) // 128):
-            idx = perm[i * 128:(i + 1) * 128]
-            loss = nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        print(f"epoch {ep + 1}: loss {loss.item():.4f} test top-1 {accuracy(net, xte, yte):.4f}",
-              flush=True)
+    train(net, xtr, ytr, a.epochs, lambda ep, loss: print(
+        f"epoch {ep + 1}: loss {loss:.4f} test top-1 {accuracy(net, xte, yte):.4f}", flush=True))
     before = accuracy(net, xte, yte)
     shrink_depthwise(net)
     after = accuracy(net, xte, yte)

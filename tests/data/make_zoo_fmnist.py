@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from export_pytorch import export  # noqa: E402
-from make_dw_fmnist import MEAN, STD, accuracy, load  # noqa: E402
+from make_dw_fmnist import MEAN, STD, accuracy, load, train  # noqa: E402
 
 BN = functools.partial(nn.BatchNorm2d, eps=1e-3)
 
@@ -74,23 +74,6 @@ class ConcatNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.head(self.pool1(x))), 1))
 
 
-def train(net, xtr, ytr, epochs):
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    steps = epochs * (len(xtr) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 4e-3, total_steps=steps)
-    for ep in range(epochs):
-        net.train()
-        perm = torch.randperm(len(xtr))
-        for i in range(len(xtr) // 128):
-            idx = perm[i * 128:(i + 1) * 128]
-            loss = nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        print(f"epoch {ep + 1}: loss {float(loss):.3f}", flush=True)
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=3)
@@ -104,7 +87,8 @@ def main():
             continue
         torch.manual_seed(0)
         net = cls()
-        train(net, xtr, ytr, a.epochs)
+        train(net, xtr, ytr, a.epochs,
+              lambda ep, loss: print(f"epoch {ep + 1}: loss {loss:.3f}", flush=True))
         acc = accuracy(net, xte, yte)
         path = os.path.join(HERE, f"{name}_fmnist.h5")
         export(net.eval(), path, arch=f"{name}_fmnist", input_shape=(1, 28, 28), mean=[MEAN],
