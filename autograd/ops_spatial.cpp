@@ -1,6 +1,8 @@
 // Differentiable spatial ops on NCHW tensors: nearest x2 upsampling, reflect and zero padding,
 // window crop, global, adaptive and k x k average pooling, max pooling. Each kernel works on (N*C)
 // independent planes.
+#include <utility>
+
 #include "autograd/ops.h"
 #include "autograd/ops_check.h"
 #include "kernels/spatial.h"
@@ -88,23 +90,26 @@ Tensor global_avg_pool(const Tensor& x) {
   return y;
 }
 
-// Validation shared by the k x k pools: kernel, stride, pad <= k/2 and a window that fits.
-static void check_pool(const char* op, const Tensor& x, const Planes& p, int64_t kk, int64_t stride,
-                       int64_t pad) {
+// Validation shared by the k x k pools: kernel, stride, pad <= k/2 and a window that fits; returns
+// the output size {OH, OW} (PyTorch's rule, ceil_mode included).
+static std::pair<int64_t, int64_t> check_pool(const char* op, const Tensor& x, const Planes& p,
+                                              int64_t kk, int64_t stride, int64_t pad,
+                                              bool ceil_mode) {
   GENIE_CHECK(kk >= 1 && stride >= 1 && pad >= 0 && 2 * pad <= kk, "[", op,
               "] expected kernel >= 1, stride >= 1, 0 <= pad <= kernel/2, got kernel ", kk,
               ", stride ", stride, ", pad ", pad, " for input ", shape_str(x.shape()));
   GENIE_CHECK(p.H + 2 * pad >= kk && p.W + 2 * pad >= kk, "[", op, "] expected a ", kk, "x", kk,
               " window to fit the padded input, got input ", shape_str(x.shape()), " with pad ",
               pad);
+  return {k::pool_out_size(p.H, kk, stride, pad, ceil_mode),
+          k::pool_out_size(p.W, kk, stride, pad, ceil_mode)};
 }
 
 Tensor max_pool2d(const Tensor& x, int64_t kk, int64_t stride, int64_t pad, bool ceil_mode) {
   const char* op = "max_pool2d";
   const Planes p = planes(op, x);
-  check_pool(op, x, p, kk, stride, pad);
-  const int64_t OH = k::pool_out_size(p.H, kk, stride, pad, ceil_mode);
-  const int64_t OW = k::pool_out_size(p.W, kk, stride, pad, ceil_mode);
+  const std::pair<int64_t, int64_t> out = check_pool(op, x, p, kk, stride, pad, ceil_mode);
+  const int64_t OH = out.first, OW = out.second;
   const Device dev = x.device();
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, dev);
   Tensor arg = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, dev, DType::I32);
@@ -125,9 +130,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kk, int64_t stride, int64_t pad, bool
                   bool count_include_pad) {
   const char* op = "avg_pool2d";
   const Planes p = planes(op, x);
-  check_pool(op, x, p, kk, stride, pad);
-  const int64_t OH = k::pool_out_size(p.H, kk, stride, pad, ceil_mode);
-  const int64_t OW = k::pool_out_size(p.W, kk, stride, pad, ceil_mode);
+  const std::pair<int64_t, int64_t> out = check_pool(op, x, p, kk, stride, pad, ceil_mode);
+  const int64_t OH = out.first, OW = out.second;
   const Device dev = x.device();
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), OH, OW}, dev);
   k::avgpool_fwd(dev, x.data(), p.NC, p.H, p.W, kk, stride, pad, OH, OW, count_include_pad,
