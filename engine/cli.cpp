@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/checkpoint.h"
+#include "engine/export.h"
 #include "engine/qmodel.h"
 #include "engine/report.h"
 #include "io/atomic.h"
@@ -49,6 +50,12 @@ std::string usage() {
       "                                                         (--logits: every image's logits,\n"
       "                                                         prediction and label)\n"
       "       genie_run info --model FILE [--json]              architecture, units, bits\n"
+      "       genie_run export --model DIR/quantized.h5 --out FILE.onnx [--format onnx]\n"
+      "                      [--encodings FILE.json] [--opset 21..25]\n"
+      "                                                         ONNX QuantizeLinear/DequantizeLinear"
+      " model\n"
+      "                                                         (integer weights; opset 21, or 25"
+      " for 2 bits)\n"
       "flags of quantize (distill takes the Genie-D and run flags; defaults from the paper):\n";
   s += engine::settings_help();
   s += kExtraHelp;
@@ -314,6 +321,31 @@ void print_info(const models::Model& m, const quant::QModel* qm, const Json& j, 
   }
 }
 
+int cmd_export(const std::vector<std::string>& args, std::ostream& out) {
+  const auto fl =
+      split_flags(args, {"model", "out", "format", "encodings", "opset"}, {"help"}, "export");
+  const std::map<std::string, std::string> f(fl.begin(), fl.end());
+  if (f.count("help")) {
+    out << usage();
+    return 0;
+  }
+  engine::ExportOptions o;
+  const std::string path = required(f, "model", "export", "DIR/quantized.h5");
+  o.out = required(f, "out", "export", "FILE.onnx");
+  if (f.count("format")) o.format = f.at("format");
+  if (f.count("encodings")) {
+    o.encodings = f.at("encodings");
+    if (o.encodings.empty()) throw InputError("export: --encodings expects a file name");
+  }
+  if (f.count("opset")) {
+    const int64_t v = int_flag(f, "opset", 0, INT64_MIN);
+    if (v < 21 || v > 25) throw InputError(str("export: --opset expected 21..25, got ", v));
+    o.opset = int(v);
+  }
+  out << engine::to_json(engine::export_model(path, o)).dump() << std::endl;
+  return 0;
+}
+
 int cmd_info(const std::vector<std::string>& args, std::ostream& out) {
   const auto fl = split_flags(args, {"model"}, {"json", "help"}, "info");
   const std::map<std::string, std::string> f(fl.begin(), fl.end());
@@ -395,7 +427,8 @@ int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
     if (cmd == "quantize" || cmd == "distill") return cmd_pipeline(cmd, args, out, err, err_is_tty);
     if (cmd == "eval") return cmd_eval(args, out);
     if (cmd == "info") return cmd_info(args, out);
-    err << "genie_run: unknown command '" << cmd << "' (quantize, distill, eval, info)\n"
+    if (cmd == "export") return cmd_export(args, out);
+    err << "genie_run: unknown command '" << cmd << "' (quantize, distill, eval, info, export)\n"
         << usage();
     return 2;
   } catch (const InputError& e) {

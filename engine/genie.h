@@ -17,6 +17,7 @@
 #pragma once
 #include <string>
 
+#include "engine/export.h"
 #include "engine/pipeline.h"
 #include "engine/report.h"
 
@@ -44,6 +45,15 @@ inline Result quantize(const Config& cfg, const Listener& listen = {}) {
 inline FileEval evaluate(const std::string& model_file, const std::string& data, int64_t limit = -1,
                          Device device = Device::CPU) {
   return engine::evaluate_file(model_file, data, limit, device);
+}
+
+// The quantized model file (quantize's out/quantized.h5) as an ONNX QuantizeLinear/
+// DequantizeLinear model (engine/export.h): integer weight codes, the activation quantizers as
+// Q/DQ pairs; o.encodings adds the AIMET/QNN-style encodings JSON. Throws genie::InputError.
+using ExportOptions = engine::ExportOptions;
+inline engine::ExportSummary export_model(const std::string& quantized_file,
+                                          const ExportOptions& o) {
+  return engine::export_model(quantized_file, o);
 }
 
 inline const char* version() { return engine::genie_version(); }

@@ -1,0 +1,61 @@
+// Export of a quantized model file (quantized.h5) for deployment: ONNX with QuantizeLinear /
+// DequantizeLinear (the "QDQ" form that ONNX Runtime, TensorRT, OpenVINO and QNN read), plus an
+// encodings file in the AIMET/QNN JSON layout.
+//
+// What the ONNX graph holds (written by io/onnx.h, no Python, no libprotobuf):
+// - Weights as integers: each conv/linear weight is its stored AdaRound codes in an integer
+//   initializer feeding DequantizeLinear (axis 0, a float scale and an integer zero point per
+//   output channel): w = (q − zp) · scale reproduces genie's (code − zero) · step exactly. Never a
+//   QuantizeLinear of float weights (that would re-round and undo AdaRound). The storage type is
+//   the narrowest of int2/uint2 (opset ≥ 25), int4/uint4, int8/uint8, int16/uint16 that holds
+//   the layer's codes and zero points: uint with zp = zero (shifted per channel when a zero point
+//   lies outside the code range, as for channels whose weights share one sign), or int with
+//   zp = 0 when every channel's zero point is 2^(b−1) (symmetric).
+// - Activations: each activation quantizer of the file is one QuantizeLinear → DequantizeLinear
+//   pair on the tensor it quantizes (scale = the learned step, zero point 0, int for signed and
+//   uint for unsigned quantizers), and its output feeds exactly the (node, input) pairs the file
+//   lists as its consumers; other readers of the tensor get the float value. A bit width below
+//   its container type (3 bits in a 4-bit type) gets a Clip to [qn·s, qp·s] before the pair.
+//   QuantizeLinear rounds half to even and saturates, as genie's round(clamp(x/s, qn, qp)).
+// - BatchNorm as BatchNormalization (models quantized with --fold-bn have none); every other op of
+//   models/graph.h as the matching ONNX op(s).
+// - One input "input" (N, C, H, W) float32, normalized ((pixel/255 − mean)/std; the mean and std
+//   are in the metadata_props input_mean / input_std), one output "logits".
+// - Opset 21 (IR 10); 25 (IR 13) when some tensor has 2 bits, for int2/uint2; `opset` overrides.
+#pragma once
+#include <string>
+
+#include "kernels/json.h"
+
+namespace genie::engine {
+
+struct ExportOptions {
+  std::string format = "onnx";  // the only one so far
+  std::string out;              // the model file to write
+  std::string encodings;        // optional: the encodings JSON to write beside it
+  int opset = 0;                // 21..25; 0 = 21, or 25 when a weight or activation has 2 bits
+};
+
+struct ExportSummary {
+  std::string out, encodings;
+  int opset = 0;
+  int64_t bytes = 0;           // of the model file
+  int nodes = 0;               // ONNX nodes
+  int weight_layers = 0;       // DequantizeLinear'd weights
+  int activation_pairs = 0;    // QuantizeLinear/DequantizeLinear pairs on activations
+  int clips = 0;               // of those, preceded by a Clip (bits below the container type)
+  int shifted_channels = 0;    // weight channels whose zero point lies outside the code range
+  Json weight_types;           // {"uint4": layers, …}
+  Json activation_types;       // {"uint4": quantizers, …}
+};
+
+// Reads `qmodel_path` (a finished genie quantized model) and writes opt.out (and opt.encodings),
+// each under a temporary name, then renamed; both are written only when both could be built.
+// Throws InputError (nothing written) for a file that is not a finished quantized model, an
+// unknown format, an opset outside 21..25, an output path that cannot be created, a value that
+// no ONNX integer type holds.
+ExportSummary export_model(const std::string& qmodel_path, const ExportOptions& opt);
+
+Json to_json(const ExportSummary& s);
+
+}  // namespace genie::engine
