@@ -51,11 +51,13 @@ std::string usage() {
       "                                                         prediction and label)\n"
       "       genie_run info --model FILE [--json]              architecture, units, bits\n"
       "       genie_run export --model DIR/quantized.h5 --out FILE.onnx [--format onnx]\n"
-      "                      [--encodings FILE.json] [--opset 21..25]\n"
+      "                      [--encodings FILE.json] [--opset 21..25] [--act-storage 8bit|narrow]\n"
       "                                                         ONNX QuantizeLinear/DequantizeLinear"
       " model\n"
-      "                                                         (integer weights; opset 21, or 25"
-      " for 2 bits)\n"
+      "                                                         (integer weights; opset 21, 25 for"
+      " int2;\n"
+      "                                                         activations in 8-bit pairs, or\n"
+      "                                                         int4/int2 with narrow)\n"
       "flags of quantize (distill takes the Genie-D and run flags; defaults from the paper):\n";
   s += engine::settings_help();
   s += kExtraHelp;
@@ -323,7 +325,8 @@ void print_info(const models::Model& m, const quant::QModel* qm, const Json& j, 
 
 int cmd_export(const std::vector<std::string>& args, std::ostream& out) {
   const auto fl =
-      split_flags(args, {"model", "out", "format", "encodings", "opset"}, {"help"}, "export");
+      split_flags(args, {"model", "out", "format", "encodings", "opset", "act-storage"}, {"help"},
+                  "export");
   const std::map<std::string, std::string> f(fl.begin(), fl.end());
   if (f.count("help")) {
     out << usage();
@@ -336,6 +339,12 @@ int cmd_export(const std::vector<std::string>& args, std::ostream& out) {
   if (f.count("encodings")) {
     o.encodings = f.at("encodings");
     if (o.encodings.empty()) throw InputError("export: --encodings expects a file name");
+  }
+  if (f.count("act-storage")) {
+    const std::string a = f.at("act-storage");
+    if (a != "8bit" && a != "narrow")
+      throw InputError(str("export: --act-storage expected 8bit or narrow, got '", a, "'"));
+    o.narrow_activations = a == "narrow";
   }
   if (f.count("opset")) {
     const int64_t v = int_flag(f, "opset", 0, INT64_MIN);

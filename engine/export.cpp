@@ -71,8 +71,8 @@ Json encoding(int bits, double scale, int64_t offset, bool symmetric) {
 
 class OnnxBuilder {
  public:
-  OnnxBuilder(const quant::QModel& qm, int opset, ExportSummary& sum)
-      : qm_(qm), g_(qm.model().graph()), opset_(opset), sum_(sum) {
+  OnnxBuilder(const quant::QModel& qm, int opset, bool narrow_acts, ExportSummary& sum)
+      : qm_(qm), g_(qm.model().graph()), opset_(opset), narrow_acts_(narrow_acts), sum_(sum) {
     const models::ModelInfo& info = qm.model().info();
     shapes_ = g_.infer_shapes({1, info.C, info.H, info.W});
   }
@@ -98,6 +98,7 @@ class OnnxBuilder {
   const quant::QModel& qm_;
   const models::Graph& g_;
   int opset_;
+  bool narrow_acts_;
   ExportSummary& sum_;
   std::vector<Shape> shapes_;
   onnx::Graph graph_;
@@ -200,10 +201,10 @@ void OnnxBuilder::act_quantizer(int a) {
   const quant::ActQuantizer& q = qm_.aq[size_t(a)];
   const std::string x = value_name(qm_.aq_value[size_t(a)]);
   const float s = q.step().to_vector()[0];
-  const int bits = q.bits(), cbits = container_bits(bits, opset_);
+  const int bits = q.bits(), cbits = narrow_acts_ ? container_bits(bits, opset_) : 8;
   const int32_t dtype = int_type(cbits, q.is_signed());
   std::string in = x;
-  if (cbits != bits) {  // e.g. 3 bits in a 4-bit type: the container would saturate too late
+  if (cbits != bits) {  // e.g. 4 bits in an 8-bit type: the container would saturate too late
     const std::string lo = const_f(x + ".clip_min", q.qn() * s),
                       hi = const_f(x + ".clip_max", q.qp() * s);
     in = unique(x + ".clipped");
@@ -503,20 +504,15 @@ ExportSummary export_model(const std::string& qmodel_path, const ExportOptions& 
   if (!opt.encodings.empty() && opt.encodings == opt.out)
     throw InputError("export: --encodings and --out name the same file");
   const quant::QModel qm = load_quantized(qmodel_path);
-  int opset = opt.opset;
-  if (opset == 0) {
-    bool two = false;
-    for (const auto& q : qm.wq) two = two || q.bits() <= 2;
-    for (const auto& q : qm.aq) two = two || q.bits() <= 2;
-    opset = two ? 25 : 21;
-  }
+  const int opset = opt.opset == 0 ? kMinOpset : opt.opset;
   ExportSummary sum;
   sum.out = opt.out;
   sum.encodings = opt.encodings;
   sum.opset = opset;
+  sum.narrow_activations = opt.narrow_activations;
   sum.weight_types = Json::object();
   sum.activation_types = Json::object();
-  OnnxBuilder b(qm, opset, sum);
+  OnnxBuilder b(qm, opset, opt.narrow_activations, sum);
   std::vector<std::pair<std::string, std::string>> files;
   try {
     files.emplace_back(opt.out, onnx::serialize(b.build(qmodel_path)));
@@ -543,6 +539,7 @@ Json to_json(const ExportSummary& s) {
   j.set("weight_types", s.weight_types);
   j.set("activation_quantizers", s.activation_pairs);
   j.set("activation_types", s.activation_types);
+  j.set("activation_storage", s.narrow_activations ? "narrow" : "8bit");
   j.set("clips", s.clips);
   j.set("shifted_weight_channels", s.shifted_channels);
   return j;

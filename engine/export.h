@@ -7,21 +7,24 @@
 //   initializer feeding DequantizeLinear (axis 0, a float scale and an integer zero point per
 //   output channel): w = (q − zp) · scale reproduces genie's (code − zero) · step exactly. Never a
 //   QuantizeLinear of float weights (that would re-round and undo AdaRound). The storage type is
-//   the narrowest of int2/uint2 (opset ≥ 25), int4/uint4, int8/uint8, int16/uint16 that holds
+//   the narrowest of int2/uint2 (with opset 25), int4/uint4, int8/uint8, int16/uint16 that holds
 //   the layer's codes and zero points: uint with zp = zero (shifted per channel when a zero point
 //   lies outside the code range, as for channels whose weights share one sign), or int with
 //   zp = 0 when every channel's zero point is 2^(b−1) (symmetric).
 // - Activations: each activation quantizer of the file is one QuantizeLinear → DequantizeLinear
 //   pair on the tensor it quantizes (scale = the learned step, zero point 0, int for signed and
 //   uint for unsigned quantizers), and its output feeds exactly the (node, input) pairs the file
-//   lists as its consumers; other readers of the tensor get the float value. A bit width below
-//   its container type (3 bits in a 4-bit type) gets a Clip to [qn·s, qp·s] before the pair.
+//   lists as its consumers; other readers of the tensor get the float value. The pair is int8/
+//   uint8 (ExportOptions::narrow_activations: the narrowest type), and a bit width below its
+//   container type (4 bits in int8, 3 bits in int4) gets a Clip to [qn·s, qp·s] before the pair.
 //   QuantizeLinear rounds half to even and saturates, as genie's round(clamp(x/s, qn, qp)).
 // - BatchNorm as BatchNormalization (models quantized with --fold-bn have none); every other op of
 //   models/graph.h as the matching ONNX op(s).
 // - One input "input" (N, C, H, W) float32, normalized ((pixel/255 − mean)/std; the mean and std
 //   are in the metadata_props input_mean / input_std), one output "logits".
-// - Opset 21 (IR 10); 25 (IR 13) when some tensor has 2 bits, for int2/uint2; `opset` overrides.
+// - Opset 21 (IR 10) by default: 2-bit weights then sit in uint4/int4 (the same codes). Opset 25
+//   (IR 13) stores them as uint2/int2, which ONNX Runtime 1.32 runs only without its QDQ fusions
+//   (with them on it builds a QGemm that rejects uint2 weights).
 #pragma once
 #include <string>
 
@@ -33,12 +36,20 @@ struct ExportOptions {
   std::string format = "onnx";  // the only one so far
   std::string out;              // the model file to write
   std::string encodings;        // optional: the encodings JSON to write beside it
-  int opset = 0;                // 21..25; 0 = 21, or 25 when a weight or activation has 2 bits
+  int opset = 0;                // 21..25; 0 = 21
+  // Activation Q/DQ pairs in 8-bit types, with a Clip to the quantizer's range before each one
+  // below 8 bits (default: ONNX Runtime 1.32 runs it with its default optimizations), or in the
+  // narrowest type (int4/uint4, int2/uint2 at opset 25): the compact form, which ONNX Runtime
+  // 1.32 runs only with its ClipQuantFusion optimizer off (a Relu or Clip feeding a 4-bit
+  // QuantizeLinear makes it fail at load: "Unexpected data type for QuantizeLinear input
+  // y_zero_point of 21").
+  bool narrow_activations = false;
 };
 
 struct ExportSummary {
   std::string out, encodings;
   int opset = 0;
+  bool narrow_activations = false;
   int64_t bytes = 0;           // of the model file
   int nodes = 0;               // ONNX nodes
   int weight_layers = 0;       // DequantizeLinear'd weights

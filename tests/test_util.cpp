@@ -10,6 +10,11 @@ int& gpu_skipped() {
   return n;
 }
 
+int& onnx_skipped() {
+  static int n = 0;
+  return n;
+}
+
 int& torch_skipped() {
   static int n = 0;
   return n;

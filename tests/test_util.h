@@ -29,6 +29,10 @@ int& torch_skipped();
 // Whether /usr/bin/python3 imports torch and h5py (probed once).
 bool torch_available();
 
+// Counts ONNX Runtime checks of exported models that could not run (no Python with onnx,
+// onnxruntime, numpy and h5py; tests/test_export.cpp), printed by main at the end.
+int& onnx_skipped();
+
 // Whether `part` occurs in `s` (error messages, outputs).
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
