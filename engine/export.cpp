@@ -86,7 +86,7 @@ class OnnxBuilder {
             std::vector<onnx::Attribute> attrs = {});
   std::string const_i64(const std::string& base, const std::vector<int64_t>& v);
   std::string const_f(const std::string& base, float v);
-  std::string float_param(const std::string& key);
+  std::string float_param(const std::string& key, const Shape& dims = {});
   std::string weight(int i);
   void act_quantizer(int a);
   std::string input_of(int i, int slot) const;
@@ -138,13 +138,14 @@ std::string OnnxBuilder::const_f(const std::string& base, float v) {
   return n;
 }
 
-std::string OnnxBuilder::float_param(const std::string& key) {
+// A float parameter as an initializer (of `dims` when given: the same values reshaped).
+std::string OnnxBuilder::float_param(const std::string& key, const Shape& dims) {
   const auto& params = qm_.model().params();
   const auto it = params.find(key);
   GENIE_CHECK(it != params.end(), "[export] missing parameter ", key);
   const std::string n = unique(key);
   const Tensor& t = it->second;
-  graph_.initializers.push_back(onnx::floats(n, t.shape(), t.to_vector()));
+  graph_.initializers.push_back(onnx::floats(n, dims.empty() ? t.shape() : dims, t.to_vector()));
   return n;
 }
 
@@ -281,13 +282,20 @@ void OnnxBuilder::emit(int i) {
   const std::string& out = value_[size_t(i)];
   const std::string& op = n.op;
   if (op == "conv") {
+    // A bias on a conv whose input is quantized is a separate Add: inside the Conv, ONNX
+    // Runtime's WeightBiasQuantization would round it to int32 with scale input step × weight
+    // step, up to half a step of the accumulator away from the model (at 4 bits and below, a
+    // visible change: export.h).
     std::vector<std::string> ins = {in[0], weight(i)};
-    if (n.has_bias) ins.push_back(float_param(n.name + ".bias"));
-    node("Conv", ins, out,
+    const bool bias_add = n.has_bias && qm_.node_aq(i, 0) >= 0;
+    if (n.has_bias && !bias_add) ins.push_back(float_param(n.name + ".bias"));
+    const std::string conv_out = bias_add ? unique(out + ".conv") : out;
+    node("Conv", ins, conv_out,
          {onnx::attr_ints("kernel_shape", {n.kernel, n.kernel}),
           onnx::attr_ints("strides", {n.stride, n.stride}),
           onnx::attr_ints("pads", {n.pad, n.pad, n.pad, n.pad}),
           onnx::attr_ints("dilations", {1, 1}), onnx::attr_i("group", n.groups)});
+    if (bias_add) node("Add", {conv_out, float_param(n.name + ".bias", {n.out_ch, 1, 1})}, out);
   } else if (op == "linear") {
     std::vector<std::string> ins = {in[0], weight(i)};
     if (n.has_bias) ins.push_back(float_param(n.name + ".bias"));
