@@ -108,7 +108,8 @@ Layout make_layout(const models::Model& m, const QuantConfig& cfg) {
 QModel::QModel(models::Model model, const QuantConfig& cfg) : model_(std::move(model)), cfg_(cfg) {
   build_maps();
   for (size_t i = 0; i < wq_node.size(); ++i)
-    wq[i] = WeightQuantizer::from_weight(model_.node_param(wq_node[i], "weight"), wq[i].bits());
+    wq[i] = WeightQuantizer::from_weight(model_.node_param(wq_node[i], "weight"), wq[i].bits(),
+                                         cfg_.symmetric_weights);
 }
 
 void QModel::build_maps() {
@@ -227,6 +228,7 @@ void QModel::save(const std::string& path, const std::map<std::string, std::stri
   settings.set("wbits", cfg_.wbits);
   settings.set("abits", cfg_.abits);
   settings.set("fold_bn", cfg_.fold_bn);
+  if (cfg_.symmetric_weights) settings.set("symmetric_weights", true);
   settings.set("first_layer", str("W", cfg_.first_bits, ", input not quantized"));
   settings.set("second_layer_input_bits", cfg_.first_bits);
   settings.set("last_layer", str("W", cfg_.last_bits, "A", cfg_.last_bits));
@@ -325,6 +327,7 @@ QModel QModel::load(const std::string& path, Device device) {
   cfg.first_bits = int(settings.get_int("first_bits", 8));
   cfg.last_bits = int(settings.get_int("last_bits", 8));
   cfg.fold_bn = settings.at("fold_bn").as_bool();
+  cfg.symmetric_weights = settings.get_bool("symmetric_weights", false);
   // Parameters: the FP32 ones as stored, the layer weights dequantized from their codes.
   std::map<std::string, Tensor> params;
   for (const std::string& key : r.list_datasets())
@@ -356,7 +359,7 @@ QModel QModel::load(const std::string& path, Device device) {
   for (size_t i = 0; i < wqs.size(); ++i) {
     if (!wqs[i].second.defined()) {
       qm.wq[i] = WeightQuantizer::from_weight(qm.model_.node_param(qm.wq_node[i], "weight"),
-                                              qm.wq[i].bits());
+                                              qm.wq[i].bits(), cfg.symmetric_weights);
       continue;
     }
     GENIE_CHECK(wqs[i].second.bits() == qm.wq[i].bits(), "[qmodel] ", path, ": layer ",

@@ -32,6 +32,8 @@ namespace genie::quant {
 struct QuantConfig {
   int wbits = engine::defaults::kWeightBits, abits = engine::defaults::kActBits;
   bool fold_bn = false;  // recorded in the file; the model given to QModel is already folded
+  // Weight grids with zero point 2^(b−1) (signed codes, zero point 0 once exported): TensorRT.
+  bool symmetric_weights = false;
   // The entry and exit of the network (GENIE.md §2.1 defaults 8): first_bits for the first
   // layer's weights and the second layer's input, last_bits for the last layer's weights and input.
   int first_bits = engine::defaults::kFirstBits, last_bits = engine::defaults::kLastBits;

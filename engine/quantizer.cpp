@@ -20,8 +20,16 @@ void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float
   zero = std::nearbyint(-new_min / delta);  // half to even (default rounding mode), as torch.round
 }
 
+void clip_grid_symmetric(float x_max, float x_min, double r, int bits, float& delta,
+                         float& zero) {
+  const float half = float(1 << (bits - 1));
+  delta = std::max(std::fabs(x_max), std::fabs(x_min)) * float(r) / half;
+  if (!(delta > 0.f)) delta = 1e-8f;  // an all-zero row
+  zero = half;
+}
+
 ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
-                       const std::vector<float>& lo, int bits) {
+                       const std::vector<float>& lo, int bits, bool symmetric) {
   check_f32("clip_search", x2d);
   GENIE_CHECK(x2d.ndim() == 2, "[clip_search] expected (rows, cols), got ", shape_str(x2d.shape()));
   k::check_bits("clip_search", bits);
@@ -32,8 +40,10 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
   std::vector<float> delta(size_t(rows * nc)), zero(size_t(rows * nc));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < nc; ++i)
-      clip_grid(hi[size_t(r)], lo[size_t(r)], 1.0 - double(i) * 0.01, bits,
-                delta[size_t(r * nc + i)], zero[size_t(r * nc + i)]);
+      (symmetric ? clip_grid_symmetric : clip_grid)(hi[size_t(r)], lo[size_t(r)],
+                                                    1.0 - double(i) * 0.01, bits,
+                                                    delta[size_t(r * nc + i)],
+                                                    zero[size_t(r * nc + i)]);
   const Device d = x2d.device();
   Tensor dt = Tensor::from_vector(delta, {rows, nc}, d),
          zt = Tensor::from_vector(zero, {rows, nc}, d);
@@ -58,7 +68,7 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
 
 // ---------------------------------------------------------------------------------------------
 
-WeightQuantizer WeightQuantizer::from_weight(const Tensor& w, int bits) {
+WeightQuantizer WeightQuantizer::from_weight(const Tensor& w, int bits, bool symmetric) {
   check_f32("weight_quantizer", w);
   GENIE_CHECK(w.ndim() >= 1 && w.dim(0) > 0, "[weight_quantizer] expected a weight (K, ...), got ",
               shape_str(w.shape()));
@@ -76,7 +86,7 @@ WeightQuantizer WeightQuantizer::from_weight(const Tensor& w, int bits) {
     hi[size_t(k)] = mx;
     lo[size_t(k)] = mn;
   }
-  ClipSearch cs = clip_search(w2.detach(), hi, lo, bits);
+  ClipSearch cs = clip_search(w2.detach(), hi, lo, bits, symmetric);
   // W_floor = floor(W/s), V = −log(1.2/(frac + 0.1) − 1) so that h(V) = frac (GENIE.md §2.2).
   std::vector<float> wf(wh.size()), v(wh.size());
   for (int64_t k = 0; k < K; ++k) {

@@ -16,6 +16,10 @@ constexpr int kClipCandidates = 100;
 // Grid (Δ, z) for the clipped range [new_min, new_max] = [r·x_min, r·x_max], computed in float32
 // in the reference's operation order: Δ = (new_max − new_min)/(2^b − 1), z = round(−new_min/Δ).
 void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float& zero);
+// Symmetric grid (zero point 2^(b−1), so code − zero ∈ [−2^(b−1), 2^(b−1) − 1]): Δ =
+// r·max(|x_max|, |x_min|)/2^(b−1) — what runtimes that take only zero-point-0 weights (TensorRT)
+// need.
+void clip_grid_symmetric(float x_max, float x_min, double r, int bits, float& delta, float& zero);
 
 // The |err|^2.4 clip search over each row of x (rows, cols) (any device): the row's grid is
 // searched over r for the row's [r·lo, r·hi] (lo/hi given per row), keeping the best mean
@@ -24,7 +28,7 @@ struct ClipSearch {
   std::vector<float> delta, zero;
 };
 ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
-                       const std::vector<float>& lo, int bits);
+                       const std::vector<float>& lo, int bits, bool symmetric = false);
 
 // Whether every value of `steps` is a usable quantizer step: finite and > 0 (host copy).
 bool valid_steps(const Tensor& steps);
@@ -50,7 +54,8 @@ class WeightQuantizer {
   explicit WeightQuantizer(int bits) : bits_(bits) {}  // uninitialised, bit width only
   // Initialises from FP weights w (K, …): step/zero point per channel by the clip search,
   // W_floor = floor(w/s_init) fixed, V such that h(V) = w/s_init − W_floor. Same device as w.
-  static WeightQuantizer from_weight(const Tensor& w, int bits);
+  // symmetric: every channel's zero point is 2^(b−1) (clip_grid_symmetric).
+  static WeightQuantizer from_weight(const Tensor& w, int bits, bool symmetric = false);
   // A hard quantizer holding given integer codes (0 … 2^b−1, any integer dtype or f32 of the
   // weight's shape): Ŵ = step·(code − zero) exactly (used when loading a quantized model).
   static WeightQuantizer from_codes(const Tensor& codes_f32, const Tensor& step, const Tensor& zero,

@@ -174,6 +174,10 @@ const std::vector<Setting>& settings_table() {
                   "QDrop: probability that an activation keeps its FP value"),
       GENIE_SWITCH("fold-bn", c.fold_bn, c.fold_bn = on, kQ, kResult,
                    "fold BatchNorm into the convolutions before quantizing"),
+      GENIE_SWITCH("symmetric-weights", c.symmetric_weights, c.symmetric_weights = on, kQ,
+                   kResult,
+                   "weight grids with zero point 2^(b-1): zero-point-0 integer weights once "
+                   "exported (TensorRT)"),
       GENIE_SWITCH("graph", c.graph, c.graph = on, kAll, kRun,
                    "capture each Genie-D batch's and Genie-M unit's step once and replay it (a "
                    "CUDA graph on the GPU; the same results)"),
@@ -337,6 +341,7 @@ quant::QuantConfig quant_config(const PipelineConfig& c) {
   qc.first_bits = c.first_bits;
   qc.last_bits = c.last_bits;
   qc.fold_bn = c.fold_bn;
+  qc.symmetric_weights = c.symmetric_weights;
   return qc;
 }
 

@@ -52,6 +52,7 @@ struct PipelineConfig {
   double qdrop_p = defaults::kQDropP;                 // --qdrop-p: P(keep the FP value), 0..1
   double round_weight = defaults::kRoundWeight;       // --round-weight: rounding regulariser weight
   bool fold_bn = false;                               // --fold-bn
+  bool symmetric_weights = false;                     // --symmetric-weights
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
   bool graph = false;  // --graph: replay captured Genie-D / Genie-M steps (the same results)

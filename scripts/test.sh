@@ -29,10 +29,11 @@ rm -rf "$BUILD/embed/out"
 "$BUILD/embed/genie_embed" "$PREFIX/share/genie/resnet20_fmnist.h5" "$BUILD/embed/out" 300
 # Hardening (in CI, or with GENIE_HARDENING=1): the suite again under AddressSanitizer + UBSan
 # (scripts/sanitize.sh; the 10,000-image evaluation cases — the bundled teacher's, issue 17's two
-# networks' and the depthwise network's W8A8, minutes under the sanitizers — are left to the run
-# above), then a short fuzzing run of every parser of untrusted input
+# networks' and the depthwise network's W8A8, minutes under the sanitizers — and the export cases
+# that quantize a model per storage form are left to the run above; the writer's byte-level case
+# and the bad-input case, which exports a W3A3 model, run under both), then a short fuzzing run of every parser of untrusted input
 # (scripts/fuzz.sh; GENIE_FUZZ_SECONDS each, default 20; the documented long run is 1800).
 if [ "${CI:-}" = true ] || [ -n "${GENIE_HARDENING:-}" ]; then
-  scripts/sanitize.sh -tce='evaluate: resnet20_fmnist.h5 reaches*,evaluate: the issue-17*,steps: depthwise*'
+  scripts/sanitize.sh -tce='evaluate: resnet20_fmnist.h5 reaches*,evaluate: the issue-17*,steps: depthwise*,genie_run export: W*,genie_run export: --symmetric*,genie_run export: a depthwise*'
   scripts/fuzz.sh "${GENIE_FUZZ_SECONDS:-20}"
 fi

@@ -514,6 +514,31 @@ TEST_CASE("genie_run export: W2A2 --fold-bn — 2-bit codes in uint4 at opset 21
   }
 }
 
+TEST_CASE("genie_run export: --symmetric-weights gives signed weights with zero point 0") {
+  TempDir tmp;
+  const std::string q = quantize(tmp, kVgg, "sym", {"--symmetric-weights"});
+  const std::string out = tmp / "sym.onnx", enc = tmp / "sym.json";
+  const ProcResult r = run_genie({"export", "--model", q, "--out", out, "--encodings", enc});
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+  const Json sum = Json::parse(r.out, "export output");
+  CHECK(sum.at("weight_types").at("int4").as_int() == 6);
+  CHECK(sum.at("weight_types").at("int8").as_int() == 2);
+  const OModel m = check_against_file(q, out, enc, 21);
+  for (const auto& kv : m.init)
+    if (kv.first.find(".weight_zero_point") != std::string::npos)
+      for (int64_t z : unpack(kv.second, size_t(kv.second.dims.at(0)))) CHECK(z == 0);
+  const Json penc = Json::parse(test::read_file(enc), "encodings").at("param_encodings");
+  for (const auto& kv : penc.as_object())
+    for (size_t k = 0; k < kv.second.size(); ++k)
+      CHECK(kv.second[k].at("is_symmetric").as_string() == "True");
+  const std::string eval_set = tmp / "eval.h5";
+  test::write_self_labeled_set(kVgg, eval_set, 64, 8);
+  check_in_ort(tmp, q, out, eval_set, "sym");
+  // The setting is recorded in the quantized file (QModel::load reads it back).
+  CHECK(test::contains(io::H5Reader(q).attr_string("settings"), "\"symmetric_weights\":true"));
+}
+
 TEST_CASE("genie_run export: a depthwise (MobileNetV2-style) network through ONNX Runtime") {
   TempDir tmp;
   const std::string model = test::source_path("tests/data/dw_fmnist.h5");

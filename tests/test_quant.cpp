@@ -167,6 +167,38 @@ TEST_CASE("quant: weight codes and from_codes reproduce the hard weights exactly
   for (float c : q.codes().to_vector()) CHECK((c >= 0.f && c <= 7.f && c == std::floor(c)));
 }
 
+TEST_CASE("quant: symmetric weight grids: zero point 2^(b-1), step r·max|w|/2^(b-1)") {
+  float d = 0, z = 0;
+  quant::clip_grid_symmetric(0.25f, -1.0f, 1.0, 4, d, z);
+  CHECK(d == 0.125f);  // max |w| = 1 over 8 levels below zero
+  CHECK(z == 8.f);
+  quant::clip_grid_symmetric(0.f, 0.f, 1.0, 2, d, z);
+  CHECK(d > 0.f);  // an all-zero row still gets a usable step
+  const Tensor w = test::randn_cpu({6, 4, 3, 3}, 12, 0.2f);
+  for (int bits : {2, 4, 8}) {
+    INFO(bits);
+    auto q = quant::WeightQuantizer::from_weight(w, bits, true);
+    const float half = float(1 << (bits - 1));
+    const std::vector<float> wv = w.to_vector(), step = q.step().to_vector();
+    for (float zp : q.zero().to_vector()) CHECK(zp == half);
+    for (size_t k = 0; k < 6; ++k) {  // the step is one of the candidates r·max|w_k|/2^(b−1)
+      float m = 0;
+      for (size_t j = 0; j < 36; ++j) m = std::max(m, std::fabs(wv[k * 36 + j]));
+      bool candidate = false;
+      for (int i = 0; i < quant::kClipCandidates; ++i)
+        candidate = candidate || step[k] == m * float(1.0 - i * 0.01) / half;
+      CHECK(candidate);
+    }
+    q.set_hard(true);
+    for (float c : q.codes().to_vector()) CHECK((c >= 0.f && c <= 2 * half - 1 && c == std::floor(c)));
+  }
+  // The default stays asymmetric: zero points follow each channel's range.
+  auto a = quant::WeightQuantizer::from_weight(w, 4);
+  bool all_half = true;
+  for (float zp : a.zero().to_vector()) all_half = all_half && zp == 8.f;
+  CHECK_FALSE(all_half);
+}
+
 TEST_CASE("quant: QDrop masks are fair Philox bits, reproducible, and advance the generator") {
   ops::Generator g(123);
   Tensor m = ops::qdrop_mask({1000, 100}, g);
