@@ -19,7 +19,6 @@ Exit codes: 0 ok, 1 the rounding self-test failed, 2 an error (message on stderr
 package is missing. Needs onnx, onnxruntime and numpy; h5py for HDF5 input and --logits.
 """
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -29,12 +28,12 @@ try:
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
+
+    from fashion_mnist import FASHION_MNIST, read_idx
 except ImportError as _e:
     _MISSING = _e.name or str(_e)
 else:
     _MISSING = None
-
-FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
 class Missing(Exception):
@@ -51,15 +50,6 @@ def _h5py():
     except ImportError as e:
         raise Missing(e.name or "h5py") from e
     return h5py
-
-
-def read_idx(path):
-    """An idx(.gz) array (the MNIST file format) as a numpy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def _floats(meta, key):

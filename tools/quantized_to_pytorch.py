@@ -23,7 +23,6 @@ images (net.mean / net.std hold the normalization) and returning logits.
 Needs PyTorch and h5py (Debian: python3-torch python3-h5py).
 """
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -33,7 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+from fashion_mnist import FASHION_MNIST, read_idx
+
 
 
 class QuantizedNet(torch.nn.Module):
@@ -192,15 +192,6 @@ def save_torchscript(net, path, example):
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-
-
-def read_idx(path):
-    """An idx(.gz) array (the MNIST file format) as a numpy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def dataset(src, net):
