@@ -203,7 +203,12 @@ void OnnxBuilder::act_quantizer(int a) {
   const std::string x = value_name(qm_.aq_value[size_t(a)]);
   const float s = q.step().to_vector()[0];
   const int bits = q.bits(), cbits = narrow_acts_ ? container_bits(bits, opset_) : 8;
-  const int32_t dtype = int_type(cbits, q.is_signed());
+  // 8-bit pairs are uint8, a signed quantizer's with zero point 128: ONNX Runtime 1.32's QDQ
+  // propagation fails on an int8 pair before a Slice ("output_dtype INT8 does not match
+  // y_zero_point type UINT8"). Narrow pairs are int4/int2 (zero point 0) for signed quantizers.
+  const bool signed_type = narrow_acts_ && q.is_signed();
+  const int32_t dtype = int_type(cbits, signed_type);
+  const int64_t zp = q.is_signed() && !signed_type ? int64_t(1) << (cbits - 1) : 0;
   std::string in = x;
   if (cbits != bits) {  // e.g. 4 bits in an 8-bit type: the container would saturate too late
     const std::string lo = const_f(x + ".clip_min", q.qn() * s),
@@ -213,7 +218,7 @@ void OnnxBuilder::act_quantizer(int a) {
     ++sum_.clips;
   }
   const std::string sn = const_f(x + ".scale", s), zn = unique(x + ".zero_point");
-  graph_.initializers.push_back(onnx::ints(zn, dtype, {}, {0}));
+  graph_.initializers.push_back(onnx::ints(zn, dtype, {}, {zp}));
   const std::string qt = unique(x + ".quantized");
   node("QuantizeLinear", {in, sn, zn}, qt);
   act_out_[size_t(a)] = unique(x + ".dequantized");

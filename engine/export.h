@@ -12,11 +12,13 @@
 //   lies outside the code range, as for channels whose weights share one sign), or int with
 //   zp = 0 when every channel's zero point is 2^(b−1) (symmetric).
 // - Activations: each activation quantizer of the file is one QuantizeLinear → DequantizeLinear
-//   pair on the tensor it quantizes (scale = the learned step, zero point 0, int for signed and
-//   uint for unsigned quantizers), and its output feeds exactly the (node, input) pairs the file
-//   lists as its consumers; other readers of the tensor get the float value. The pair is int8/
-//   uint8 (ExportOptions::narrow_activations: the narrowest type), and a bit width below its
-//   container type (4 bits in int8, 3 bits in int4) gets a Clip to [qn·s, qp·s] before the pair.
+//   pair on the tensor it quantizes (scale = the learned step), and its output feeds exactly the
+//   (node, input) pairs the file lists as its consumers; other readers of the tensor get the
+//   float value. The pair is uint8, with zero point 0 for unsigned and 128 for signed quantizers
+//   (ONNX Runtime 1.32 fails on int8 pairs before a Slice), or with
+//   ExportOptions::narrow_activations the narrowest type (uint4/int4, uint2/int2 at opset 25,
+//   zero point 0). A bit width below its container type (4 bits in uint8, 3 bits in int4) gets a
+//   Clip to [qn·s, qp·s] before the pair.
 //   QuantizeLinear rounds half to even and saturates, as genie's round(clamp(x/s, qn, qp)).
 // - Float biases stay float. The bias of a conv whose input is quantized is a separate Add after
 //   the Conv: ONNX Runtime (WeightBiasQuantization, on by default) rounds a Conv's bias to int32

@@ -34,6 +34,6 @@ rm -rf "$BUILD/embed/out"
 # and the bad-input case, which exports a W3A3 model, run under both), then a short fuzzing run of every parser of untrusted input
 # (scripts/fuzz.sh; GENIE_FUZZ_SECONDS each, default 20; the documented long run is 1800).
 if [ "${CI:-}" = true ] || [ -n "${GENIE_HARDENING:-}" ]; then
-  scripts/sanitize.sh -tce='evaluate: resnet20_fmnist.h5 reaches*,evaluate: the issue-17*,steps: depthwise*,genie_run export: W*,genie_run export: --symmetric*,genie_run export: a depthwise*'
+  scripts/sanitize.sh -tce='evaluate: resnet20_fmnist.h5 reaches*,evaluate: the issue-17*,steps: depthwise*,genie_run export: W*,genie_run export: --symmetric*,genie_run export: a depthwise*,export: the zoo*'
   scripts/fuzz.sh "${GENIE_FUZZ_SECONDS:-20}"
 fi

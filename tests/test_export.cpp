@@ -12,6 +12,11 @@
 #include <cstring>
 #include <map>
 
+#include <fstream>
+#include <sstream>
+
+#include "engine/export.h"
+#include "engine/qmodel.h"
 #include "io/h5.h"
 #include "io/onnx.h"
 #include "kernels/json.h"
@@ -293,8 +298,11 @@ OModel check_against_file(const std::string& qfile, const std::string& onnx_path
     for (const ONode& qn : m.nodes) {
       if (qn.op != "QuantizeLinear" || floats_of(m.init.at(qn.in[1]))[0] != s) continue;
       const OTensor& z = m.init.at(qn.in[2]);
-      CHECK(onnx::type_signed(z.dtype) == sgn);
       const int cb = onnx::type_bits(z.dtype);
+      // narrow: int for signed, uint for unsigned, zero point 0; 8-bit: uint8, a signed
+      // quantizer's zero point 128
+      CHECK(onnx::type_signed(z.dtype) == (narrow && sgn));
+      CHECK(unpack(z, 1)[0] == (sgn && !narrow ? 128 : 0));
       CHECK(cb >= bits);
       CHECK(cb == (!narrow ? 8 : bits <= 2 && opset >= 25 ? 2 : bits <= 4 ? 4 : 8));
       for (const ONode& dn : m.nodes)
@@ -556,6 +564,88 @@ TEST_CASE("genie_run export: a depthwise (MobileNetV2-style) network through ONN
   const std::string eval_set = tmp / "eval.h5";
   test::write_self_labeled_set(model, eval_set, 64, 7);
   check_in_ort(tmp, q, out, eval_set, "dw");
+}
+
+// Every op of models/graph.h through ONNX Runtime: zoo_ops (GELU, SiLU, Hardswish, sigmoid
+// gating, padding, slices, concatenation, channel shuffle, 3×3 average pools with and without
+// padding counts, adaptive pooling to a size that does not divide the input) and three traced
+// torchvision networks of tests/golden/zoo_goldens.json (Hardsigmoid SE blocks, ceil-mode pools in
+// Inception blocks, ShuffleNet units), with deterministic weights, quantized W8A8 in process
+// (activation steps initialised on the data, nearest rounding), exported with the library call,
+// against QModel::forward. (All eight zoo entries pass; the other four — EfficientNet, RegNetY,
+// MnasNet, DenseNet — take a minute more and add no op.)
+TEST_CASE("export: the zoo networks' ops through ONNX Runtime (W8A8, library call)") {
+  std::ifstream f(test::source_path("tests/golden/zoo_goldens.json"), std::ios::binary);
+  REQUIRE(f.good());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const Json zoo = Json::parse(ss.str(), "zoo_goldens.json");
+  for (const auto& kv : zoo.as_object()) {
+    const std::string& name = kv.first;
+    if (name != "zoo_ops" && name != "mobilenet_v3_small" && name != "googlenet" &&
+        name != "shufflenet_v2_x1_0")
+      continue;
+    INFO(name);
+    TempDir tmp;
+    const Shape in = test::json_shape(kv.second.at("input_shape"));
+    models::ModelInfo info;
+    info.arch = name;
+    info.C = in[1], info.H = in[2], info.W = in[3];
+    info.mean.assign(size_t(in[1]), 0.f);
+    info.std.assign(size_t(in[1]), 1.f);
+    info.num_classes = kv.second.at("num_classes").as_int();
+    models::Graph g = models::Graph::from_json(kv.second.at("graph"), name);
+    std::map<std::string, Tensor> params;
+    for (const auto& spec : g.param_specs()) params[spec.key] = test::det_values(spec.key, spec.shape);
+    quant::QuantConfig cfg;
+    cfg.wbits = cfg.abits = 8;
+    quant::QModel q(models::Model(std::move(g), info, std::move(params), name), cfg);
+    const Tensor x = test::randn_cpu({8, in[1], in[2], in[3]}, 21);
+    {
+      NoGradGuard ng;
+      quant::QModel::Run init;
+      init.init_acts = true;
+      q.forward_range(0, q.model().graph().output_node(), {{-1, x}}, init);
+    }
+    for (auto& w : q.wq) w.set_hard(true);
+    const std::string qfile = tmp / "quantized.h5";
+    q.save(qfile);
+    engine::ExportOptions o;
+    o.out = tmp / "m.onnx";
+    const engine::ExportSummary sum = engine::export_model(qfile, o);
+    CHECK(sum.weight_layers == int(q.wq.size()));
+    CHECK(sum.activation_pairs == int(q.aq.size()));
+    CHECK(parse_model(test::read_file(o.out)).count("QuantizeLinear") == int(q.aq.size()));
+    if (onnx_python().empty()) {
+      ++onnx_skipped();
+      continue;
+    }
+    const std::vector<float> ref = [&] {
+      NoGradGuard ng;
+      return quant::QModel::load(qfile).forward(x).to_vector();
+    }();
+    const std::string set = tmp / "x.h5";
+    {
+      io::H5Writer w(set);
+      w.write("images", x);
+      w.write_i32("labels", std::vector<int32_t>(8, 0), {8});
+      w.commit();
+    }
+    run_ort(o.out, set, tmp / "ort.h5", {});
+    const std::vector<float> got = io::H5Reader(tmp / "ort.h5").read_f32("logits").to_vector();
+    // A wrong op or attribute moves every logit by O(1). Both compute in float32 with different
+    // summation orders, and in these deep networks of deterministic weights on noise an
+    // activation within rounding of one of the many 8-bit level boundaries lands on the
+    // neighbouring level in one of them: PyTorch (tools/quantized_to_pytorch.py) differs from
+    // genie by as much here (densenet121: at most 0.74 % of the largest logit, ORT 0.63 %;
+    // mnasnet0_5: 1.7 %, ORT 2.9 %), while most logits agree to 1e-7.
+    CHECK(test::rel_err(got, ref) < 5e-2);
+    size_t close = 0;
+    double top = 0;
+    for (float v : ref) top = std::max(top, std::fabs(double(v)));
+    for (size_t i = 0; i < ref.size(); ++i) close += std::fabs(got[i] - ref[i]) <= 1e-2 * top;
+    CHECK(close * 10 >= ref.size() * 9);
+  }
 }
 
 TEST_CASE("genie_run export: bad input exits with 2, names it, and writes nothing") {
