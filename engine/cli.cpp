@@ -346,11 +346,7 @@ int cmd_export(const std::vector<std::string>& args, std::ostream& out) {
       throw InputError(str("export: --act-storage expected 8bit or narrow, got '", a, "'"));
     o.narrow_activations = a == "narrow";
   }
-  if (f.count("opset")) {
-    const int64_t v = int_flag(f, "opset", 0, INT64_MIN);
-    if (v < 21 || v > 25) throw InputError(str("export: --opset expected 21..25, got ", v));
-    o.opset = int(v);
-  }
+  if (f.count("opset")) o.opset = int(engine::parse_int("opset", f.at("opset"), 21, 25));
   out << engine::to_json(engine::export_model(path, o)).dump() << std::endl;
   return 0;
 }

@@ -666,7 +666,7 @@ TEST_CASE("genie_run export: bad input exits with 2, names it, and writes nothin
   fails({"export", "--model", q, "--out", tmp / "no/such/m.onnx"}, "does not exist");
   fails({"export", "--model", q, "--out", tmp.path}, "is a directory");
   fails({"export", "--model", q}, "missing required flag --out");
-  fails({"export", "--model", q, "--out", out, "--opset", "20"}, "--opset expected 21..25");
+  fails({"export", "--model", q, "--out", out, "--opset", "20"}, "--opset expects an integer in 21..25");
   fails({"export", "--model", q, "--out", out, "--encodings", out}, "the same file");
   fails({"export", "--model", q, "--out", out, "--encodings", tmp / "no/such/m.json"},
         "does not exist");
