@@ -38,10 +38,14 @@ int container_bits(int bits, int opset) {
 
 int32_t int_type(int bits, bool is_signed) {
   switch (bits) {
-    case 2: return is_signed ? onnx::kInt2 : onnx::kUint2;
-    case 4: return is_signed ? onnx::kInt4 : onnx::kUint4;
-    case 8: return is_signed ? onnx::kInt8 : onnx::kUint8;
-    default: return is_signed ? onnx::kInt16 : onnx::kUint16;
+    case 2:
+      return is_signed ? onnx::kInt2 : onnx::kUint2;
+    case 4:
+      return is_signed ? onnx::kInt4 : onnx::kUint4;
+    case 8:
+      return is_signed ? onnx::kInt8 : onnx::kUint8;
+    default:
+      return is_signed ? onnx::kInt16 : onnx::kUint16;
   }
 }
 
@@ -51,9 +55,7 @@ std::string join_floats(const std::vector<float>& v) {
   return s;
 }
 
-void count(Json& counts, const std::string& key) {
-  counts.set(key, counts.get_int(key, 0) + 1);
-}
+void count(Json& counts, const std::string& key) { counts.set(key, counts.get_int(key, 0) + 1); }
 
 // One AIMET-style encoding: the integer grid [0, 2^bits − 1] shifted by `offset` (= −zero point),
 // real value = (q + offset) · scale.
@@ -250,9 +252,9 @@ void OnnxBuilder::emit_pool(int i, const std::string& x, const std::string& out)
 // [floor(i·H/oh), ceil((i+1)·H/oh)) as Slice + ReduceMean per row bin, then per column bin.
 void OnnxBuilder::emit_adaptive(int i, const std::string& x, const std::string& out) {
   const models::Node& n = g_.nodes[size_t(i)];
-  const Shape xs = n.inputs[0] < 0 ? Shape{1, qm_.model().info().C, qm_.model().info().H,
-                                           qm_.model().info().W}
-                                   : shapes_[size_t(n.inputs[0])];
+  const Shape xs = n.inputs[0] < 0
+                       ? Shape{1, qm_.model().info().C, qm_.model().info().H, qm_.model().info().W}
+                       : shapes_[size_t(n.inputs[0])];
   const int64_t H = xs[2], W = xs[3];
   if (H % n.out_h == 0 && W % n.out_w == 0) {
     node("AveragePool", {x}, out,
@@ -345,8 +347,8 @@ void OnnxBuilder::emit(int i) {
     node("Concat", in, out, {onnx::attr_i("axis", 1)});
   } else if (op == "slice") {
     node("Slice",
-         {in[0], const_i64(out + ".start", {n.start}), const_i64(out + ".end", {n.start + n.out_ch}),
-          const_i64(out + ".axes", {1})},
+         {in[0], const_i64(out + ".start", {n.start}),
+          const_i64(out + ".end", {n.start + n.out_ch}), const_i64(out + ".axes", {1})},
          out);
   } else if (op == "shuffle") {
     const Shape& s = shapes_[size_t(i)];
@@ -363,9 +365,10 @@ void OnnxBuilder::emit(int i) {
     node("ReduceMean", {in[0], const_i64(out + ".axes", {2, 3})}, out,
          {onnx::attr_i("keepdims", n.keepdim ? 1 : 0)});
   } else if (op == "pad") {  // genie: left, right, top, bottom; ONNX: begins then ends per axis
-    node("Pad", {in[0], const_i64(out + ".pads", {0, 0, n.pads[2], n.pads[0], 0, 0, n.pads[3],
-                                                   n.pads[1]})},
-         out, {onnx::attr_s("mode", "constant")});
+    node(
+        "Pad",
+        {in[0], const_i64(out + ".pads", {0, 0, n.pads[2], n.pads[0], 0, 0, n.pads[3], n.pads[1]})},
+        out, {onnx::attr_s("mode", "constant")});
   } else if (op == "flatten") {
     node("Flatten", in, out, {onnx::attr_i("axis", 1)});
   } else {
@@ -388,7 +391,8 @@ onnx::Model OnnxBuilder::build(const std::string& source) {
   value_.assign(size_t(N), "");
   for (int i = 0; i < N; ++i) {
     const models::Node& n = g_.nodes[size_t(i)];
-    value_[size_t(i)] = i == out_node ? "logits" : unique(n.name.empty() ? str(n.op, "_", i) : n.name);
+    value_[size_t(i)] =
+        i == out_node ? "logits" : unique(n.name.empty() ? str(n.op, "_", i) : n.name);
   }
   act_out_.assign(qm_.aq.size(), "");
   auto quantizers_of = [&](int v) {
@@ -408,8 +412,8 @@ onnx::Model OnnxBuilder::build(const std::string& source) {
   }
   const models::ModelInfo& info = qm_.model().info();
   graph_.name = info.arch.empty() ? "genie" : info.arch;
-  graph_.inputs.push_back({"input", onnx::kFloat, {{-1, "N"}, {info.C, ""}, {info.H, ""},
-                                                    {info.W, ""}}});
+  graph_.inputs.push_back(
+      {"input", onnx::kFloat, {{-1, "N"}, {info.C, ""}, {info.H, ""}, {info.W, ""}}});
   onnx::ValueInfo o{"logits", onnx::kFloat, {{-1, "N"}}};
   const Shape& os = shapes_[size_t(out_node)];
   for (size_t d = 1; d < os.size(); ++d) o.dims.push_back({os[d], ""});
@@ -419,8 +423,8 @@ onnx::Model OnnxBuilder::build(const std::string& source) {
   m.ir_version = ir_version_for(opset_);
   m.producer_name = "genie";
   m.producer_version = genie_version();
-  m.doc = str("genie quantized model (", source, "): input images (N, ", info.C, ", ", info.H,
-              ", ", info.W, ") normalized as (pixel/255 - input_mean) / input_std");
+  m.doc = str("genie quantized model (", source, "): input images (N, ", info.C, ", ", info.H, ", ",
+              info.W, ") normalized as (pixel/255 - input_mean) / input_std");
   m.metadata = {{"input_mean", join_floats(info.mean)},
                 {"input_std", join_floats(info.std)},
                 {"input_shape", str(info.C, ",", info.H, ",", info.W)},
@@ -454,8 +458,7 @@ Json OnnxBuilder::encodings() const {
 // A path we may create: its folder exists and is writable (checked before anything is written).
 void check_writable(const std::string& flag, const std::string& path) {
   if (path.empty()) throw InputError(str("export: --", flag, " expects a file name"));
-  if (io::dir_exists(path))
-    throw InputError(str("export: --", flag, " ", path, " is a directory"));
+  if (io::dir_exists(path)) throw InputError(str("export: --", flag, " ", path, " is a directory"));
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   if (::access(dir.c_str(), W_OK) != 0)
@@ -468,8 +471,8 @@ quant::QModel load_quantized(const std::string& path) {
       io::H5Reader r(path);
       if (r.has_attr("format") && r.attr_string("format") == "genie-qmodel-1" &&
           r.has_attr("checkpoint") && r.attr_i64("checkpoint") != 0)
-        throw InputError(str("--model ", path,
-                             ": a resume checkpoint, not a finished quantized model"));
+        throw InputError(
+            str("--model ", path, ": a resume checkpoint, not a finished quantized model"));
       if (!r.has_attr("format") || r.attr_string("format") != "genie-qmodel-1")
         throw InputError(str("--model ", path,
                              ": not a quantized model (format genie-qmodel-1); export takes the "
@@ -494,8 +497,8 @@ void write_outputs(const std::vector<std::pair<std::string, std::string>>& files
       const bool ok = std::fwrite(f.second.data(), 1, f.second.size(), fp) == f.second.size();
       const int err = errno;
       if (std::fclose(fp) != 0 || !ok)
-        throw Error(str("[export] ", f.first, ": cannot write (", std::strerror(ok ? errno : err),
-                        ")"));
+        throw Error(
+            str("[export] ", f.first, ": cannot write (", std::strerror(ok ? errno : err), ")"));
     }
     for (size_t i = 0; i < files.size(); ++i) io::fsync_and_rename(tmps[i], files[i].first);
   } catch (...) {
@@ -510,8 +513,8 @@ ExportSummary export_model(const std::string& qmodel_path, const ExportOptions& 
   if (opt.format != "onnx")
     throw InputError(str("export: unknown --format '", opt.format, "' (known: onnx)"));
   if (opt.opset != 0 && (opt.opset < kMinOpset || opt.opset > kMaxOpset))
-    throw InputError(str("export: --opset expected ", kMinOpset, "..", kMaxOpset, ", got ",
-                         opt.opset));
+    throw InputError(
+        str("export: --opset expected ", kMinOpset, "..", kMaxOpset, ", got ", opt.opset));
   check_writable("out", opt.out);
   if (!opt.encodings.empty()) check_writable("encodings", opt.encodings);
   if (!opt.encodings.empty() && opt.encodings == opt.out)

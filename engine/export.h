@@ -56,14 +56,14 @@ struct ExportSummary {
   std::string out, encodings;
   int opset = 0;
   bool narrow_activations = false;
-  int64_t bytes = 0;           // of the model file
-  int nodes = 0;               // ONNX nodes
-  int weight_layers = 0;       // DequantizeLinear'd weights
-  int activation_pairs = 0;    // QuantizeLinear/DequantizeLinear pairs on activations
-  int clips = 0;               // of those, preceded by a Clip (bits below the container type)
-  int shifted_channels = 0;    // weight channels whose zero point lies outside the code range
-  Json weight_types;           // {"uint4": layers, …}
-  Json activation_types;       // {"uint4": quantizers, …}
+  int64_t bytes = 0;         // of the model file
+  int nodes = 0;             // ONNX nodes
+  int weight_layers = 0;     // DequantizeLinear'd weights
+  int activation_pairs = 0;  // QuantizeLinear/DequantizeLinear pairs on activations
+  int clips = 0;             // of those, preceded by a Clip (bits below the container type)
+  int shifted_channels = 0;  // weight channels whose zero point lies outside the code range
+  Json weight_types;         // {"uint4": layers, …}
+  Json activation_types;     // {"uint4": quantizers, …}
 };
 
 // Reads `qmodel_path` (a finished genie quantized model) and writes opt.out (and opt.encodings),

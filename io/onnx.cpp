@@ -12,19 +12,31 @@ namespace genie::io::onnx {
 
 int type_bits(int32_t dtype) {
   switch (dtype) {
-    case kInt2: case kUint2: return 2;
-    case kInt4: case kUint4: return 4;
-    case kInt8: case kUint8: return 8;
-    case kInt16: case kUint16: return 16;
-    case kInt32: case kFloat: return 32;
-    case kInt64: return 64;
-    default: throw Error(str("[onnx] unsupported data type ", dtype));
+    case kInt2:
+    case kUint2:
+      return 2;
+    case kInt4:
+    case kUint4:
+      return 4;
+    case kInt8:
+    case kUint8:
+      return 8;
+    case kInt16:
+    case kUint16:
+      return 16;
+    case kInt32:
+    case kFloat:
+      return 32;
+    case kInt64:
+      return 64;
+    default:
+      throw Error(str("[onnx] unsupported data type ", dtype));
   }
 }
 
 bool type_signed(int32_t dtype) {
-  return dtype == kInt2 || dtype == kInt4 || dtype == kInt8 || dtype == kInt16 ||
-         dtype == kInt32 || dtype == kInt64;
+  return dtype == kInt2 || dtype == kInt4 || dtype == kInt8 || dtype == kInt16 || dtype == kInt32 ||
+         dtype == kInt64;
 }
 
 int64_t type_min(int32_t dtype) {
@@ -40,18 +52,30 @@ int64_t type_max(int32_t dtype) {
 
 const char* type_name(int32_t dtype) {
   switch (dtype) {
-    case kFloat: return "float";
-    case kUint8: return "uint8";
-    case kInt8: return "int8";
-    case kUint16: return "uint16";
-    case kInt16: return "int16";
-    case kInt32: return "int32";
-    case kInt64: return "int64";
-    case kUint4: return "uint4";
-    case kInt4: return "int4";
-    case kUint2: return "uint2";
-    case kInt2: return "int2";
-    default: return "unknown";
+    case kFloat:
+      return "float";
+    case kUint8:
+      return "uint8";
+    case kInt8:
+      return "int8";
+    case kUint16:
+      return "uint16";
+    case kInt16:
+      return "int16";
+    case kInt32:
+      return "int32";
+    case kInt64:
+      return "int64";
+    case kUint4:
+      return "uint4";
+    case kInt4:
+      return "int4";
+    case kUint2:
+      return "uint2";
+    case kInt2:
+      return "int2";
+    default:
+      return "unknown";
   }
 }
 
@@ -71,7 +95,8 @@ std::string pack_ints(const std::vector<int64_t>& v, int32_t dtype) {
     out.assign((v.size() + size_t(per) - 1) / size_t(per), '\0');
     for (size_t i = 0; i < v.size(); ++i) {
       const unsigned u = unsigned(uint64_t(v[i])) & mask;
-      out[i / size_t(per)] = char(uint8_t(out[i / size_t(per)]) | (u << (bits * int(i % size_t(per)))));
+      out[i / size_t(per)] =
+          char(uint8_t(out[i / size_t(per)]) | (u << (bits * int(i % size_t(per)))));
     }
     return out;
   }
@@ -144,7 +169,9 @@ void ProtoWriter::varint(uint64_t v) {
   out_.push_back(char(uint8_t(v)));
 }
 
-void ProtoWriter::tag(int field, int wire_type) { varint(uint64_t(field) << 3 | uint64_t(wire_type)); }
+void ProtoWriter::tag(int field, int wire_type) {
+  varint(uint64_t(field) << 3 | uint64_t(wire_type));
+}
 
 void ProtoWriter::int_field(int field, int64_t v) {
   tag(field, 0);
@@ -171,9 +198,9 @@ namespace {
 std::string tensor_bytes(const Tensor& t) {
   ProtoWriter w;
   for (int64_t d : t.dims) w.int_field(1, d);  // dims
-  w.int_field(2, t.dtype);                      // data_type
-  w.bytes_field(8, t.name);                     // name
-  w.bytes_field(9, t.raw);                      // raw_data
+  w.int_field(2, t.dtype);                     // data_type
+  w.bytes_field(8, t.name);                    // name
+  w.bytes_field(9, t.raw);                     // raw_data
   return w.bytes();
 }
 
@@ -181,9 +208,15 @@ std::string attribute_bytes(const Attribute& a) {
   ProtoWriter w;
   w.bytes_field(1, a.name);
   switch (a.kind) {
-    case Attribute::kFloatAttr: w.float_field(2, a.f); break;
-    case Attribute::kIntAttr: w.int_field(3, a.i); break;
-    case Attribute::kStringAttr: w.bytes_field(4, a.s); break;
+    case Attribute::kFloatAttr:
+      w.float_field(2, a.f);
+      break;
+    case Attribute::kIntAttr:
+      w.int_field(3, a.i);
+      break;
+    case Attribute::kStringAttr:
+      w.bytes_field(4, a.s);
+      break;
     case Attribute::kFloatsAttr:
       for (float f : a.fs) w.float_field(7, f);
       break;

@@ -53,8 +53,13 @@ Tensor ints(const std::string& name, int32_t dtype, const std::vector<int64_t>& 
 std::string pack_ints(const std::vector<int64_t>& v, int32_t dtype);
 
 struct Attribute {
-  enum Kind : int32_t { kFloatAttr = 1, kIntAttr = 2, kStringAttr = 3, kFloatsAttr = 6,
-                        kIntsAttr = 7 };
+  enum Kind : int32_t {
+    kFloatAttr = 1,
+    kIntAttr = 2,
+    kStringAttr = 3,
+    kFloatsAttr = 6,
+    kIntsAttr = 7
+  };
   std::string name;
   Kind kind = kIntAttr;
   float f = 0.f;
@@ -107,9 +112,11 @@ std::string serialize(const Model& m);
 class ProtoWriter {
  public:
   void varint(uint64_t v);
-  void tag(int field, int wire_type);  // wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
-  void int_field(int field, int64_t v);  // wire type 0 (negative values as 10-byte two's complement)
-  void float_field(int field, float v);  // wire type 5
+  void tag(int field,
+           int wire_type);  // wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
+  void int_field(int field,
+                 int64_t v);  // wire type 0 (negative values as 10-byte two's complement)
+  void float_field(int field, float v);               // wire type 5
   void bytes_field(int field, const std::string& b);  // wire type 2
   const std::string& bytes() const { return out_; }
 

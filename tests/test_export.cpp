@@ -10,9 +10,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <map>
-
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "engine/export.h"
@@ -97,7 +96,7 @@ struct OTensor {
 struct ONode {
   std::string op;
   std::vector<std::string> in, out;
-  std::map<std::string, Field> attrs;                    // name → the value field (i, f, s)
+  std::map<std::string, Field> attrs;                     // name → the value field (i, f, s)
   std::map<std::string, std::vector<int64_t>> int_lists;  // name → ints
 };
 struct OModel {
@@ -168,9 +167,11 @@ std::vector<int64_t> unpack(const OTensor& t, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     uint64_t u = 0;
     if (bits < 8) {
-      u = (uint8_t(t.raw.at(i * size_t(bits) / 8)) >> ((i * size_t(bits)) % 8)) & ((1u << bits) - 1);
+      u = (uint8_t(t.raw.at(i * size_t(bits) / 8)) >> ((i * size_t(bits)) % 8)) &
+          ((1u << bits) - 1);
     } else {
-      for (int b = 0; b < bits / 8; ++b) u |= uint64_t(uint8_t(t.raw.at(i * size_t(bits / 8) + size_t(b)))) << (8 * b);
+      for (int b = 0; b < bits / 8; ++b)
+        u |= uint64_t(uint8_t(t.raw.at(i * size_t(bits / 8) + size_t(b)))) << (8 * b);
     }
     int64_t s = int64_t(u);
     if (sgn && bits < 64 && (u >> (bits - 1)) & 1) s -= int64_t(1) << bits;
@@ -213,10 +214,10 @@ const std::string kVgg = test::source_path("tests/data/vgg_small.h5");
 std::string quantize(TempDir& tmp, const std::string& model, const std::string& name,
                      std::vector<std::string> extra) {
   const std::string out = tmp / name;
-  std::vector<std::string> a = {"quantize", "--model", model,     "--out",       out,
-                                "--calib",  "noise",   "--samples", "16",      "--batch",
-                                "8",        "--recon-iters", "20", "--recon-batch", "8",
-                                "--device", "cpu",     "--threads", "1",       "--quiet"};
+  std::vector<std::string> a = {
+      "quantize", "--model",   model, "--out",         out,  "--calib",       "noise", "--samples",
+      "16",       "--batch",   "8",   "--recon-iters", "20", "--recon-batch", "8",     "--device",
+      "cpu",      "--threads", "1",   "--quiet"};
   a.insert(a.end(), extra.begin(), extra.end());
   const ProcResult r = run_genie(a);
   INFO(r.err);
@@ -241,7 +242,8 @@ OModel check_against_file(const std::string& qfile, const std::string& onnx_path
   int layers = 0;
   for (const std::string& key : r.list_datasets()) {
     const std::string suffix = ".weight_codes";
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix))
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix))
       continue;
     ++layers;
     const std::string layer = key.substr(0, key.size() - suffix.size());
@@ -256,8 +258,7 @@ OModel check_against_file(const std::string& qfile, const std::string& onnx_path
     CHECK(zp.dtype == q.dtype);
     const int cbits = onnx::type_bits(q.dtype);
     CHECK(cbits == (bits <= 2 && opset >= 25 ? 2 : bits <= 4 ? 4 : 8));
-    const std::vector<int64_t> qv = unpack(q, size_t(codes.numel())),
-                               zv = unpack(zp, step.size());
+    const std::vector<int64_t> qv = unpack(q, size_t(codes.numel())), zv = unpack(zp, step.size());
     const int8_t* cp = codes.data_as<int8_t>();
     const size_t K = step.size(), M = size_t(codes.numel()) / K;
     bool exact = true;
@@ -319,7 +320,8 @@ OModel check_against_file(const std::string& qfile, const std::string& onnx_path
           if (c.op == "Clip" && c.out[0] == qn.in[0]) {
             clipped = true;
             tensor = c.in[0];
-            const float lo = floats_of(m.init.at(c.in[1]))[0], hi = floats_of(m.init.at(c.in[2]))[0];
+            const float lo = floats_of(m.init.at(c.in[1]))[0],
+                        hi = floats_of(m.init.at(c.in[2]))[0];
             CHECK(lo == (sgn ? -float(1 << (bits - 1)) * s : 0.f));
             CHECK(hi == float(sgn ? (1 << (bits - 1)) - 1 : (1 << bits) - 1) * s);
           }
@@ -341,8 +343,15 @@ OModel check_against_file(const std::string& qfile, const std::string& onnx_path
 // Runs tools/onnx_run.py on the exported model; its logits file and JSON output.
 Json run_ort(const std::string& onnx_path, const std::string& eval_set, const std::string& logits,
              const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {test::source_path("tools/onnx_run.py"), onnx_path, "--eval",
-                                   eval_set, "--logits", logits, "--threads", "1", "--json"};
+  std::vector<std::string> args = {test::source_path("tools/onnx_run.py"),
+                                   onnx_path,
+                                   "--eval",
+                                   eval_set,
+                                   "--logits",
+                                   logits,
+                                   "--threads",
+                                   "1",
+                                   "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
   const ProcResult o = test::run_program(onnx_python(), args);
   INFO(o.err);
@@ -369,8 +378,8 @@ void check_in_ort(TempDir& tmp, const std::string& qfile, const std::string& onn
     return;
   }
   const std::string gl = tmp / (tag + "_genie.h5"), ol = tmp / (tag + "_ort.h5");
-  const ProcResult ge = run_genie({"eval", "--model", qfile, "--eval", eval_set, "--logits", gl,
-                                   "--threads", "1"});
+  const ProcResult ge =
+      run_genie({"eval", "--model", qfile, "--eval", eval_set, "--logits", gl, "--threads", "1"});
   INFO(ge.err);
   REQUIRE(ge.rc == 0);
   std::vector<std::string> exact = {"--disable-optimizer", "WeightBiasQuantization"};
@@ -447,8 +456,9 @@ TEST_CASE("onnx writer: protobuf wire format and packed integer types") {
   CHECK(back.meta.at("k") == "v");
 }
 
-TEST_CASE("genie_run export: W4A4 with BatchNorm kept — integer codes, Q/DQ pairs, encodings, "
-          "ONNX Runtime") {
+TEST_CASE(
+    "genie_run export: W4A4 with BatchNorm kept — integer codes, Q/DQ pairs, encodings, "
+    "ONNX Runtime") {
   TempDir tmp;
   const std::string q = quantize(tmp, kVgg, "w4a4", {});
   const std::string out = tmp / "model.onnx", enc = tmp / "model.json";
@@ -470,8 +480,8 @@ TEST_CASE("genie_run export: W4A4 with BatchNorm kept — integer codes, Q/DQ pa
   check_in_ort(tmp, q, out, eval_set, "w4a4");
   // The compact form: uint4 activation pairs, no Clip in front of them.
   const std::string nout = tmp / "narrow.onnx", nenc = tmp / "narrow.json";
-  const ProcResult rn = run_genie({"export", "--model", q, "--out", nout, "--encodings", nenc,
-                                   "--act-storage", "narrow"});
+  const ProcResult rn = run_genie(
+      {"export", "--model", q, "--out", nout, "--encodings", nenc, "--act-storage", "narrow"});
   INFO(rn.err);
   REQUIRE(rn.rc == 0);
   const Json nsum = Json::parse(rn.out, "export output");
@@ -596,7 +606,8 @@ TEST_CASE("export: the zoo networks' ops through ONNX Runtime (W8A8, library cal
     info.num_classes = kv.second.at("num_classes").as_int();
     models::Graph g = models::Graph::from_json(kv.second.at("graph"), name);
     std::map<std::string, Tensor> params;
-    for (const auto& spec : g.param_specs()) params[spec.key] = test::det_values(spec.key, spec.shape);
+    for (const auto& spec : g.param_specs())
+      params[spec.key] = test::det_values(spec.key, spec.shape);
     quant::QuantConfig cfg;
     cfg.wbits = cfg.abits = 8;
     quant::QModel q(models::Model(std::move(g), info, std::move(params), name), cfg);
@@ -666,14 +677,15 @@ TEST_CASE("genie_run export: bad input exits with 2, names it, and writes nothin
   fails({"export", "--model", q, "--out", tmp / "no/such/m.onnx"}, "does not exist");
   fails({"export", "--model", q, "--out", tmp.path}, "is a directory");
   fails({"export", "--model", q}, "missing required flag --out");
-  fails({"export", "--model", q, "--out", out, "--opset", "20"}, "--opset expects an integer in 21..25");
+  fails({"export", "--model", q, "--out", out, "--opset", "20"},
+        "--opset expects an integer in 21..25");
   fails({"export", "--model", q, "--out", out, "--encodings", out}, "the same file");
   fails({"export", "--model", q, "--out", out, "--encodings", tmp / "no/such/m.json"},
         "does not exist");
   // Nothing but the two requested files (no temporaries left behind) after a successful export;
   // 3 bits sit in 4-bit containers with a Clip before each activation pair.
-  const ProcResult ok = run_genie({"export", "--model", q, "--out", out, "--encodings",
-                                   tmp / "m.json"});
+  const ProcResult ok =
+      run_genie({"export", "--model", q, "--out", out, "--encodings", tmp / "m.json"});
   INFO(ok.err);
   REQUIRE(ok.rc == 0);
   const Json sum = Json::parse(ok.out, "export output");
