@@ -53,7 +53,7 @@ std::string usage() {
       "       genie_run export --model DIR/quantized.h5 --out FILE.onnx [--format onnx]\n"
       "                      [--encodings FILE.json] [--opset 21..25]\n"
       "                      [--act-storage 8bit|narrow]\n"
-      "                                                         ONNX QuantizeLinear/DequantizeLinear"
+      "                                                         ONNX Quantize/DequantizeLinear"
       " model\n"
       "                                                         (integer weights; opset 21, 25 for"
       " int2;\n"
@@ -325,9 +325,8 @@ void print_info(const models::Model& m, const quant::QModel* qm, const Json& j, 
 }
 
 int cmd_export(const std::vector<std::string>& args, std::ostream& out) {
-  const auto fl =
-      split_flags(args, {"model", "out", "format", "encodings", "opset", "act-storage"}, {"help"},
-                  "export");
+  const auto fl = split_flags(args, {"model", "out", "format", "encodings", "opset", "act-storage"},
+                              {"help"}, "export");
   const std::map<std::string, std::string> f(fl.begin(), fl.end());
   if (f.count("help")) {
     out << usage();

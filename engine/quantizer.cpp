@@ -20,8 +20,7 @@ void clip_grid(float x_max, float x_min, double r, int bits, float& delta, float
   zero = std::nearbyint(-new_min / delta);  // half to even (default rounding mode), as torch.round
 }
 
-void clip_grid_symmetric(float x_max, float x_min, double r, int bits, float& delta,
-                         float& zero) {
+void clip_grid_symmetric(float x_max, float x_min, double r, int bits, float& delta, float& zero) {
   const float half = float(1 << (bits - 1));
   delta = std::max(std::fabs(x_max), std::fabs(x_min)) * float(r) / half;
   if (!(delta > 0.f)) delta = 1e-8f;  // an all-zero row
@@ -40,10 +39,9 @@ ClipSearch clip_search(const Tensor& x2d, const std::vector<float>& hi,
   std::vector<float> delta(size_t(rows * nc)), zero(size_t(rows * nc));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < nc; ++i)
-      (symmetric ? clip_grid_symmetric : clip_grid)(hi[size_t(r)], lo[size_t(r)],
-                                                    1.0 - double(i) * 0.01, bits,
-                                                    delta[size_t(r * nc + i)],
-                                                    zero[size_t(r * nc + i)]);
+      (symmetric ? clip_grid_symmetric : clip_grid)(
+          hi[size_t(r)], lo[size_t(r)], 1.0 - double(i) * 0.01, bits, delta[size_t(r * nc + i)],
+          zero[size_t(r * nc + i)]);
   const Device d = x2d.device();
   Tensor dt = Tensor::from_vector(delta, {rows, nc}, d),
          zt = Tensor::from_vector(zero, {rows, nc}, d);

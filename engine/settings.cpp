@@ -174,8 +174,7 @@ const std::vector<Setting>& settings_table() {
                   "QDrop: probability that an activation keeps its FP value"),
       GENIE_SWITCH("fold-bn", c.fold_bn, c.fold_bn = on, kQ, kResult,
                    "fold BatchNorm into the convolutions before quantizing"),
-      GENIE_SWITCH("symmetric-weights", c.symmetric_weights, c.symmetric_weights = on, kQ,
-                   kResult,
+      GENIE_SWITCH("symmetric-weights", c.symmetric_weights, c.symmetric_weights = on, kQ, kResult,
                    "weight grids with zero point 2^(b-1): zero-point-0 integer weights once "
                    "exported (TensorRT)"),
       GENIE_SWITCH("graph", c.graph, c.graph = on, kAll, kRun,

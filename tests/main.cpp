@@ -13,9 +13,10 @@ int main(int argc, char** argv) {
     std::printf("[genie] PyTorch cross-checks skipped: %d (no /usr/bin/python3 with torch, h5py)\n",
                 genie::test::torch_skipped());
   if (genie::test::onnx_skipped() > 0)
-    std::printf("[genie] ONNX Runtime checks skipped: %d (no Python with onnx, onnxruntime, numpy "
-                "and h5py: GENIE_ONNX_PYTHON or .venv-onnx/, see README)\n",
-                genie::test::onnx_skipped());
+    std::printf(
+        "[genie] ONNX Runtime checks skipped: %d (no Python with onnx, onnxruntime, numpy "
+        "and h5py: GENIE_ONNX_PYTHON or .venv-onnx/, see README)\n",
+        genie::test::onnx_skipped());
   std::printf("[genie] CUDA built: %s; GPU available: %s; GPU cases skipped: %d\n",
               genie::cuda_built() ? "yes" : "no", genie::cuda_available() ? "yes" : "no",
               genie::test::gpu_skipped());

@@ -190,7 +190,8 @@ TEST_CASE("quant: symmetric weight grids: zero point 2^(b-1), step r·max|w|/2^(
       CHECK(candidate);
     }
     q.set_hard(true);
-    for (float c : q.codes().to_vector()) CHECK((c >= 0.f && c <= 2 * half - 1 && c == std::floor(c)));
+    for (float c : q.codes().to_vector())
+      CHECK((c >= 0.f && c <= 2 * half - 1 && c == std::floor(c)));
   }
   // The default stays asymmetric: zero points follow each channel's range.
   auto a = quant::WeightQuantizer::from_weight(w, 4);
