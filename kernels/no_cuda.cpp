@@ -1,5 +1,6 @@
 // CPU-only builds: every CUDA entry point exists and throws a clear message (see dispatch.h).
 #define GENIE_DEFINE_CUDA_STUBS 1
+#include "kernels/collective.h"
 #include "kernels/cuda_runtime.h"
 #include "kernels/kernels_all.h"
 
@@ -32,3 +33,16 @@ void event_destroy(void*) noexcept {}
 void event_sync(void*) {}
 void upload_async(void*, const void*, size_t, void*) { throw_no_cuda("cuda_upload"); }
 }  // namespace genie::cuda_rt
+
+// NCCL needs CUDA: nothing to build a communicator on. ordered_sum_host is plain C++ and works.
+namespace genie::k {
+bool nccl_built() { return false; }
+std::vector<uint8_t> nccl_unique_id() { throw_no_cuda("nccl_unique_id"); }
+std::string cuda_device_bus_id() { throw_no_cuda("cuda_device_bus_id"); }
+NcclComm::NcclComm(const std::vector<uint8_t>&, int, int) { throw_no_cuda("nccl"); }
+NcclComm::~NcclComm() = default;
+void NcclComm::all_reduce_ordered(const float*, const std::vector<int>&, int64_t, float*) {
+  throw_no_cuda("all_reduce_ordered");
+}
+void NcclComm::broadcast(float*, int64_t, int) { throw_no_cuda("broadcast"); }
+}  // namespace genie::k
