@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "autograd/ops_genie.h"
 #include "autograd/optim.h"
 #include "autograd/replay.h"
 #include "engine/evaluate.h"
+#include "engine/records.h"
 #include "io/atomic.h"
 #include "io/h5.h"
 #include "io/image.h"
@@ -297,7 +299,9 @@ class BatchSynthesis {
 // Progress of a whole distill() call: iterations done of those it computes, and their rate.
 struct RunProgress {
   Stopwatch clock;
-  int64_t done = 0, total = 0, num_batches = 0;
+  int64_t done = 0, total = 0, num_batches = 0;  // iterations of all ranks
+  int ranks = 1;
+  int64_t active = 1;  // ranks with a batch in the current round
   DistillProgress at(const DistillConfig& cfg, int64_t batch, int64_t iter,
                      const BatchSynthesis::Losses& l, float lr_z, float lr_g) const {
     DistillProgress p;
@@ -305,6 +309,7 @@ struct RunProgress {
     p.num_batches = num_batches;
     p.iter = iter;
     p.iters = cfg.iters;
+    p.ranks = ranks;
     p.bn_loss = l.bn;
     p.input_loss = l.in;
     p.lr_z = lr_z;
@@ -330,7 +335,7 @@ DistillBatch synthesize_batch(const TeacherCtx& ctx, const DistillConfig& cfg, i
   const int64_t every = std::max<int64_t>(cfg.progress_every, 1);
   for (int64_t it = 0; it < cfg.iters; ++it) {
     const BatchSynthesis::Losses l = bs.step(it);
-    ++run.done;
+    run.done += run.active;  // every working rank is at this iteration of its own batch
     if (it + 1 == cfg.iters) {
       rec.bn_loss = l.bn;
       rec.input_loss = l.in;
@@ -387,6 +392,36 @@ int64_t resume_from(const DistillResume* resume, const Shape& shape, int64_t num
   return start;
 }
 
+// The batches of one round [b0, b0 + size) from every rank: each rank's record and image rows go
+// to every other, so that all ranks hold the round's images and records in batch order.
+std::vector<DistillBatch> share_round(const Comm& comm, int64_t b0, int64_t nb,
+                                      const DistillBatch& mine, Tensor& images) {
+  const int64_t row = images.numel() / images.dim(0);
+  std::string payload;
+  if (b0 + comm.rank() < nb) {
+    payload = to_json(mine).dump() + '\n';
+    const auto* bytes = reinterpret_cast<const char*>(images.data() + mine.first * row);
+    payload.append(bytes, size_t(mine.count * row) * sizeof(float));
+  }
+  const std::vector<std::string> all = comm.allgather(payload);
+  std::vector<DistillBatch> round;
+  for (int r = 0; r < comm.size() && b0 + r < nb; ++r) {
+    const std::string& p = all[size_t(r)];
+    const size_t eol = p.find('\n');
+    GENIE_CHECK(eol != std::string::npos, "[distill] rank ", r, " sent no record for batch ",
+                b0 + r);
+    DistillBatch rec = distill_batch_from_json(Json::parse(p.substr(0, eol), "batch record"));
+    GENIE_CHECK(rec.index == b0 + r && rec.first >= 0 && rec.count >= 0 &&
+                    rec.first + rec.count <= images.dim(0) &&
+                    p.size() - eol - 1 == size_t(rec.count * row) * sizeof(float),
+                "[distill] rank ", r, " sent a malformed batch ", rec.index);
+    if (r != comm.rank())
+      std::memcpy(images.data() + rec.first * row, p.data() + eol + 1, p.size() - eol - 1);
+    round.push_back(rec);
+  }
+  return round;
+}
+
 }  // namespace
 
 DistillResult distill(const Model& teacher, const DistillConfig& cfg,
@@ -400,12 +435,25 @@ DistillResult distill(const Model& teacher, const DistillConfig& cfg,
   const int64_t start =
       resume_from(resume, {cfg.samples, info.C, info.H, info.W}, run.num_batches, res);
   run.total = (run.num_batches - start) * cfg.iters;
+  const Comm* comm = cfg.comm && cfg.comm->size() > 1 ? cfg.comm : nullptr;
+  const int ranks = comm ? comm->size() : 1;
+  run.ranks = ranks;
   const TeacherCtx ctx(teacher);
   bool capture = cfg.graph && !cfg.after_backward;
-  for (int64_t b = start; b < run.num_batches; ++b) {
-    res.batches.push_back(synthesize_batch(ctx, cfg, b, capture, res.images, run, progress));
-    finish_totals(res, run);
-    if (on_batch) on_batch(res, res.batches.back());
+  for (int64_t b0 = start; b0 < run.num_batches; b0 += ranks) {
+    const int64_t b = b0 + (comm ? comm->rank() : 0);
+    DistillBatch mine;
+    run.active = std::min<int64_t>(ranks, run.num_batches - b0);
+    if (b < run.num_batches)
+      mine = synthesize_batch(ctx, cfg, b, capture, res.images, run, progress);
+    const std::vector<DistillBatch> round =
+        comm ? share_round(*comm, b0, run.num_batches, mine, res.images)
+             : std::vector<DistillBatch>{mine};
+    for (const DistillBatch& rec : round) {
+      res.batches.push_back(rec);
+      finish_totals(res, run);
+      if (on_batch) on_batch(res, rec);
+    }
   }
   finish_totals(res, run);
   return res;

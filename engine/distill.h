@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "engine/comm.h"
 #include "engine/defaults.h"
 #include "models/generator.h"
 #include "models/model.h"
@@ -61,6 +62,12 @@ struct DistillConfig {
   // captured runs eagerly from then on (later batches too), and `message` (if set) is told why.
   bool graph = false;
   std::function<void(const std::string&)> message;
+  // The processes sharing the work (engine/comm.h; null or one rank: this process does every
+  // batch). Batch b is computed by rank (b − first batch) mod size, in rounds of `size` batches;
+  // after each round every rank has every image and record of the round, in batch order, and
+  // on_batch is called for each on every rank. A batch's randomness depends only on (seed, b),
+  // so the images are the same bits for any number of ranks.
+  const Comm* comm = nullptr;
 
   // ---- injection points for tests and experiments (unset = the normal random behaviour) ----
   // Swing offsets: returns (dy, dx) ∈ {0,1,2}² for (batch, iteration, index of the strided conv
@@ -99,8 +106,9 @@ struct DistillProgress {
   int64_t batch = 0, num_batches = 0;
   int64_t iter = 0, iters = 0;  // iter is 1-based
   float bn_loss = 0, input_loss = 0, lr_z = 0, lr_g = 0;
-  double iters_per_s = 0;  // over this call so far
+  double iters_per_s = 0;  // over this call so far, all ranks together
   double eta_s = 0;        // remaining iterations of the whole run / iters_per_s
+  int ranks = 1;           // ranks working in parallel (each at `iter` of its own batch)
 };
 using DistillProgressFn = std::function<void(const DistillProgress&)>;
 // After each finished batch, with the result so far (images of unfinished batches are zero):

@@ -42,7 +42,8 @@ void Progress::distill_step(const DistillProgress& p) const {
   PipelineEvent e;
   e.kind = PipelineEvent::DistillStep;
   e.phase = "distill";
-  e.step = p.batch * p.iters + p.iter;
+  // With several ranks, rank 0 reports its batch b; the batches b..b+ranks−1 run in parallel.
+  e.step = std::min(p.batch * p.iters + p.iter * std::max(p.ranks, 1), p.num_batches * p.iters);
   e.steps = p.num_batches * p.iters;
   e.eta_s = p.eta_s;
   e.distill = p;
