@@ -208,6 +208,14 @@ struct UnitOptimizer::Impl {
   StepSlot<int32_t> rows;  // replayed: the batch's row numbers
   StepSlot<float> beta;    // replayed: the regulariser's β
   Objective out[2];        // per variant: the step's outputs (a replay rewrites them)
+  // Sharded steps (ReconOptions::shards): the ranks, the shard streams (s > 0), the parameters
+  // whose gradients are summed, and the last step's summed losses.
+  const engine::Comm& comm;
+  bool sharded = false;
+  std::vector<std::unique_ptr<ops::Generator>> shard_gen;
+  std::vector<Tensor> params;
+  int64_t grad_elems = 0;
+  Losses shard_losses;
 
   Impl(QModel& qm_, const models::Unit& u_, const Tensor& x_, const Tensor& xq_, const Tensor& y_,
        const ReconOptions& opt_, ops::Generator& gen_, uint64_t perm_seed,
@@ -223,11 +231,15 @@ struct UnitOptimizer::Impl {
         N(x_.dim(0)),
         bs(std::min(opt_.batch, x_.dim(0))),
         perm_rng(perm_seed),
-        perm(static_cast<size_t>(x_.dim(0))) {
+        perm(static_cast<size_t>(x_.dim(0))),
+        comm(opt_.comm ? *opt_.comm : engine::Comm::single()) {
     GENIE_CHECK(N > 0 && xq.dim(0) == N && y.dim(0) == N,
                 "[reconstruct] expected caches with the same positive row count, got ",
                 x.describe(), ", ", xq.describe(), ", ", y.describe());
     GENIE_CHECK(opt.iters > 0 && opt.batch > 0, "[reconstruct] expected positive iters/batch");
+    GENIE_CHECK(opt.shards >= 1 && opt.shards <= bs, "[reconstruct] expected 1..", bs,
+                " shards (at most one per row of the batch), got ", opt.shards);
+    sharded = opt.shards > 1 || comm.size() > 1;
     // Steps are learned as s0·exp(c·φ) (quantizer.h, StepParam); a learning rate of 0 leaves
     // them as initialised.
     std::vector<Tensor> ws, as, vs;
@@ -250,9 +262,19 @@ struct UnitOptimizer::Impl {
     opt_a = std::make_unique<Adam>(as, opt.lr_a_step);
     opt_v = std::make_unique<Adam>(vs, opt.lr_logits);
     pos = N;  // forces a fresh permutation first
+    if (sharded) {
+      for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()})
+        for (const Tensor& p : a->params()) {
+          params.push_back(p);
+          grad_elems += p.numel();
+        }
+      for (int s = 1; s < opt.shards; ++s)
+        shard_gen.push_back(std::make_unique<ops::Generator>(
+            splitmix64(perm_seed ^ (0x5AD5A11DULL * uint64_t(s)))));
+    }
     ReplayedStep::Options ro;
     ro.device = d;
-    ro.capture = opt.graph && x.device() == d && xq.device() == d && y.device() == d;
+    ro.capture = opt.graph && !sharded && x.device() == d && xq.device() == d && y.device() == d;
     ro.name = "Genie-M " + u.name;
     ro.adams = {opt_w.get(), opt_a.get(), opt_v.get()};
     ro.stream = &gen;
@@ -295,6 +317,77 @@ struct UnitOptimizer::Impl {
     return o;
   }
 
+  // Row r of the batch where shard s begins.
+  int64_t shard_row(int s) const { return int64_t(s) * bs / opt.shards; }
+
+  // Shard s of the iteration's batch, back-propagated alone: its loss is its reconstruction term
+  // weighted by its rows' share of the batch (plus the regulariser on shard 0); its gradients,
+  // a defined-flag per parameter and its two loss terms go to row `into` (on d).
+  void shard_pass(int s, int64_t it, float* into) {
+    const int64_t r0 = shard_row(s), n = shard_row(s + 1) - r0;
+    ops::Generator& g = s == 0 ? step->generator() : *shard_gen[size_t(s - 1)];
+    const Tensor xb = gather_rows(x, order, pos + r0, n, d);
+    const Tensor xqb = gather_rows(xq, order, pos + r0, n, d);
+    const Tensor yb = gather_rows(y, order, pos + r0, n, d);
+    Tensor mix = opt.qdrop_p == 0.5f ? ops::qdrop_mask(xb.shape(), g, d)
+                                     : ops::bernoulli_mask(xb.shape(), 1.f - opt.qdrop_p, g, d);
+    QModel::Run run;
+    run.gen = &g;
+    run.qdrop_p = opt.qdrop_p;
+    const Objective o = unit_objective(qm, u, xb, xqb, yb, mix, run, s == 0 ? it : 0, opt);
+    const Tensor rec = ops::mul_scalar(o.rec, float(double(n) / double(bs)));
+    const Tensor total =
+        o.reg.defined() ? ops::add(rec, ops::mul_scalar(o.reg, opt.round_weight)) : rec;
+    backward(total);
+    float* at = into;
+    std::vector<float> defined(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Tensor gr = params[i].grad();
+      const size_t bytes = size_t(params[i].numel()) * sizeof(float);
+      if (gr.defined())
+        copy_bytes(at, d, gr.data(), d, bytes);
+      else
+        fill_bytes_zero(at, d, bytes);
+      defined[i] = gr.defined() ? 1.f : 0.f;
+      at += params[i].numel();
+      params[i].zero_grad();
+    }
+    copy_bytes(at, d, defined.data(), Device::CPU, defined.size() * sizeof(float));
+    at += defined.size();
+    copy_bytes(at, d, rec.data(), d, sizeof(float));
+    if (o.reg.defined())
+      copy_bytes(at + 1, d, o.reg.data(), d, sizeof(float));
+    else
+      fill_bytes_zero(at + 1, d, sizeof(float));
+  }
+
+  // One sharded iteration: this rank's shards, the ordered sum over all shards, the updates.
+  void sharded_body(int64_t it) {
+    const int total = opt.shards, first = comm.shard_first(comm.rank(), total);
+    const int mine = comm.shard_count(comm.rank(), total);
+    const int64_t width = grad_elems + int64_t(params.size()) + 2;
+    Tensor local = Tensor::empty({std::max(mine, 1), width}, d);
+    for (int i = 0; i < mine; ++i) shard_pass(first + i, it, local.data() + int64_t(i) * width);
+    Tensor sum = Tensor::empty({width}, d);
+    comm.ordered_sum(local.data(), total, width, sum.data(), d);
+    std::vector<float> tail(params.size() + 2);
+    copy_bytes(tail.data(), Device::CPU, sum.data() + grad_elems, d, tail.size() * sizeof(float));
+    const float* at = sum.data();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (tail[i] > 0.f) {  // some shard reached the parameter
+        Tensor gr = Tensor::empty(params[i].shape(), d);
+        copy_bytes(gr.data(), d, at, d, size_t(gr.numel()) * sizeof(float));
+        params[i].impl()->autograd().grad = gr;
+      }
+      at += params[i].numel();
+    }
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->step();
+    for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->zero_grad();
+    shard_losses.rec = tail[params.size()];
+    shard_losses.reg = tail[params.size() + 1];
+    shard_losses.total = shard_losses.rec + opt.round_weight * shard_losses.reg;
+  }
+
   void step_at(int64_t it, Losses* losses) {
     next_rows();
     opt_w->lr = cosine_lr(opt.lr_w_step, it - 1, opt.iters);
@@ -304,6 +397,15 @@ struct UnitOptimizer::Impl {
     if (phase == 1 && out[0].total.defined()) {  // the first phase is over: free its capture
       out[0] = Objective{};
       step->drop(0);
+    }
+    if (sharded) {
+      step->run([&] { sharded_body(it); }, phase);
+      pos += bs;
+      if (losses) {
+        *losses = shard_losses;
+        losses->beta = phase == 1 ? round_beta(it, opt) : 0.f;
+      }
+      return;
     }
     step->run([&] { out[phase] = body(it); }, phase);
     pos += bs;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/comm.h"
 #include "engine/defaults.h"
 #include "engine/qmodel.h"
 
@@ -53,6 +54,16 @@ struct ReconOptions {
   // the unit's cache on the model's device (always so on the CPU; on CUDA see
   // device_cache_bytes); otherwise the unit runs eagerly.
   bool graph = false;
+  // Data parallelism (engine/comm.h). Each iteration's batch is cut into `shards` contiguous
+  // pieces of rows (shard s: rows ⌊s·B/S⌋ .. ⌊(s+1)·B/S⌋ of the batch; 1 ≤ S ≤ B); each shard's
+  // loss (its reconstruction term weighted by its share of the batch, plus the regulariser on
+  // shard 0) is back-propagated alone, and the gradients are summed in shard order — so the
+  // update is the full batch's up to the order of that sum, and the same bits whichever ranks of
+  // `comm` computed the shards (shards are spread over the ranks in contiguous blocks). QDrop masks
+  // of shard 0 come from the unit's stream, those of shard s > 0 from a stream keyed by (unit, s).
+  // shards = 1 on one rank is the plain loop (no cut); a sharded step is never captured (graph).
+  int shards = 1;
+  const engine::Comm* comm = nullptr;  // null: this process alone
 };
 
 // A batch order over a reconstruction cache of `rows` rows: the row numbers as an I32 tensor on

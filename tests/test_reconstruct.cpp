@@ -542,3 +542,50 @@ TEST_CASE("reconstruct: replayed CUDA graphs reproduce the eager run (GPU)") {
   GENIE_REQUIRE_GPU();
   check_graph_matches_eager(Device::CUDA);
 }
+
+TEST_CASE("comm: one rank holds every shard; the ordered sum adds them in shard order") {
+  const engine::Comm& one = engine::Comm::single();
+  CHECK(one.size() == 1);
+  CHECK(one.rank() == 0);
+  CHECK(one.shard_first(0, 5) == 0);
+  CHECK(one.shard_count(0, 5) == 5);
+  // ((1e8 + 1) − 1e8) is 0 in float (1e8 + 1 rounds to 1e8); (1e8 − 1e8) + 1 would be 1.
+  const std::vector<float> shards = {1e8f, 2.f, 1.f, -0.f, -1e8f, 3.f};  // 3 shards of n = 2
+  std::vector<float> out(2, 7.f);
+  one.ordered_sum(shards.data(), 3, 2, out.data(), Device::CPU);
+  CHECK(out[0] == 0.f);
+  CHECK(out[1] == 5.f);
+  const std::vector<float> neg = {-0.f};
+  one.ordered_sum(neg.data(), 1, 1, out.data(), Device::CPU);
+  CHECK(std::signbit(out[0]));  // one shard is copied, not added to +0
+}
+
+TEST_CASE("reconstruct: sharded steps (ReconOptions::shards) follow the full batch's gradient") {
+  quant::ReconOptions opt;
+  opt.iters = 12;  // the regulariser from iteration 3 (on shard 0 only)
+  opt.batch = 6;
+  opt.collect_batch = 8;
+  opt.log_every = 1;
+  opt.qdrop_p = 0.f;  // no QDrop masks: the shards see exactly the full batch's data
+  std::vector<std::array<float, 4>> full, s1, s3;
+  const std::vector<float> y_full = recon_run(opt, Device::CPU, &full);
+  // One shard on one rank is the plain loop.
+  opt.shards = 1;
+  CHECK(recon_run(opt, Device::CPU, &s1) == y_full);
+  CHECK(s1 == full);
+  // Three shards of two rows: the same objective, its gradient summed in another order.
+  opt.shards = 3;
+  const std::vector<float> y3 = recon_run(opt, Device::CPU, &s3);
+  REQUIRE(s3.size() == full.size());
+  for (size_t i = 0; i < full.size(); ++i) {
+    CAPTURE(i);
+    for (int j = 0; j < 4; ++j)
+      CHECK(s3[i][size_t(j)] == doctest::Approx(full[i][size_t(j)]).epsilon(2e-4));
+  }
+  CHECK(test::rel_err(y3, y_full) < 1e-3);
+  CHECK(s3[5][2] > 0.f);  // the regulariser is in the sum
+  // More shards than rows is refused.
+  opt.shards = 7;
+  CHECK_THROWS_WITH_AS(recon_run(opt, Device::CPU, &s3), doctest::Contains("expected 1..6 shards"),
+                       Error);
+}
