@@ -18,6 +18,7 @@
 #include "io/datasets.h"
 #include "io/h5.h"
 #include "io/model_file.h"
+#include "kernels/collective.h"
 #include "kernels/util.h"
 
 namespace genie::cli {
@@ -62,13 +63,18 @@ std::string usage() {
       "flags of quantize (distill takes the Genie-D and run flags; defaults from the paper):\n";
   s += engine::settings_help();
   s += kExtraHelp;
+  s += "several processes: mpirun -np N genie_run quantize|distill ... (Genie-D batches and "
+       "Genie-M\n  shards spread over the ranks; the same files for any N at a fixed "
+       "--recon-shards; README)\n";
   s += "exit codes: 0 success, 2 bad input (nothing written), 1 failure while running\n";
   return s;
 }
 
 std::string version_string() {
   return str("genie_run ", engine::genie_version(), " (CUDA backend ",
-             cuda_built() ? "built" : "not built", ")");
+             cuda_built() ? "built" : "not built", ", MPI ",
+             engine::Comm::built() ? "built" : "not built", ", NCCL ",
+             k::nccl_built() ? "built" : "not built", ")");
 }
 
 }  // namespace
@@ -130,7 +136,12 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args) {
   if (given.count("resume")) {
     const std::string dir = given.at("resume");
     if (dir.empty()) throw InputError("--resume expects a directory, got ''");
-    const Json st = engine::Checkpoint::read_state(dir);
+    // Rank 0 reads the checkpoint (other ranks may not see the folder) and sends its state.
+    const engine::Comm& world = engine::Comm::world();
+    std::string state;
+    if (world.root()) state = engine::Checkpoint::read_state(dir).dump();
+    world.broadcast(state);
+    const Json st = Json::parse(state, "checkpoint state");
     Json base = Json::object();
     if (const Json* s = st.find("settings"); s && s->is_object())
       for (const auto& [k, v] : s->as_object())
@@ -391,7 +402,9 @@ int cmd_pipeline(const std::string& command, const std::vector<std::string>& arg
     out << version_string() << "\n";
     return 0;
   }
-  engine::ProgressView view(err, tty, ps.cfg.quiet);
+  // Under MPI rank 0 alone shows progress and the summary.
+  const bool root = engine::Comm::world().root();
+  engine::ProgressView view(err, tty, ps.cfg.quiet || !root);
   auto listen = [&](const engine::PipelineEvent& e) { view(e); };
   engine::PipelineResult r;
   try {
@@ -402,7 +415,7 @@ int cmd_pipeline(const std::string& command, const std::vector<std::string>& arg
     throw;
   }
   view.finish();
-  if (!ps.cfg.quiet) out << engine::summary_table(r.report) << std::flush;
+  if (!ps.cfg.quiet && root) out << engine::summary_table(r.report) << std::flush;
   return 0;
 }
 
@@ -437,17 +450,26 @@ int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
         << usage();
     return 2;
   } catch (const InputError& e) {
-    err << "genie_run: " << e.what() << "\n";
+    err << "genie_run: " << engine::rank_prefix() << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
-    err << "genie_run: " << e.what() << "\n";
+    err << "genie_run: " << engine::rank_prefix() << e.what() << "\n";
     return 1;
   }
 }
 
 int main(int argc, char** argv) {
+  engine::Comm::init(&argc, &argv);  // MPI, when started by mpirun (engine/comm.h)
   std::vector<std::string> args(argv + 1, argv + argc);
-  return run(args, std::cout, std::cerr, ::isatty(STDERR_FILENO) != 0);
+  const int rc = run(args, std::cout, std::cerr, ::isatty(STDERR_FILENO) != 0);
+  // An error on one rank ends them all (the others may wait in a collective); the message was
+  // printed above by the rank that failed.
+  if (rc != 0 && engine::Comm::world().size() > 1) {
+    std::cerr << std::flush;
+    engine::Comm::world().abort(rc);
+  }
+  engine::Comm::finalize();
+  return rc;
 }
 
 }  // namespace genie::cli

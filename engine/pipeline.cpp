@@ -27,13 +27,18 @@ struct Run {
   PipelineResult res;
   Stopwatch& mark;  // wall time since the last checkpoint write (from the start of the run)
 
+  const Comm& world = Comm::world();
+
   Run(Prepared prepared, const PipelineListener& listen, Stopwatch& mark_)
       : p(std::move(prepared)), progress(listen), mark(mark_) {
     const PipelineConfig& c = p.cfg;
     p.model.to(p.device);
-    io::make_dirs(c.out);
-    ck = Checkpoint(c.out, p.command, settings_json(c), result_settings_json(c), c.model,
-                    p.fingerprint, p.resume);
+    // Rank 0 alone writes (the output folder, the checkpoint); the others compute and send.
+    if (world.root()) {
+      io::make_dirs(c.out);
+      ck = Checkpoint(c.out, p.command, settings_json(c), result_settings_json(c), c.model,
+                      p.fingerprint, p.resume);
+    }
     res.out_dir = c.out;
     res.resumed = p.resume;
     res.timings.set("load", p.load_s);
@@ -45,6 +50,7 @@ struct Run {
   // report.json (its "total" is the wall time across resumed processes), then the checkpoint goes.
   void finish(Json (*make_report)(const PipelineConfig&, const models::Model&, const std::string&,
                                   const PipelineResult&)) {
+    if (!world.root()) return;
     res.timings.set("total", ck.timings().get_number("elapsed", 0.0) + mark.seconds());
     res.report_path = path(kReportFile);
     res.report = make_report(p.cfg, p.model, p.fingerprint, res);
@@ -59,24 +65,79 @@ double sum_batch_time(const std::vector<DistillBatch>& bs) {
   return t;
 }
 
+// Rank 0's resume state (the finished batches' records and images) on every rank.
+void share_resume(const Comm& world, DistillResume& resume, const Shape& shape) {
+  if (world.size() <= 1) return;
+  std::string recs;
+  if (world.root()) {
+    Json a = Json::array();
+    for (const auto& b : resume.previous.batches) a.push_back(to_json(b));
+    recs = a.dump();
+  }
+  world.broadcast(recs);
+  world.broadcast(&resume.next_batch, sizeof resume.next_batch);
+  if (resume.next_batch == 0) return;
+  if (!world.root()) {
+    const Json a = Json::parse(recs, "batch records");
+    resume.previous.batches.clear();
+    for (size_t i = 0; i < a.size(); ++i)
+      resume.previous.batches.push_back(distill_batch_from_json(a[i]));
+    resume.previous.images = Tensor::zeros(shape);
+  }
+  world.broadcast(resume.previous.images.data(),
+                  size_t(resume.previous.images.numel()) * sizeof(float));
+}
+
+// A finished unit's quantizer state (restored from the checkpoint on rank 0) on every rank.
+void share_unit(const Comm& world, quant::QModel& qm, const models::Unit& u) {
+  if (world.size() <= 1) return;
+  NoGradGuard ng;
+  auto share = [&](Tensor& t) {
+    Tensor h = t.detach().to(Device::CPU).clone();
+    world.broadcast(h.data(), size_t(h.numel()) * sizeof(float));
+    if (!world.root()) t.copy_(h);
+  };
+  for (int w : qm.wq_in(u.first, u.last)) {
+    auto& q = qm.wq[size_t(w)];
+    share(q.step());
+    share(q.logits());
+    q.set_hard(true);
+  }
+  for (int a : qm.aq_in(u.first, u.last)) {
+    auto& q = qm.aq[size_t(a)];
+    float st[2] = {0.f, 0.f};
+    if (world.root()) {
+      st[0] = q.is_signed() ? 1.f : 0.f;
+      st[1] = q.step().item();
+    }
+    world.broadcast(st, sizeof st);
+    if (!world.root()) q.set_state(st[0] != 0.f, st[1], qm.device());
+    q.qdrop = false;
+  }
+}
+
 // Genie-D with a checkpoint after every batch (resumed from the checkpoint's batches), then its
 // outputs: images.h5 and the contact sheet (their write time under `write_key`).
 void genie_d(Run& r, const char* write_key) {
   const DistillConfig dc = [&] {
     DistillConfig d = distill_config(r.cfg(), r.p.device);
     d.message = r.progress.messages();
+    d.comm = &r.world;
     return d;
   }();
   const auto& info = r.p.model.info();
   const int64_t nb = (dc.samples + dc.batch - 1) / dc.batch;
-  const DistillResume resume = r.ck.distill_resume({dc.samples, info.C, info.H, info.W});
+  const Shape shape{dc.samples, info.C, info.H, info.W};
+  DistillResume resume;
+  if (r.world.root()) resume = r.ck.distill_resume(shape);
+  share_resume(r.world, resume, shape);
   r.progress.phase_begin("distill", nb * dc.iters);
   if (resume.next_batch >= nb)
     r.progress.message(str("Genie-D: all ", nb, " batches are in the checkpoint"));
   else if (resume.next_batch > 0)
     r.progress.message(str("resuming Genie-D after ", resume.next_batch, " of ", nb, " batches"));
   const Stopwatch clock;
-  auto on_batch = [&](const DistillResult& so_far, const DistillBatch& done) {
+  DistillBatchFn on_batch = [&](const DistillResult& so_far, const DistillBatch& done) {
     const int64_t row = info.C * info.H * info.W;
     Tensor imgs = Tensor::empty({done.count, info.C, info.H, info.W});
     std::copy(so_far.images.data() + done.first * row,
@@ -84,11 +145,13 @@ void genie_d(Run& r, const char* write_key) {
     r.checkpointing();
     r.ck.save_batch(done, imgs);
   };
+  if (!r.world.root()) on_batch = nullptr;
   r.res.distill = distill(
       r.p.model, dc, [&](const DistillProgress& dp) { r.progress.distill_step(dp); }, on_batch,
       resume.next_batch > 0 ? &resume : nullptr);
   r.progress.phase_end("distill", nb * dc.iters, clock.seconds());
   r.res.timings.set("distill", sum_batch_time(r.res.distill.batches));
+  if (!r.world.root()) return;
   const Stopwatch write;
   r.res.synthetic_path = r.path(kSyntheticFile);
   r.res.contact_sheet_path = r.path(kContactSheetFile);
@@ -120,12 +183,17 @@ Tensor calibration_set(Run& r) {
 // Genie-M over the units not in the checkpoint (the others are restored), checkpointing each.
 void genie_m(Run& r, quant::QModel& qm, const Tensor& calib) {
   const std::vector<models::Unit> units = quant::recon_units(qm.model());
-  const int64_t done = r.ck.units_done(), nunits = int64_t(units.size());
+  int64_t done = r.ck.units_done();
+  const int64_t nunits = int64_t(units.size());
+  r.world.broadcast(&done, sizeof done);
   GENIE_CHECK(done <= nunits, "[checkpoint] ", r.ck.dir(), ": ", done,
               " finished units listed, the model has ", nunits);
-  for (int64_t u = 0; u < done; ++u) r.ck.restore_unit(u, qm, units[size_t(u)]);
+  if (r.world.root())
+    for (int64_t u = 0; u < done; ++u) r.ck.restore_unit(u, qm, units[size_t(u)]);
+  for (int64_t u = 0; u < done; ++u) share_unit(r.world, qm, units[size_t(u)]);
   quant::ReconOptions ro = recon_options(r.cfg());
   ro.start_unit = int(done);
+  ro.comm = &r.world;
   r.progress.phase_begin("reconstruct", nunits * ro.iters);
   if (done > 0) r.progress.message(str("resuming Genie-M after ", done, " of ", nunits, " units"));
   const Stopwatch clock;
@@ -133,13 +201,14 @@ void genie_m(Run& r, quant::QModel& qm, const Tensor& calib) {
   cb.progress = [&](const quant::ReconProgress& rp) { r.progress.unit_step(rp); };
   cb.message = r.progress.messages();
   cb.unit_done = [&](int u, const quant::UnitReport& rep, quant::QModel& q) {
+    if (!r.world.root()) return;
     r.checkpointing();
     r.ck.save_unit(u, rep, q, units[size_t(u)]);
     r.progress.unit_end(u, int(nunits), rep);
   };
   quant::reconstruct(qm, calib, ro, cb);
   r.progress.phase_end("reconstruct", nunits * ro.iters, clock.seconds());
-  r.res.units = r.ck.units();
+  r.res.units = r.world.root() ? r.ck.units() : std::vector<quant::UnitReport>{};
   double rec_s = 0;
   for (const auto& u : r.res.units) rec_s += u.collect_s + u.optimize_s;
   r.res.timings.set("reconstruct", rec_s);
@@ -147,6 +216,7 @@ void genie_m(Run& r, quant::QModel& qm, const Tensor& calib) {
 
 // The quantized model file: no times, no paths, so identical work gives identical bytes.
 void write_model(Run& r, const quant::QModel& qm) {
+  if (!r.world.root()) return;
   const Stopwatch clock;
   r.res.quant_model_path = r.path(kQuantModelFile);
   qm.save(r.res.quant_model_path,
@@ -158,6 +228,7 @@ void write_model(Run& r, const quant::QModel& qm) {
 
 // FP32 and quantized accuracy on the evaluation set.
 void evaluate_both(Run& r, quant::QModel& qm) {
+  if (!r.world.root()) return;  // only rank 0 loaded the evaluation set
   const io::LabeledImages& data = r.p.eval_data;
   r.progress.phase_begin("eval_fp32", data.size());
   r.res.fp32 = evaluate(r.p.model, data, 256, r.p.device);
@@ -170,11 +241,28 @@ void evaluate_both(Run& r, quant::QModel& qm) {
   r.res.timings.set("eval_quant", r.res.quant.seconds);
 }
 
+// Under MPI: NCCL for the Genie-M gradient sums when every rank has a GPU of its own, and a line
+// saying how the work is spread.
+void announce_ranks(Run& r, bool quantize) {
+  Comm& world = Comm::world();
+  if (world.size() <= 1) return;
+  const bool nccl = quantize && r.p.device == Device::CUDA && world.enable_nccl();
+  std::string how = str(world.size(), " MPI ranks: Genie-D batches round-robin");
+  if (quantize)
+    how += str(", Genie-M batches in ", r.cfg().recon_shards, " shards summed in order (",
+               r.p.device == Device::CPU ? "host"
+               : nccl                    ? "NCCL"
+                                         : "host-staged: ranks share a GPU or NCCL is missing",
+               ")");
+  r.progress.message(how);
+}
+
 }  // namespace
 
 PipelineResult run_distill(const PipelineConfig& cfg, const PipelineListener& listen) {
   Stopwatch mark;
   Run r(prepare_distill(cfg), listen, mark);
+  announce_ranks(r, false);
   genie_d(r, "write");
   r.finish(distill_report);
   return std::move(r.res);
@@ -188,6 +276,7 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
                          r.p.model.num_params(), " parameters) -> W", c.wbits, "A", c.abits,
                          ", calibration: ", c.calib, ", ", c.samples, " images, device ",
                          device_name(r.p.device)));
+  announce_ranks(r, true);
   const Tensor calib = calibration_set(r);
   quant::QModel qm(c.fold_bn ? quant::fold_bn(r.p.model) : r.p.model, quant_config(c));
   genie_m(r, qm, calib);

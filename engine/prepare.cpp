@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/checkpoint.h"
@@ -100,7 +101,9 @@ Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command
   const PipelineConfig& cfg = p.cfg;
   check_ranges(cfg);
   if (cfg.model.empty()) throw InputError("missing required flag --model FILE");
-  check_out_dir(cfg.out);
+  // Under MPI only rank 0 touches the output folder (other ranks may not even see it).
+  const Comm& world = Comm::world();
+  if (world.root()) check_out_dir(cfg.out);
   p.device = resolve_device(cfg.device);
   if (cfg.threads > 0) set_cpu_threads(cfg.threads);
   try {
@@ -114,7 +117,9 @@ Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command
   }
   if ((command == "distill" || cfg.calib == "genie") && p.device == Device::CPU)
     check_distill_memory(p);
-  p.resume = check_checkpoint(p);
+  int resume = world.root() && check_checkpoint(p) ? 1 : 0;
+  world.broadcast(&resume, sizeof resume);
+  p.resume = resume != 0;
   p.load_s = clock.seconds();
   return p;
 }
@@ -149,15 +154,28 @@ Tensor load_calibration(const PipelineConfig& c, const io::InputSpec& spec) {
 
 }  // namespace
 
-Prepared prepare_distill(const PipelineConfig& cfg) { return prepare_common(cfg, "distill"); }
+Prepared prepare_distill(const PipelineConfig& cfg) {
+  Prepared p = prepare_common(cfg, "distill");
+  Comm::world().barrier();  // every rank's inputs are good before rank 0 writes anything
+  return p;
+}
 
-Prepared prepare_quantize(const PipelineConfig& cfg) {
+Prepared prepare_quantize(const PipelineConfig& cfg_in) {
+  // --recon-shards 0: one shard per rank, decided before the checkpoint's settings are compared.
+  PipelineConfig cfg = cfg_in;
+  if (cfg.recon_shards == 0) cfg.recon_shards = Comm::world().size();
+  const int64_t rows = std::min(cfg.recon_batch, cfg.samples);  // rows of a Genie-M batch
+  if (cfg.recon_shards > rows)
+    throw InputError(str("--recon-shards ", cfg.recon_shards, ": expected at most ", rows,
+                         " shards (the rows of a Genie-M batch: --recon-batch ", cfg.recon_batch,
+                         ", --samples ", cfg.samples, ")",
+                         cfg_in.recon_shards == 0 ? " (0 means one per MPI rank)" : ""));
   Prepared p = prepare_common(cfg, "quantize");
   const Stopwatch clock;
   const PipelineConfig& c = p.cfg;
   const io::InputSpec spec = input_spec(p.model.info());
   if (c.calib != "genie" && c.calib != "noise") p.calib_images = load_calibration(c, spec);
-  if (!c.eval.empty()) {
+  if (!c.eval.empty() && Comm::world().root()) {  // rank 0 evaluates
     try {
       p.eval_data = io::load_labeled_images(c.eval, spec, c.eval_limit);
       io::check_labels(p.eval_data, p.model.info().num_classes, c.eval);
@@ -171,6 +189,7 @@ Prepared prepare_quantize(const PipelineConfig& cfg) {
   } catch (const Error& e) {
     throw InputError(str("--model ", c.model, ": cannot be quantized: ", e.what()));
   }
+  Comm::world().barrier();  // every rank's inputs are good before rank 0 writes anything
   p.load_s += clock.seconds();
   return p;
 }

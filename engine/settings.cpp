@@ -160,6 +160,9 @@ const std::vector<Setting>& settings_table() {
       GENIE_INT("recon-iters", recon_iters, kQ, kResult, 1, kNoMax, "N",
                 "Genie-M iterations per reconstruction unit"),
       GENIE_INT("recon-batch", recon_batch, kQ, kResult, 1, kNoMax, "N", "Genie-M batch"),
+      GENIE_INT("recon-shards", recon_shards, kQ, kResult, 0, 1 << 20, "N",
+                "Genie-M: each step's batch in N shards, gradients summed in shard order; the "
+                "same N gives the same bits on any number of MPI ranks (0: one per rank)"),
       GENIE_FLOAT("lr-wstep", lr_wstep, kQ, kResult, 0.0, false, HUGE_VAL, "LR",
                   "Genie-M learning rate of the weight steps (0 keeps them)"),
       GENIE_FLOAT("lr-astep", lr_astep, kQ, kResult, 0.0, false, HUGE_VAL, "LR",
@@ -356,6 +359,7 @@ quant::ReconOptions recon_options(const PipelineConfig& c) {
   ro.max_step_change = float(c.max_step_change);
   ro.lr_logits = float(c.lr_round);
   ro.seed = c.seed;
+  ro.shards = std::max(c.recon_shards, 1);
   ro.log_every = std::max<int64_t>(1, std::min<int64_t>(100, c.recon_iters / 10));
   return ro;
 }

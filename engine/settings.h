@@ -45,8 +45,9 @@ struct PipelineConfig {
   int last_bits = defaults::kLastBits;          // --last-bits: last layer's weights and input
   int64_t recon_iters = defaults::kReconIters;  // --recon-iters per unit
   int64_t recon_batch = defaults::kReconBatch;  // --recon-batch
-  double lr_wstep = defaults::kLrWeightStep;    // --lr-wstep: weight steps
-  double lr_astep = defaults::kLrActStep;       // --lr-astep: activation steps
+  int recon_shards = 0;  // --recon-shards: Genie-M batch shards summed in order (0: one per rank)
+  double lr_wstep = defaults::kLrWeightStep;          // --lr-wstep: weight steps
+  double lr_astep = defaults::kLrActStep;             // --lr-astep: activation steps
   double max_step_change = defaults::kMaxStepChange;  // --max-step-change
   double lr_round = defaults::kLrRound;               // --lr-round: rounding logits
   double qdrop_p = defaults::kQDropP;                 // --qdrop-p: P(keep the FP value), 0..1

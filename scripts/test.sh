@@ -19,6 +19,13 @@ BUILD=${BUILD:-build}
 cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${GENIE_CMAKE_ARGS:-}
 cmake --build "$BUILD" -j "$(nproc)"
 "$BUILD/tests/genie_tests"
+# Several processes (issue 19): mpirun -np 2/3 against one process, byte for byte, with a rank
+# killed and the run resumed on other rank counts (scripts/mpi-test.sh; about a minute).
+if grep -Eiq '^GENIE_MPI:BOOL=(ON|TRUE|YES|1)$' "$BUILD/CMakeCache.txt" && command -v mpirun >/dev/null; then
+  scripts/mpi-test.sh "$BUILD"
+else
+  echo "[test] genie built without MPI or no mpirun: the multi-process checks are skipped"
+fi
 # The library as a consumer sees it: install into $BUILD/install, then configure, build and run
 # examples/embed against that installed package (a tiny W4A4 quantization of the bundled teacher).
 PREFIX="$(cd "$BUILD" && pwd)/install"
