@@ -147,6 +147,8 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args) {
       for (const auto& [k, v] : s->as_object())
         if (k != "quiet" && k != "threads" && k != "out") base.set(k, v);
     engine::apply_config_json(cfg, base, "--resume " + dir + " (checkpoint settings)");
+    // A checkpoint without --recon-shards was made unsharded: resumed so on any rank count.
+    if (!base.contains("recon-shards")) cfg.recon_shards = 1;
     cfg.out = dir;
     cfg.resume = dir;
   }

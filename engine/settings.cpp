@@ -197,10 +197,13 @@ const Setting* find_setting(const std::string& name) {
   return nullptr;
 }
 
-// Settings with no value: empty strings (no --eval, …) and --eval-limit -1.
+// Settings with no value: empty strings (no --eval, …), --eval-limit -1, and --recon-shards 0 or 1
+// (no sharding on one rank: left out, so that a run without MPI records what it did before the
+// setting existed, byte for byte).
 bool is_unset(const Setting& s, const Json& v) {
   if (s.kind == Kind::String) return v.as_string().empty();
-  return std::string(s.name) == "eval-limit" && v.as_int() < 0;
+  const std::string name = s.name;
+  return (name == "eval-limit" && v.as_int() < 0) || (name == "recon-shards" && v.as_int() <= 1);
 }
 
 // A JSON value as the text a flag would give.
@@ -279,8 +282,11 @@ void apply_config_json(PipelineConfig& c, const Json& j, const std::string& wher
 
 Json result_settings_json(const PipelineConfig& c) {
   Json j = Json::object();
-  for (const auto& s : settings_table())
-    if (s.result) j.set(s.name, s.get(c));
+  for (const auto& s : settings_table()) {
+    if (!s.result) continue;
+    Json v = s.get(c);
+    if (s.kind == Kind::String || !is_unset(s, v)) j.set(s.name, std::move(v));
+  }
   return j;
 }
 

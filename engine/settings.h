@@ -64,7 +64,8 @@ struct PipelineConfig {
 
 // ---- settings by flag name ----
 // The settings that decide the results (compared when resuming, stored in report.json and the
-// quantized file): everything except paths, evaluation, threads, quiet and resume.
+// quantized file): everything except paths, evaluation, threads, quiet and resume (and
+// --recon-shards while it does not shard: 0 or 1).
 Json result_settings_json(const PipelineConfig& c);
 // All settings with a value (result settings plus model/out/calib/eval/eval-limit/device/threads).
 Json settings_json(const PipelineConfig& c);

@@ -3,7 +3,8 @@
 # with MPI and mpirun exists): `mpirun -np N genie_run …` gives the same bytes as one process.
 #   1. distill on 2 and 3 ranks == distill in one process (images.h5, byte for byte);
 #   2. a short quantize on 2 ranks (--recon-shards defaults to 2) == one process with
-#      --recon-shards 2 (quantized.h5 and images.h5);
+#      --recon-shards 2 (quantized.h5 and images.h5); on 2 ranks with --recon-shards 1 == the plain
+#      one-process run;
 #   3. that quantize on 2 ranks with rank 1 killed (SIGKILL) during Genie-D, resumed on 3 ranks,
 #      rank 2 killed during Genie-M, resumed in one process: the same quantized.h5 again;
 #   4. a bad flag under mpirun: every rank stops, exit code 2, the message printed.
@@ -61,6 +62,11 @@ Q=(--model "$MODEL" --samples 16 --batch 2 --distill-iters 40 --recon-iters 40 -
 "${MPIRUN[@]}" -np 2 "$GENIE" quantize "${Q[@]}" --out "$T/q2"
 same "$T/q1/images.h5" "$T/q2/images.h5"
 same "$T/q1/quantized.h5" "$T/q2/quantized.h5"
+
+# One shard on 2 ranks (rank 1 idle in Genie-M) is the plain one-process run, byte for byte.
+"$GENIE" quantize "${Q[@]}" --out "$T/q0"
+"${MPIRUN[@]}" -np 2 "$GENIE" quantize "${Q[@]}" --recon-shards 1 --out "$T/q0m"
+same "$T/q0/quantized.h5" "$T/q0m/quantized.h5"
 
 # Killed and resumed with other rank counts.
 "${MPIRUN[@]}" -np 2 "$GENIE" quantize "${Q[@]}" --out "$T/qk" >"$T/qk.log" 2>&1 &

@@ -75,6 +75,8 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
       {{"--max-step-change", "1.5"}, "--max-step-change"},
       {{"--lr-round", "nan"}, "--lr-round"},
       {{"--round-weight", "-1"}, "--round-weight"},
+      {{"--recon-shards", "-1"}, "--recon-shards"},
+      {{"--recon-shards", "33"}, "--recon-shards 33: expected at most 32 shards"},
       {{"--device", "tpu"}, "--device"},
       {{"--distill-mode", "magic"}, "--distill-mode"},
       {{"--calib", "real:" + missing}, missing},
@@ -388,4 +390,27 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   CHECK(bad.rc == 2);
   CHECK(contains(bad.err, kModel));
   CHECK(contains(bad.err, "genie-qmodel-1"));
+}
+
+TEST_CASE("genie_run: --recon-shards runs sharded in one process and is recorded only then") {
+  TempDir tmp;
+  const ProcResult plain = run_genie(tiny(tmp / "plain"));
+  const ProcResult one = run_genie(tiny(tmp / "one", {"--recon-shards", "1"}));
+  const ProcResult two = run_genie(tiny(tmp / "two", {"--recon-shards", "2"}));
+  INFO(plain.err, one.err, two.err);
+  REQUIRE(plain.rc == 0);
+  REQUIRE(one.rc == 0);
+  REQUIRE(two.rc == 0);
+  auto settings = [&](const std::string& run) {
+    return Json::parse(test::read_file(tmp / (run + "/report.json")), "report.json").at("settings");
+  };
+  // Unsharded runs record nothing (their files are those of runs before the setting existed).
+  CHECK_FALSE(settings("plain").contains("recon-shards"));
+  CHECK(test::read_file(tmp / "plain/quantized.h5") == test::read_file(tmp / "one/quantized.h5"));
+  CHECK(settings("two").at("recon-shards").as_int() == 2);
+  // Two shards: the same objective summed in another order — another file, the same model shape.
+  CHECK(test::read_file(tmp / "two/quantized.h5") != test::read_file(tmp / "plain/quantized.h5"));
+  const ProcResult info = run_genie({"info", "--model", tmp / "two/quantized.h5", "--json"});
+  REQUIRE(info.rc == 0);
+  CHECK(Json::parse(info.out, "info").at("quantized").as_bool());
 }
