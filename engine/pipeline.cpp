@@ -277,6 +277,10 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
                          ", calibration: ", c.calib, ", ", c.samples, " images, device ",
                          device_name(r.p.device)));
   announce_ranks(r, true);
+  if (c.graph && c.recon_shards > 1)
+    r.progress.message(
+        "--graph: Genie-M's sharded steps exchange gradients between shards, so "
+        "they run eagerly (Genie-D's steps are still captured)");
   const Tensor calib = calibration_set(r);
   quant::QModel qm(c.fold_bn ? quant::fold_bn(r.p.model) : r.p.model, quant_config(c));
   genie_m(r, qm, calib);
