@@ -49,7 +49,7 @@ int as_count(int64_t n, const char* what) {
 }
 #endif
 
-bool launched_by_mpi() {
+[[maybe_unused]] bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
     if (std::getenv(v)) return true;
   return false;
