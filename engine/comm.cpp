@@ -203,8 +203,8 @@ void Comm::ordered_sum(const float* local, int total, int64_t n, float* out, Dev
     auto len = [&](int j) { return std::clamp<int64_t>(n - int64_t(j) * c, 0, c); };
     as_count(int64_t(total) * c, "a Genie-M gradient exchange");
     std::vector<float> send(size_t(int64_t(mine) * n)), recv(size_t(int64_t(total) * len(rank_)));
-    std::vector<int> scount(static_cast<size_t>(size_)), sdisp(static_cast<size_t>(size_)), rcount(static_cast<size_t>(size_)),
-        rdisp(static_cast<size_t>(size_));
+    std::vector<int> scount(static_cast<size_t>(size_)), sdisp(static_cast<size_t>(size_)),
+        rcount(static_cast<size_t>(size_)), rdisp(static_cast<size_t>(size_));
     int64_t so = 0, ro = 0;
     for (int j = 0; j < size_; ++j) {
       scount[size_t(j)] = int(mine * len(j));

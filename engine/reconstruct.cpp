@@ -321,8 +321,10 @@ struct UnitOptimizer::Impl {
   int64_t shard_row(int s) const { return int64_t(s) * bs / opt.shards; }
 
   // Shard s of the iteration's batch, back-propagated alone: its loss is its reconstruction term
-  // weighted by its rows' share of the batch (plus the regulariser on shard 0); its gradients,
-  // a defined-flag per parameter and its two loss terms go to row `into` (on d).
+  // weighted by its rows' share of the batch (plus the regulariser on shard 0); its gradients and
+  // its two loss terms go to row `into` (on d). A parameter the shard did not reach contributes
+  // zeros: to Adam a zero gradient leaves a parameter that nothing reaches where it is, as
+  // skipping it would (every learned value of a unit is reached by its loss).
   void shard_pass(int s, int64_t it, float* into) {
     const int64_t r0 = shard_row(s), n = shard_row(s + 1) - r0;
     ops::Generator& g = s == 0 ? step->generator() : *shard_gen[size_t(s - 1)];
@@ -340,20 +342,16 @@ struct UnitOptimizer::Impl {
         o.reg.defined() ? ops::add(rec, ops::mul_scalar(o.reg, opt.round_weight)) : rec;
     backward(total);
     float* at = into;
-    std::vector<float> defined(params.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      const Tensor gr = params[i].grad();
-      const size_t bytes = size_t(params[i].numel()) * sizeof(float);
+    for (Tensor& p : params) {
+      const Tensor gr = p.grad();
+      const size_t bytes = size_t(p.numel()) * sizeof(float);
       if (gr.defined())
         copy_bytes(at, d, gr.data(), d, bytes);
       else
         fill_bytes_zero(at, d, bytes);
-      defined[i] = gr.defined() ? 1.f : 0.f;
-      at += params[i].numel();
-      params[i].zero_grad();
+      at += p.numel();
+      p.zero_grad();
     }
-    copy_bytes(at, d, defined.data(), Device::CPU, defined.size() * sizeof(float));
-    at += defined.size();
     copy_bytes(at, d, rec.data(), d, sizeof(float));
     if (o.reg.defined())
       copy_bytes(at + 1, d, o.reg.data(), d, sizeof(float));
@@ -361,31 +359,31 @@ struct UnitOptimizer::Impl {
       fill_bytes_zero(at + 1, d, sizeof(float));
   }
 
-  // One sharded iteration: this rank's shards, the ordered sum over all shards, the updates.
-  void sharded_body(int64_t it) {
+  // One sharded iteration: this rank's shards, the ordered sum over all shards, the updates; the
+  // summed losses are read back (a host sync) only when `read_losses`.
+  void sharded_body(int64_t it, bool read_losses) {
     const int total = opt.shards, first = comm.shard_first(comm.rank(), total);
     const int mine = comm.shard_count(comm.rank(), total);
-    const int64_t width = grad_elems + int64_t(params.size()) + 2;
+    const int64_t width = grad_elems + 2;
     Tensor local = Tensor::empty({std::max(mine, 1), width}, d);
     for (int i = 0; i < mine; ++i) shard_pass(first + i, it, local.data() + int64_t(i) * width);
     Tensor sum = Tensor::empty({width}, d);
     comm.ordered_sum(local.data(), total, width, sum.data(), d);
-    std::vector<float> tail(params.size() + 2);
-    copy_bytes(tail.data(), Device::CPU, sum.data() + grad_elems, d, tail.size() * sizeof(float));
     const float* at = sum.data();
-    for (size_t i = 0; i < params.size(); ++i) {
-      if (tail[i] > 0.f) {  // some shard reached the parameter
-        Tensor gr = Tensor::empty(params[i].shape(), d);
-        copy_bytes(gr.data(), d, at, d, size_t(gr.numel()) * sizeof(float));
-        params[i].impl()->autograd().grad = gr;
-      }
-      at += params[i].numel();
+    for (Tensor& p : params) {
+      Tensor gr = Tensor::empty(p.shape(), d);
+      copy_bytes(gr.data(), d, at, d, size_t(gr.numel()) * sizeof(float));
+      p.impl()->autograd().grad = gr;
+      at += p.numel();
     }
     for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->step();
     for (Adam* a : {opt_w.get(), opt_a.get(), opt_v.get()}) a->zero_grad();
-    shard_losses.rec = tail[params.size()];
-    shard_losses.reg = tail[params.size() + 1];
-    shard_losses.total = shard_losses.rec + opt.round_weight * shard_losses.reg;
+    if (!read_losses) return;
+    float l[2];
+    copy_bytes(l, Device::CPU, at, d, sizeof l);
+    shard_losses.rec = l[0];
+    shard_losses.reg = l[1];
+    shard_losses.total = l[0] + opt.round_weight * l[1];
   }
 
   void step_at(int64_t it, Losses* losses) {
@@ -399,7 +397,7 @@ struct UnitOptimizer::Impl {
       step->drop(0);
     }
     if (sharded) {
-      step->run([&] { sharded_body(it); }, phase);
+      step->run([&] { sharded_body(it, losses != nullptr); }, phase);
       pos += bs;
       if (losses) {
         *losses = shard_losses;
