@@ -11,28 +11,41 @@ static Tensor unary(UnaryOp op, float alpha, const Tensor& x) {
   const char* name = k::unary_name(op);
   check_f32(name, x);
   Tensor y = Tensor::empty(x.shape(), x.device());
-  k::unary_fwd(x.device(), op, alpha, x.data(), y.data(), x.numel(), nullptr);
-  if (needs_grad({&x})) {
-    // tanh/sigmoid/exp differentiate through the output, the others through the input. ReLU, ReLU6
-    // and leaky ReLU (slope >= 0) pass the gradient where the output is inside (0, ...) exactly
-    // where the input is, so they keep the output in the input's place (PyTorch saves ReLU's
-    // result too): the input is then freed as soon as the forward is done with it, and the
-    // output is the next layer's input anyway.
-    const bool uses_y = op == UnaryOp::Tanh || op == UnaryOp::Sigmoid || op == UnaryOp::Exp;
-    const bool mask_from_y =
-        op == UnaryOp::Relu || op == UnaryOp::Relu6 || (op == UnaryOp::LeakyRelu && alpha >= 0.f);
-    const bool uses_x = !uses_y && op != UnaryOp::Scale && op != UnaryOp::AddScalar;
-    Tensor xs = uses_x ? (mask_from_y ? y.detach() : x.detach()) : Tensor();
-    Tensor ys = uses_y ? y.detach() : Tensor();
-    record(name, y, [xr = GradRef(x), xs, ys, op, alpha](const Tensor& dy) {
+  const Device d = x.device();
+  const int64_t n = x.numel();
+  if (!needs_grad({&x})) {
+    k::unary_fwd(d, op, alpha, x.data(), y.data(), n, nullptr);
+    return y;
+  }
+  if (k::gated_unary(op, alpha)) {
+    // ReLU, ReLU6, leaky ReLU (slope >= 0): the backward needs only where the gradient passes, one
+    // bit per element written by the forward itself. Neither x nor y is kept (PyTorch keeps the
+    // output, 32 times as much): each is freed when its last forward reader is done with it.
+    Tensor bits = Tensor::empty({k::gate_words(n)}, d, DType::I32);
+    k::unary_fwd_gated(d, op, alpha, x.data(), y.data(), bits.data_as<uint32_t>(), n, nullptr);
+    record(name, y, [xr = GradRef(x), bits, op, alpha](const Tensor& dy) {
       if (!xr.requires_grad()) return;
       bool fresh;
       Tensor& dx = grad_buffer(xr, &fresh);
-      k::unary_bwd(xr.device(), op, alpha, xs.defined() ? xs.data() : nullptr,
-                   ys.defined() ? ys.data() : nullptr, dy.data(), dx.data(), dy.numel(), !fresh,
-                   nullptr);
+      k::unary_bwd_gated(xr.device(), op, alpha, bits.data_as<uint32_t>(), dy.data(), dx.data(),
+                         dy.numel(), !fresh, nullptr);
     });
+    return y;
   }
+  k::unary_fwd(d, op, alpha, x.data(), y.data(), n, nullptr);
+  // tanh/sigmoid/exp differentiate through the output, the others through the input.
+  const bool uses_y = op == UnaryOp::Tanh || op == UnaryOp::Sigmoid || op == UnaryOp::Exp;
+  const bool uses_x = !uses_y && op != UnaryOp::Scale && op != UnaryOp::AddScalar;
+  Tensor xs = uses_x ? x.detach() : Tensor();
+  Tensor ys = uses_y ? y.detach() : Tensor();
+  record(name, y, [xr = GradRef(x), xs, ys, op, alpha](const Tensor& dy) {
+    if (!xr.requires_grad()) return;
+    bool fresh;
+    Tensor& dx = grad_buffer(xr, &fresh);
+    k::unary_bwd(xr.device(), op, alpha, xs.defined() ? xs.data() : nullptr,
+                 ys.defined() ? ys.data() : nullptr, dy.data(), dx.data(), dy.numel(), !fresh,
+                 nullptr);
+  });
   return y;
 }
 

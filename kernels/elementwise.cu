@@ -32,6 +32,39 @@ struct UnaryBwdBody {
   }
 };
 
+// One element per thread; each warp's 32 gates become one word by a ballot (the block size is a
+// multiple of 32 and every block-stride step starts at a multiple of 32, so a warp covers one
+// aligned word; the loop bound is the same for the whole block, so every lane reaches the ballot).
+static_assert(cuda::kThreads % 32 == 0, "unary_fwd_gated_kernel: whole warps per block");
+template <class F>
+__global__ void unary_fwd_gated_kernel(F f, const float* x, float* y, uint32_t* bits, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t base = int64_t(blockIdx.x) * blockDim.x; base < n; base += stride) {
+    const int64_t i = base + threadIdx.x;
+    bool gate = false;
+    if (i < n) {
+      const float v = f.fwd(x[i]);
+      y[i] = v;
+      gate = f.gate(v);
+    }
+    const unsigned word = __ballot_sync(0xffffffffu, gate);
+    if ((threadIdx.x & 31) == 0 && i < n) bits[i >> 5] = word;
+  }
+}
+
+template <class F>
+struct UnaryBwdGatedBody {
+  F f;
+  const uint32_t* bits;
+  const float* dy;
+  float* dx;
+  bool acc;
+  __device__ void operator()(int64_t i) const {
+    const float g = f.bwd((bits[i >> 5] >> (i & 31)) & 1u ? 1.f : 0.f, 0.f, dy[i]);
+    dx[i] = acc ? dx[i] + g : g;
+  }
+};
+
 template <class F>
 struct BinaryBody {
   F f;
@@ -145,6 +178,26 @@ void unary_bwd_cuda(UnaryOp op, float alpha, const float* x, const float* y, con
   visit_unary(op, alpha, [&](auto f) {
     cuda_for(n, st, UnaryBwdBody<decltype(f)>{f, x, y, dy, dx, acc});
   });
+}
+
+void unary_fwd_gated_cuda(UnaryOp op, float alpha, const float* x, float* y, uint32_t* bits,
+                          int64_t n, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  const bool ok = visit_gated(op, alpha, [&](auto f) {
+    if (n <= 0) return;
+    unary_fwd_gated_kernel<<<cuda::blocks_for(n), cuda::kThreads, 0, st>>>(f, x, y, bits, n);
+    GENIE_LAUNCH_CHECK();
+  });
+  GENIE_CHECK(ok, "[unary_fwd_gated] ", unary_name(op), " is not a gated op");
+}
+
+void unary_bwd_gated_cuda(UnaryOp op, float alpha, const uint32_t* bits, const float* dy, float* dx,
+                          int64_t n, bool acc, Stream s) {
+  const cudaStream_t st = cuda::resolve(s);
+  const bool ok = visit_gated(op, alpha, [&](auto f) {
+    cuda_for(n, st, UnaryBwdGatedBody<decltype(f)>{f, bits, dy, dx, acc});
+  });
+  GENIE_CHECK(ok, "[unary_bwd_gated] ", unary_name(op), " is not a gated op");
 }
 
 void binary_fwd_cuda(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream s) {

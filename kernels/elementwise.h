@@ -35,6 +35,21 @@ GENIE_DECLARE_KERNEL(unary_bwd,
                      (UnaryOp op, float alpha, const float* x, const float* y, const float* dy,
                       float* dx, int64_t n, bool accumulate, Stream s),
                      (op, alpha, x, y, dy, dx, n, accumulate, s))
+// Gated ops only (ReLU, ReLU6, leaky ReLU with slope >= 0; see gated_unary): y = f(x), and bit i
+// of bits[i / 32] (n / 32 rounded up words) set where the gradient passes unscaled. The backward
+// from those bits alone: dx (+)= bit ? dy : f.off(dy), equal bit for bit to unary_bwd from y.
+GENIE_DECLARE_KERNEL(unary_fwd_gated,
+                     (UnaryOp op, float alpha, const float* x, float* y, uint32_t* bits, int64_t n,
+                      Stream s),
+                     (op, alpha, x, y, bits, n, s))
+GENIE_DECLARE_KERNEL(unary_bwd_gated,
+                     (UnaryOp op, float alpha, const uint32_t* bits, const float* dy, float* dx,
+                      int64_t n, bool accumulate, Stream s),
+                     (op, alpha, bits, dy, dx, n, accumulate, s))
+// Whether unary_fwd_gated / unary_bwd_gated handle (op, alpha).
+bool gated_unary(UnaryOp op, float alpha);
+// 32-bit words of a gate mask for n elements.
+inline int64_t gate_words(int64_t n) { return n / 32 + (n % 32 != 0); }
 // y = a op b
 GENIE_DECLARE_KERNEL(binary_fwd,
                      (BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream s),

@@ -60,6 +60,39 @@ void unary_bwd_cpu(UnaryOp op, float alpha, const float* x, const float* y, cons
   });
 }
 
+bool gated_unary(UnaryOp op, float alpha) {
+  return visit_gated(op, alpha, [](auto) {});
+}
+
+void unary_fwd_gated_cpu(UnaryOp op, float alpha, const float* x, float* y, uint32_t* bits,
+                         int64_t n, Stream) {
+  const int64_t words = gate_words(n);
+  const bool ok = visit_gated(op, alpha, [&](auto f) {
+    cpu_for_outer(words, 32, [=](int64_t w) {
+      const int64_t i0 = w * 32, m = n - i0 < 32 ? n - i0 : 32;
+      uint32_t word = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        const float v = f.fwd(x[i0 + j]);
+        y[i0 + j] = v;
+        word |= uint32_t(f.gate(v)) << j;
+      }
+      bits[w] = word;
+    });
+  });
+  GENIE_CHECK(ok, "[unary_fwd_gated] ", unary_name(op), " is not a gated op");
+}
+
+void unary_bwd_gated_cpu(UnaryOp op, float alpha, const uint32_t* bits, const float* dy, float* dx,
+                         int64_t n, bool acc, Stream) {
+  const bool ok = visit_gated(op, alpha, [&](auto f) {
+    cpu_for(n, [=](int64_t i) {
+      const float g = f.bwd((bits[i >> 5] >> (i & 31)) & 1u ? 1.f : 0.f, 0.f, dy[i]);
+      dx[i] = acc ? dx[i] + g : g;
+    });
+  });
+  GENIE_CHECK(ok, "[unary_bwd_gated] ", unary_name(op), " is not a gated op");
+}
+
 void binary_fwd_cpu(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream) {
   visit_binary(op, [&](auto f) { cpu_for(n, [=](int64_t i) { y[i] = f(a[i], b[i]); }); });
 }

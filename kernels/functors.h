@@ -11,22 +11,31 @@
 
 namespace genie::k {
 
+// ReLU, ReLU6 and leaky ReLU (slope >= 0) are gated: the gradient passes unscaled where gate()
+// holds and is off(dy) elsewhere, and gate() of the output equals gate() of the input, so the
+// backward needs one bit per element (kernels/elementwise.h: unary_fwd_gated / unary_bwd_gated).
 struct ReluF {
   float a;
   // NaN propagates (as torch.relu): a ReLU must not turn a NaN into a harmless-looking 0.
   GENIE_HD float fwd(float x) const { return x <= 0.f ? 0.f : x; }
-  GENIE_HD float bwd(float x, float, float dy) const { return x > 0.f ? dy : 0.f; }
+  GENIE_HD bool gate(float v) const { return v > 0.f; }
+  GENIE_HD float off(float) const { return 0.f; }
+  GENIE_HD float bwd(float x, float, float dy) const { return gate(x) ? dy : off(dy); }
 };
 struct Relu6F {
   float a;
   GENIE_HD float fwd(float x) const { return x < 0.f ? 0.f : (x > 6.f ? 6.f : x); }
   // PyTorch's hardtanh backward: gradient passes strictly inside (0, 6)
-  GENIE_HD float bwd(float x, float, float dy) const { return (x > 0.f && x < 6.f) ? dy : 0.f; }
+  GENIE_HD bool gate(float v) const { return v > 0.f && v < 6.f; }
+  GENIE_HD float off(float) const { return 0.f; }
+  GENIE_HD float bwd(float x, float, float dy) const { return gate(x) ? dy : off(dy); }
 };
 struct LeakyReluF {
   float a;  // negative slope
   GENIE_HD float fwd(float x) const { return x > 0.f ? x : a * x; }
-  GENIE_HD float bwd(float x, float, float dy) const { return x > 0.f ? dy : a * dy; }
+  GENIE_HD bool gate(float v) const { return v > 0.f; }
+  GENIE_HD float off(float dy) const { return a * dy; }
+  GENIE_HD float bwd(float x, float, float dy) const { return gate(x) ? dy : off(dy); }
 };
 struct TanhF {
   float a;
@@ -157,6 +166,26 @@ inline void visit_unary(UnaryOp op, float alpha, Body&& body) {
     case UnaryOp::Gelu:
       body(GeluF{alpha});
       break;
+  }
+}
+
+// The gated subset of visit_unary (ReLU, ReLU6, leaky ReLU with slope >= 0); false for any other
+// op (the caller reports it).
+template <class Body>
+inline bool visit_gated(UnaryOp op, float alpha, Body&& body) {
+  switch (op) {
+    case UnaryOp::Relu:
+      body(ReluF{alpha});
+      return true;
+    case UnaryOp::Relu6:
+      body(Relu6F{alpha});
+      return true;
+    case UnaryOp::LeakyRelu:
+      if (!(alpha >= 0.f)) return false;  // a negative slope flips the sign: the output's gate
+      body(LeakyReluF{alpha});            // is not the input's
+      return true;
+    default:
+      return false;
   }
 }
 

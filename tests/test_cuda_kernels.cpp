@@ -76,6 +76,31 @@ TEST_CASE("cuda parity: unary forward/backward for every op, overwrite and accum
   }
 }
 
+TEST_CASE("cuda parity: gated ReLU kernels (1-bit gates), overwrite and accumulate [gpu]") {
+  GENIE_REQUIRE_GPU();
+  using k::UnaryOp;
+  for (int64_t n : {int64_t(1), int64_t(31), int64_t(33), int64_t(10007), int64_t(1) << 21}) {
+    for (auto [op, a] : std::vector<std::pair<UnaryOp, float>>{
+             {UnaryOp::Relu, 0.f}, {UnaryOp::Relu6, 0.f}, {UnaryOp::LeakyRelu, 0.2f}}) {
+      INFO(k::unary_name(op), " n ", n);
+      const int64_t nw = k::gate_words(n);
+      Twin x = randn({n}, 1, 4.f), y = zeros({n}), dy = randn({n}, 2), dx = randn({n}, 3);
+      Twin bits(Tensor::zeros({nw}, kCpu, DType::I32));
+      both([&](Device d) {
+        k::unary_fwd_gated(d, op, a, x.f(d), y.f(d), bits.as<uint32_t>(d), n, nullptr);
+      });
+      CHECK(y.err() == 0.0);
+      CHECK(bits.g.to_i32() == bits.c.to_i32());
+      for (bool acc : {true, false}) {
+        both([&](Device d) {
+          k::unary_bwd_gated(d, op, a, bits.as<uint32_t>(d), dy.f(d), dx.f(d), n, acc, nullptr);
+        });
+        CHECK(dx.err() == 0.0);
+      }
+    }
+  }
+}
+
 TEST_CASE("cuda parity: binary, axpby, fill, select_mask, channel_affine, u8_to_f32 [gpu]") {
   GENIE_REQUIRE_GPU();
   const int64_t n = 4099;

@@ -66,6 +66,51 @@ TEST_CASE("elementwise gradients match finite differences") {
   }
 }
 
+TEST_CASE("gated ReLU kernels: 1-bit gates give the output-based backward bit for bit") {
+  using k::UnaryOp;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  // Every edge of the gates (0, -0, 6, just inside and outside, NaN, +-inf), then random values;
+  // 1000 + 7 elements: a partial last word.
+  std::vector<float> xv = {
+      0.f, -0.f, 6.f, std::nextafter(6.f, 0.f), std::nextafter(6.f, 7.f), 1e-30f, -1e-30f,
+      nan, inf,  -inf};
+  const auto r = test::randn_cpu({997}, 5, 4.f).to_vector();
+  xv.insert(xv.end(), r.begin(), r.end());
+  const int64_t n = int64_t(xv.size());
+  const auto dyv = test::randn_cpu({n}, 6).to_vector();
+  const std::vector<std::pair<UnaryOp, float>> ops = {{UnaryOp::Relu, 0.f},
+                                                      {UnaryOp::Relu6, 0.f},
+                                                      {UnaryOp::LeakyRelu, 0.2f},
+                                                      {UnaryOp::LeakyRelu, 0.f},
+                                                      {UnaryOp::LeakyRelu, 1.f}};
+  for (auto [op, a] : ops) {
+    INFO(k::unary_name(op), " slope ", a);
+    REQUIRE(k::gated_unary(op, a));
+    std::vector<float> ya(static_cast<size_t>(n)), yb(static_cast<size_t>(n), -1.f);
+    std::vector<uint32_t> bits(size_t(k::gate_words(n)), 0xdeadbeefu);
+    k::unary_fwd(Device::CPU, op, a, xv.data(), ya.data(), n, nullptr);
+    k::unary_fwd_gated(Device::CPU, op, a, xv.data(), yb.data(), bits.data(), n, nullptr);
+    CHECK(std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)) == 0);
+    for (bool acc : {false, true}) {
+      std::vector<float> d0(size_t(n), 0.5f), d1(size_t(n), 0.5f);
+      k::unary_bwd(Device::CPU, op, a, ya.data(), ya.data(), dyv.data(), d0.data(), n, acc,
+                   nullptr);
+      k::unary_bwd_gated(Device::CPU, op, a, bits.data(), dyv.data(), d1.data(), n, acc, nullptr);
+      CHECK(std::memcmp(d0.data(), d1.data(), d0.size() * sizeof(float)) == 0);
+    }
+    // The gates of the first ten: (leaky) ReLU passes at 6, 6-, 6+, 1e-30 and inf (not at 0, -0,
+    // NaN); ReLU6 only strictly inside (0, 6): 6- and 1e-30.
+    CHECK((bits[0] & 0x3ffu) == (op == UnaryOp::Relu6 ? 0x28u : 0x13cu));
+  }
+  CHECK_FALSE(k::gated_unary(UnaryOp::LeakyRelu, -0.5f));
+  CHECK_FALSE(k::gated_unary(UnaryOp::Tanh, 0.f));
+  std::vector<float> buf(4);
+  std::vector<uint32_t> w(1);
+  CHECK_THROWS_WITH_AS(k::unary_fwd_gated(Device::CPU, UnaryOp::Tanh, 0.f, buf.data(), buf.data(),
+                                          w.data(), 4, nullptr),
+                       doctest::Contains("[unary_fwd_gated] tanh is not a gated op"), Error);
+}
+
 TEST_CASE("select routes values and gradients by the mask") {
   Tensor a = Tensor::from_vector({1, 2, 3, 4}, {4});
   Tensor b = Tensor::from_vector({10, 20, 30, 40}, {4});

@@ -208,9 +208,11 @@ TEST_CASE("upsample2x_conv3x3 equals upsample_nearest2x then conv2d (values and 
                        doctest::Contains("[upsample2x_conv3x3] expected bias (8), got (7)"), Error);
 }
 
-TEST_CASE("memory: the tape and frozen-weight convolutions keep no activation they do not need") {
+TEST_CASE(
+    "memory: the tape, frozen-weight convolutions and ReLUs keep no activation they do not need") {
   // (1, 4, 64, 64) floats = 64 KiB: exactly one host size class, so the counts below are exact.
-  const size_t blk = size_t(64) << 10;
+  // The ReLU's gate: 16384 bits = 2 KiB (a 64-byte multiple, exact too).
+  const size_t blk = size_t(64) << 10, bits = size_t(2) << 10;
   Tensor x = test::randn_cpu({1, 4, 64, 64}, 3).set_requires_grad();
   Tensor w = test::randn_cpu({4, 4, 3, 3}, 4, 0.2f);
   for (bool w_grad : {false, true}) {
@@ -222,9 +224,9 @@ TEST_CASE("memory: the tape and frozen-weight convolutions keep no activation th
       Tensor h = ops::relu(ops::mul_scalar(x, 2.f));  // two intermediates, 64 KiB each
       y = ops::conv2d(h, w, Tensor(), 1, 1);
     }
-    // Kept: y; the ReLU's output h for its own mask, and for the filter gradient when w learns.
-    // Not kept: the scaled input (only its gradient slot is on the tape).
-    CHECK(host_mem_stats().allocated == before + 2 * blk);
+    // Kept: y, the ReLU's 1-bit gate, and its output h only for the filter gradient when w
+    // learns. Not kept: the scaled input (only its gradient slot is on the tape).
+    CHECK(host_mem_stats().allocated == before + (w_grad ? 2 : 1) * blk + bits);
     backward(ops::sum(y));
     CHECK(x.grad().defined());
     CHECK(w_grad == w.grad().defined());
@@ -245,7 +247,8 @@ TEST_CASE("memory: the tape and frozen-weight convolutions keep no activation th
 
 TEST_CASE("memory on the GPU: a frozen convolution keeps no activation it does not need [gpu]") {
   GENIE_REQUIRE_GPU();
-  const size_t blk = size_t(64) << 10;  // (1, 4, 64, 64) floats, one CUDA size class
+  // (1, 4, 64, 64) floats, one CUDA size class; the ReLU's gate, 16384 bits = 2 KiB, another.
+  const size_t blk = size_t(64) << 10, bits = size_t(2) << 10;
   Tensor x = test::randn_cpu({1, 4, 64, 64}, 3).to(Device::CUDA).set_requires_grad();
   Tensor w = test::randn_cpu({4, 4, 3, 3}, 4, 0.2f).to(Device::CUDA);
   k::conv2d_fwd(Device::CUDA, k::ConvShape{1, 4, 64, 64, 4, 3, 3, 1, 1, 1}, x.data(), w.data(),
@@ -256,7 +259,7 @@ TEST_CASE("memory on the GPU: a frozen convolution keeps no activation it does n
     Tensor h = ops::relu(ops::mul_scalar(x, 2.f));
     y = ops::conv2d(h, w, Tensor(), 1, 1);
   }
-  CHECK(cuda_mem_stats().allocated == before + 2 * blk);  // y and the ReLU's output (its mask)
+  CHECK(cuda_mem_stats().allocated == before + blk + bits);  // y and the ReLU's gate bits
   backward(ops::sum(y));
   CHECK(x.grad().defined());
 }
