@@ -2,6 +2,7 @@
 // and their JSON / table output. Every case checks its result against the CPU reference before it
 // is timed; a failed check is recorded (and makes genie_bench exit non-zero) rather than timed.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -15,14 +16,18 @@ namespace genie::bench {
 
 struct Options {
   Device device = Device::CPU;
-  int threads = 0;         // 0 = library default
-  std::string filter;      // substring of case names; empty = all
-  std::string exclude;     // substrings of case names left out (after filter)
-  bool quick = false;      // smaller sizes and fewer repetitions (smoke runs, CI)
-  std::string json_path;   // also write the JSON document here
-  std::string model_path;  // resnet20_fmnist.h5
-  int reps = 0;            // 0 = per-case default
-  bool list = false;       // print case names only
+  int threads = 0;                        // 0 = library default
+  std::string filter;                     // substring of case names; empty = all
+  std::string exclude;                    // substrings of case names left out (after filter)
+  bool quick = false;                     // smaller sizes and fewer repetitions (smoke runs, CI)
+  std::string json_path;                  // also write the JSON document here
+  std::string model_path;                 // resnet20_fmnist.h5
+  int reps = 0;                           // 0 = per-case default
+  bool list = false;                      // print case names only
+  Precision precision = Precision::FP32;  // GPU convolutions and GEMMs (kernels/device.h)
+  // Tolerance of the checks of a device result against the CPU (FP32) reference: 1e-3, widened
+  // for a reduced precision in proportion to its operand rounding.
+  double device_tol() const { return std::max(1e-3, 16 * precision_operand_error(precision)); }
 };
 
 // Timing statistics of one case, in milliseconds.

@@ -99,7 +99,7 @@ int reps_or(const Options& o, int def) {
 
 // Checks the teacher's BN-statistics loss on `dev` against the CPU (the reference) for one input
 // and fixed swing offsets; on the CPU itself, that the loss is finite and positive.
-std::string check_bn_loss(const Model& teacher, Device dev, int64_t B, bool& ok) {
+std::string check_bn_loss(const Model& teacher, Device dev, int64_t B, double tol, bool& ok) {
   const auto& info = teacher.info();
   const int64_t n = std::min<int64_t>(B, 4);
   Tensor x = random_normal({n, info.C, info.H, info.W}, 77, Device::CPU);
@@ -115,7 +115,7 @@ std::string check_bn_loss(const Model& teacher, Device dev, int64_t B, bool& ok)
   cpu.to(Device::CPU);
   const float ref = engine::teacher_bn_loss(cpu, x, offs).item();
   const double rel = std::fabs(double(got) - double(ref)) / (std::fabs(double(ref)) + 1e-30);
-  ok = rel < 1e-3;
+  ok = rel < tol;
   return str(ok ? "ok" : "FAIL", " (L_bn device vs CPU rel ", rel, ")");
 }
 
@@ -140,7 +140,7 @@ std::vector<float> genie_d_case(Bench& b, const std::string& group, const Model&
   r.params.set("swing", true);
   try {
     bool ok = false;
-    r.check = check_bn_loss(teacher, d, B, ok);
+    r.check = check_bn_loss(teacher, d, B, b.opt.device_tol(), ok);
     r.failed = !ok;
     if (!r.failed) {
       engine::DistillConfig cfg;
@@ -148,6 +148,7 @@ std::vector<float> genie_d_case(Bench& b, const std::string& group, const Model&
       cfg.batch = B;
       cfg.iters = warmup + 1 + reps;
       cfg.device = d;
+      cfg.precision = b.opt.precision;
       cfg.progress_every = 1;
       cfg.graph = graph;
       IterClock clk(d);
@@ -489,7 +490,7 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
       const float r0 = ref.step(it0, true), r1 = ref.step(it0 + 1, true);
       const double e = std::max(std::fabs(double(l0 - r0)) / (std::fabs(double(r0)) + 1e-30),
                                 std::fabs(double(l1 - r1)) / (std::fabs(double(r1)) + 1e-30));
-      ok = e < 1e-3;
+      ok = e < b.opt.device_tol();
       detail += str("; vs CPU rel ", e);
     }
     r.failed = !ok;

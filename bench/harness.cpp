@@ -198,6 +198,7 @@ Json Bench::to_json() const {
   Json doc = Json::object();
   doc.set("format", "genie-bench-1");
   doc.set("device", device_name(opt.device));
+  doc.set("precision", precision_name(opt.precision));
   doc.set("device_string", opt.device == Device::CUDA ? cuda_device_string() : std::string("cpu"));
   doc.set("threads", cpu_threads());
   doc.set("quick", opt.quick);

@@ -4,7 +4,7 @@
 //
 //   genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR[,SUBSTR…]]
 //               [--exclude SUBSTR[,SUBSTR…]] [--quick] [--reps N] [--json FILE]
-//               [--model resnet20_fmnist.h5] [--list]
+//               [--model resnet20_fmnist.h5] [--precision fp32|tf32|bf16] [--list]
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -18,7 +18,8 @@ void usage() {
   std::fprintf(
       stderr,
       "usage: genie_bench [--device cpu|cuda] [--threads N] [--filter SUBSTR] [--exclude SUBSTR]\n"
-      "                   [--quick] [--reps N] [--json FILE] [--model FILE] [--list]\n"
+      "                   [--quick] [--reps N] [--json FILE] [--model FILE]\n"
+      "                   [--precision fp32|tf32|bf16] [--list]\n"
       "  --device   where to run (default cpu)\n"
       "  --threads  CPU threads (OpenMP; default: the library default)\n"
       "  --filter   run only cases whose name contains SUBSTR (comma-separated: any of them)\n"
@@ -27,6 +28,7 @@ void usage() {
       "  --reps     timed repetitions per case (default: per case)\n"
       "  --json     also write the JSON document to FILE\n"
       "  --model    the Fashion-MNIST ResNet-20 teacher (default models/data/resnet20_fmnist.h5)\n"
+      "  --precision  GPU convolutions and GEMMs (default fp32; the CPU computes fp32 only)\n"
       "  --list     print the case groups and exit\n");
 }
 
@@ -69,6 +71,8 @@ int main(int argc, char** argv) {
         o.json_path = value();
       else if (a == "--model")
         o.model_path = value();
+      else if (a == "--precision")
+        o.precision = parse_precision(value());
       else if (a == "--list")
         o.list = true;
       else if (a == "-h" || a == "--help") {
@@ -83,6 +87,10 @@ int main(int argc, char** argv) {
       GENIE_CHECK(cuda_available(),
                   "[genie_bench] expected a usable CUDA device for --device cuda, got: ",
                   cuda_device_string());
+    GENIE_CHECK(o.device == Device::CUDA || o.precision == Precision::FP32,
+                "[genie_bench] --precision ", precision_name(o.precision),
+                " needs --device cuda (the CPU computes fp32 only)");
+    const PrecisionScope precision(o.precision);
     if (o.threads > 0) set_cpu_threads(o.threads);
     if (o.list) {
       std::printf(
@@ -90,9 +98,10 @@ int main(int argc, char** argv) {
           "genie_d/... genie_d_scale/... genie_m/...\n");
       return 0;
     }
-    std::fprintf(stderr, "genie_bench: device %s (%s), %d CPU threads%s\n", device_name(o.device),
-                 o.device == Device::CUDA ? cuda_device_string().c_str() : "host", cpu_threads(),
-                 o.quick ? ", quick" : "");
+    std::fprintf(stderr, "genie_bench: device %s (%s), %s, %d CPU threads%s\n",
+                 device_name(o.device),
+                 o.device == Device::CUDA ? cuda_device_string().c_str() : "host",
+                 precision_name(o.precision), cpu_threads(), o.quick ? ", quick" : "");
     bench::Bench b(o);
     bench::run_kernel_cases(b);
     bench::run_conv_cases(b);

@@ -149,6 +149,8 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args) {
     engine::apply_config_json(cfg, base, "--resume " + dir + " (checkpoint settings)");
     // A checkpoint without --recon-shards was made unsharded: resumed so on any rank count.
     if (!base.contains("recon-shards")) cfg.recon_shards = 1;
+    // One without --precision computed in FP32 (whatever the default).
+    if (!base.contains("precision")) cfg.precision = "fp32";
     cfg.out = dir;
     cfg.resume = dir;
   }

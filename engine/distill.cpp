@@ -428,6 +428,10 @@ DistillResult distill(const Model& teacher, const DistillConfig& cfg,
                       const DistillProgressFn& progress, const DistillBatchFn& on_batch,
                       const DistillResume* resume) {
   validate_distill(teacher, cfg);
+  GENIE_CHECK(cfg.device == Device::CUDA || cfg.precision == Precision::FP32,
+              "[distill] precision ", precision_name(cfg.precision),
+              " needs a CUDA device (the CPU computes FP32 only)");
+  const PrecisionScope precision(cfg.precision);
   const auto& info = teacher.info();
   RunProgress run;
   run.num_batches = (cfg.samples + cfg.batch - 1) / cfg.batch;

@@ -46,6 +46,8 @@ struct DistillConfig {
   bool swing = true;
   DistillMode mode = DistillMode::Genie;
   Device device = Device::CPU;
+  // Arithmetic of the convolutions and GEMMs (kernels/device.h); anything but FP32 needs CUDA.
+  Precision precision = Precision::FP32;
   // Schedules (spec defaults).
   float plateau_factor = 0.1f;
   int plateau_patience = 100;

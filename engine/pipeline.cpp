@@ -272,10 +272,11 @@ PipelineResult run_quantize(const PipelineConfig& cfg, const PipelineListener& l
   Stopwatch mark;
   Run r(prepare_quantize(cfg), listen, mark);
   const PipelineConfig& c = r.cfg();
-  r.progress.message(str("model ", c.model, " (", r.p.model.info().arch, ", ",
-                         r.p.model.num_params(), " parameters) -> W", c.wbits, "A", c.abits,
-                         ", calibration: ", c.calib, ", ", c.samples, " images, device ",
-                         device_name(r.p.device)));
+  r.progress.message(
+      str("model ", c.model, " (", r.p.model.info().arch, ", ", r.p.model.num_params(),
+          " parameters) -> W", c.wbits, "A", c.abits, ", calibration: ", c.calib, ", ", c.samples,
+          " images, device ", device_name(r.p.device),
+          c.precision == "fp32" ? "" : str(" (", c.precision, " convolutions and GEMMs)")));
   announce_ranks(r, true);
   if (c.graph && c.recon_shards > 1)
     r.progress.message(

@@ -105,6 +105,10 @@ Prepared prepare_common(const PipelineConfig& cfg_in, const std::string& command
   const Comm& world = Comm::world();
   if (world.root()) check_out_dir(cfg.out);
   p.device = resolve_device(cfg.device);
+  if (p.device == Device::CPU && cfg.precision != "fp32")
+    throw InputError(str("--precision ", cfg.precision,
+                         ": the CPU computes convolutions and GEMMs ",
+                         "in FP32 only (use --device cuda, or --precision fp32)"));
   if (cfg.threads > 0) set_cpu_threads(cfg.threads);
   try {
     p.model = io::load_model(cfg.model);

@@ -618,6 +618,10 @@ std::vector<UnitReport> reconstruct(QModel& qm, const Tensor& calib, const Recon
   GENIE_CHECK(opt.iters > 0 && opt.batch > 0 && opt.collect_batch > 0,
               "[reconstruct] expected positive iters/batch sizes, got ", opt.iters, "/", opt.batch,
               "/", opt.collect_batch);
+  GENIE_CHECK(qm.model().device() == Device::CUDA || opt.precision == Precision::FP32,
+              "[reconstruct] precision ", precision_name(opt.precision),
+              " needs the model on a CUDA device (the CPU computes FP32 only)");
+  const PrecisionScope precision(opt.precision);
   const std::vector<models::Unit> units = recon_units(qm.model());
   GENIE_CHECK(opt.start_unit >= 0 && opt.start_unit <= int(units.size()),
               "[reconstruct] start_unit ", opt.start_unit, " outside 0..", units.size());

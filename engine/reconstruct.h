@@ -64,6 +64,9 @@ struct ReconOptions {
   // shards = 1 on one rank is the plain loop (no cut); a sharded step is never captured (graph).
   int shards = 1;
   const engine::Comm* comm = nullptr;  // null: this process alone
+  // Arithmetic of the convolutions and GEMMs of the collection passes and the steps
+  // (kernels/device.h); anything but FP32 needs the model on CUDA.
+  Precision precision = Precision::FP32;
 };
 
 // A batch order over a reconstruction cache of `rows` rows: the row numbers as an I32 tensor on

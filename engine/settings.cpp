@@ -184,6 +184,10 @@ const std::vector<Setting>& settings_table() {
                    "capture each Genie-D batch's and Genie-M unit's step once and replay it (a "
                    "CUDA graph on the GPU; the same results)"),
       GENIE_CHOICE("device", device, kAll, kResult, "D", "cpu|cuda|auto", "cpu | cuda | auto"),
+      GENIE_CHOICE("precision", precision, kAll, kResult, "P", "fp32|tf32|bf16",
+                   "convolutions and GEMMs on the GPU: fp32 | tf32 | bf16 (FP32 accumulation; "
+                   "BN statistics, losses, quantizers and optimizer state stay FP32); the CPU "
+                   "computes fp32 only"),
       GENIE_INT("threads", threads, kAll, kRun, 0, 1024, "N", "CPU threads (0: all)"),
       GENIE_INT("seed", seed, kAll, kResult, 0, kMaxSeed, "N", "random seed"),
       GENIE_SWITCH("quiet", c.quiet, c.quiet = on, kAll, kRun, "no progress and no summary"),
@@ -197,13 +201,20 @@ const Setting* find_setting(const std::string& name) {
   return nullptr;
 }
 
-// Settings with no value: empty strings (no --eval, …), --eval-limit -1, and --recon-shards 0 or 1
-// (no sharding on one rank: left out, so that a run without MPI records what it did before the
-// setting existed, byte for byte).
-bool is_unset(const Setting& s, const Json& v) {
-  if (s.kind == Kind::String) return v.as_string().empty();
+// Settings left out of the recorded settings at this value: --recon-shards 0 or 1 (no sharding on
+// one rank) and --precision fp32, so that a run that shards nothing and computes in FP32 records
+// what it did before those settings existed, byte for byte.
+bool omitted_default(const Setting& s, const Json& v) {
   const std::string name = s.name;
-  return (name == "eval-limit" && v.as_int() < 0) || (name == "recon-shards" && v.as_int() <= 1);
+  return (name == "recon-shards" && v.as_int() <= 1) ||
+         (name == "precision" && v.as_string() == "fp32");
+}
+
+// Settings with no value: empty strings (no --eval, …), --eval-limit -1, and the omitted defaults.
+bool is_unset(const Setting& s, const Json& v) {
+  if (omitted_default(s, v)) return true;
+  if (s.kind == Kind::String) return v.as_string().empty();
+  return std::string(s.name) == "eval-limit" && v.as_int() < 0;
 }
 
 // A JSON value as the text a flag would give.
@@ -285,7 +296,8 @@ Json result_settings_json(const PipelineConfig& c) {
   for (const auto& s : settings_table()) {
     if (!s.result) continue;
     Json v = s.get(c);
-    if (s.kind == Kind::String || !is_unset(s, v)) j.set(s.name, std::move(v));
+    if (s.kind == Kind::String ? !omitted_default(s, v) : !is_unset(s, v))
+      j.set(s.name, std::move(v));
   }
   return j;
 }
@@ -317,7 +329,8 @@ std::string settings_help() {
     const std::string left = str("--", s.name, s.arg[0] ? str(" ", s.arg) : "");
     const Json d = s.get(defaults);
     std::string note = s.range;
-    if (s.kind != Kind::Switch && !is_unset(s, d))
+    if (s.kind != Kind::Switch &&
+        (!is_unset(s, d) || (s.kind == Kind::String && !d.as_string().empty())))
       note += (note.empty() ? "default " : ", default ") + as_text(d);
     std::snprintf(buf, sizeof buf, "  %-22s %s%s\n", left.c_str(), s.help,
                   note.empty() ? "" : (" [" + note + "]").c_str());
@@ -337,6 +350,7 @@ DistillConfig distill_config(const PipelineConfig& c, Device device) {
   dc.swing = c.swing;
   dc.mode = parse_distill_mode(c.distill_mode);
   dc.device = device;
+  dc.precision = parse_precision(c.precision);
   dc.graph = c.graph;
   dc.progress_every = std::max<int64_t>(1, std::min<int64_t>(50, c.distill_iters / 10));
   return dc;
@@ -366,6 +380,7 @@ quant::ReconOptions recon_options(const PipelineConfig& c) {
   ro.lr_logits = float(c.lr_round);
   ro.seed = c.seed;
   ro.shards = std::max(c.recon_shards, 1);
+  ro.precision = parse_precision(c.precision);
   ro.log_every = std::max<int64_t>(1, std::min<int64_t>(100, c.recon_iters / 10));
   return ro;
 }

@@ -56,6 +56,9 @@ struct PipelineConfig {
   bool symmetric_weights = false;                     // --symmetric-weights
   // ---- run ----
   std::string device = "auto";  // --device cpu | cuda | auto
+  // --precision fp32 | tf32 | bf16: convolutions and GEMMs on the GPU (kernels/device.h); the CPU
+  // accepts fp32 only.
+  std::string precision = "fp32";
   bool graph = false;  // --graph: replay captured Genie-D / Genie-M steps (the same results)
   int threads = 0;     // --threads (0 = library default)
   uint64_t seed = 0;   // --seed
@@ -65,7 +68,7 @@ struct PipelineConfig {
 // ---- settings by flag name ----
 // The settings that decide the results (compared when resuming, stored in report.json and the
 // quantized file): everything except paths, evaluation, threads, quiet and resume (and
-// --recon-shards while it does not shard: 0 or 1).
+// --recon-shards while it does not shard: 0 or 1; --precision while it is fp32).
 Json result_settings_json(const PipelineConfig& c);
 // All settings with a value (result settings plus model/out/calib/eval/eval-limit/device/threads).
 Json settings_json(const PipelineConfig& c);

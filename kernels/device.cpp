@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -49,6 +50,43 @@ Device parse_device(const std::string& s) {
   if (s == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
   GENIE_CHECK(false, "[--device] expected cpu, cuda or auto, got '", s, "'");
 }
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::FP32:
+      return "fp32";
+    case Precision::TF32:
+      return "tf32";
+    case Precision::BF16:
+      return "bf16";
+  }
+  return "?";
+}
+
+Precision parse_precision(const std::string& s) {
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16})
+    if (s == precision_name(p)) return p;
+  GENIE_CHECK(false, "[--precision] expected fp32, tf32 or bf16, got '", s, "'");
+}
+
+double precision_operand_error(Precision p) {
+  switch (p) {
+    case Precision::TF32:
+      return std::ldexp(1.0, -10);
+    case Precision::BF16:
+      return std::ldexp(1.0, -8);
+    case Precision::FP32:
+      break;
+  }
+  return std::ldexp(1.0, -24);
+}
+
+namespace {
+thread_local Precision g_precision = Precision::FP32;
+}
+Precision current_precision() { return g_precision; }
+PrecisionScope::PrecisionScope(Precision p) : prev_(g_precision) { g_precision = p; }
+PrecisionScope::~PrecisionScope() { g_precision = prev_; }
 
 bool cuda_built() { return cuda_rt::built(); }
 bool cuda_available() {

@@ -22,6 +22,35 @@ Stream cuda_stream();   // the engine's stream (throws without CUDA)
 void cuda_synchronize();
 std::string cuda_device_string();  // "NVIDIA H100 80GB HBM3 (sm_90)" or why none
 
+// Arithmetic of convolutions and GEMMs on the GPU; accumulation is FP32 in every case, and
+// everything else (BN statistics, losses, quantizers, optimizer state) is FP32 always.
+//   FP32  FP32 multiplies (cuDNN FMA math, cuBLAS SGEMM): the CPU reference to float rounding.
+//   TF32  tensor cores on FP32 data: operands rounded to a 10-bit mantissa inside cuDNN/cuBLAS.
+//   BF16  operands converted to bfloat16 (8-bit mantissa, round to nearest even), outputs in
+//         FP32 (GEMM) or converted back from bfloat16 (convolutions).
+// The CPU backend computes FP32 whatever the precision (the engine refuses the others there).
+enum class Precision : uint8_t { FP32 = 0, TF32 = 1, BF16 = 2 };
+const char* precision_name(Precision p);  // "fp32" | "tf32" | "bf16"
+// "fp32" | "tf32" | "bf16"; throws "[--precision] expected fp32, tf32 or bf16, got '…'".
+Precision parse_precision(const std::string& s);
+// Relative error bound of one operand's rounding to the format: 2^-24 (FP32), 2^-10 (TF32, which
+// the hardware may truncate), 2^-8 (BF16, rounded to nearest). Parity tests derive their
+// tolerances from it.
+double precision_operand_error(Precision p);
+// The precision the calling thread's CUDA convolutions and GEMMs use: FP32 unless a
+// PrecisionScope says otherwise. Read when a kernel is queued (a captured CUDA graph keeps it).
+Precision current_precision();
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision prev_;
+};
+
 void* device_alloc(Device d, size_t bytes);
 void device_free(Device d, void* p, size_t bytes);
 // Host blocks >= 64 KiB are cached per size class for reuse (up to 2 GiB): bytes cached now, and

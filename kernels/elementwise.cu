@@ -65,6 +65,21 @@ struct UnaryBwdGatedBody {
   }
 };
 
+struct ToBf16Body {
+  const float* x;
+  uint16_t* y;
+  __device__ void operator()(int64_t i) const { y[i] = Bf16F::from_float(x[i]); }
+};
+struct FromBf16Body {
+  const uint16_t* x;
+  float* y;
+  bool acc;
+  __device__ void operator()(int64_t i) const {
+    const float v = Bf16F::to_float(x[i]);
+    y[i] = acc ? y[i] + v : v;
+  }
+};
+
 template <class F>
 struct BinaryBody {
   F f;
@@ -198,6 +213,14 @@ void unary_bwd_gated_cuda(UnaryOp op, float alpha, const uint32_t* bits, const f
     cuda_for(n, st, UnaryBwdGatedBody<decltype(f)>{f, bits, dy, dx, acc});
   });
   GENIE_CHECK(ok, "[unary_bwd_gated] ", unary_name(op), " is not a gated op");
+}
+
+void f32_to_bf16_cuda(const float* x, uint16_t* y, int64_t n, Stream s) {
+  cuda_for(n, cuda::resolve(s), ToBf16Body{x, y});
+}
+
+void bf16_to_f32_cuda(const uint16_t* x, float* y, int64_t n, bool acc, Stream s) {
+  cuda_for(n, cuda::resolve(s), FromBf16Body{x, y, acc});
 }
 
 void binary_fwd_cuda(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream s) {

@@ -75,6 +75,11 @@ GENIE_DECLARE_KERNEL(channel_affine,
                      (const float* x, const float* scale, const float* shift, float* y, int64_t N,
                       int64_t C, int64_t HW, Stream s),
                      (x, scale, shift, y, N, C, HW, s))
+// float <-> bfloat16 (Bf16F in kernels/functors.h): y = bf16(x); y (+)= float(x).
+GENIE_DECLARE_KERNEL(f32_to_bf16, (const float* x, uint16_t* y, int64_t n, Stream s), (x, y, n, s))
+GENIE_DECLARE_KERNEL(bf16_to_f32,
+                     (const uint16_t* x, float* y, int64_t n, bool accumulate, Stream s),
+                     (x, y, n, accumulate, s))
 // int8 <-> float conversions for masks / integer codes
 GENIE_DECLARE_KERNEL(u8_to_f32, (const uint8_t* x, float* y, int64_t n, Stream s), (x, y, n, s))
 

@@ -93,6 +93,17 @@ void unary_bwd_gated_cpu(UnaryOp op, float alpha, const uint32_t* bits, const fl
   GENIE_CHECK(ok, "[unary_bwd_gated] ", unary_name(op), " is not a gated op");
 }
 
+void f32_to_bf16_cpu(const float* x, uint16_t* y, int64_t n, Stream) {
+  cpu_for(n, [=](int64_t i) { y[i] = Bf16F::from_float(x[i]); });
+}
+
+void bf16_to_f32_cpu(const uint16_t* x, float* y, int64_t n, bool acc, Stream) {
+  cpu_for(n, [=](int64_t i) {
+    const float v = Bf16F::to_float(x[i]);
+    y[i] = acc ? y[i] + v : v;
+  });
+}
+
 void binary_fwd_cpu(BinaryOp op, const float* a, const float* b, float* y, int64_t n, Stream) {
   visit_binary(op, [&](auto f) { cpu_for(n, [=](int64_t i) { y[i] = f(a[i], b[i]); }); });
 }

@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/common.h"
 #include "kernels/elementwise.h"
@@ -213,6 +214,25 @@ inline void visit_binary(BinaryOp op, Body&& body) {
       break;
   }
 }
+
+// float <-> bfloat16 (the upper 16 bits of a float): round to nearest, ties to even; NaN stays a
+// (quiet) NaN, a value past the largest bfloat16 becomes an infinity. The operand conversion of
+// the BF16 precision (kernels/conv.cu, gemm.cu), tested on the CPU.
+struct Bf16F {
+  GENIE_HD static uint16_t from_float(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+  }
+  GENIE_HD static float to_float(uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  }
+};
 
 // Adam, one element, in PyTorch's operation order (single-tensor path):
 // denom = sqrt(v) / sqrt(bc2) + eps;  p -= (lr / bc1) * m / denom.  bc = 1 - beta^t.

@@ -78,6 +78,11 @@ TEST_CASE("genie_run: bad input exits with 2, names the flag or file, and writes
       {{"--recon-shards", "-1"}, "--recon-shards"},
       {{"--recon-shards", "33"}, "--recon-shards 33: expected at most 32 shards"},
       {{"--device", "tpu"}, "--device"},
+      {{"--precision", "fp16"}, "--precision expects fp32, tf32 or bf16, got 'fp16'"},
+      {{"--precision", "tf32", "--device", "cpu"},
+       "--precision tf32: the CPU computes convolutions and GEMMs in FP32 only"},
+      {{"--precision", "bf16", "--device", "cpu"},
+       "--precision bf16: the CPU computes convolutions and GEMMs in FP32 only"},
       {{"--distill-mode", "magic"}, "--distill-mode"},
       {{"--calib", "real:" + missing}, missing},
       {{"--calib", "whatever"}, "--calib"},
@@ -392,10 +397,13 @@ TEST_CASE("genie_run quantize: report.json fields, outputs, and eval of the quan
   CHECK(contains(bad.err, "genie-qmodel-1"));
 }
 
-TEST_CASE("genie_run: --recon-shards runs sharded in one process and is recorded only then") {
+TEST_CASE(
+    "genie_run: --recon-shards runs sharded in one process and is recorded only then (and "
+    "--precision fp32 never)") {
   TempDir tmp;
   const ProcResult plain = run_genie(tiny(tmp / "plain"));
-  const ProcResult one = run_genie(tiny(tmp / "one", {"--recon-shards", "1"}));
+  const ProcResult one =
+      run_genie(tiny(tmp / "one", {"--recon-shards", "1", "--precision", "fp32"}));
   const ProcResult two = run_genie(tiny(tmp / "two", {"--recon-shards", "2"}));
   INFO(plain.err, one.err, two.err);
   REQUIRE(plain.rc == 0);
@@ -406,6 +414,7 @@ TEST_CASE("genie_run: --recon-shards runs sharded in one process and is recorded
   };
   // Unsharded runs record nothing (their files are those of runs before the setting existed).
   CHECK_FALSE(settings("plain").contains("recon-shards"));
+  CHECK_FALSE(settings("one").contains("precision"));
   CHECK(test::read_file(tmp / "plain/quantized.h5") == test::read_file(tmp / "one/quantized.h5"));
   CHECK(settings("two").at("recon-shards").as_int() == 2);
   // Two shards: the same objective summed in another order — another file, the same model shape.

@@ -4,6 +4,7 @@
 // k::fn(Device::CUDA, ...) and the outputs are compared (max |diff| / max |cpu|). Each case starts
 // with GENIE_REQUIRE_GPU() and is counted as skipped without a GPU. Accumulate flags, null
 // optional pointers, multi-block reductions and edge sizes are covered explicitly.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -98,6 +99,142 @@ TEST_CASE("cuda parity: gated ReLU kernels (1-bit gates), overwrite and accumula
         CHECK(dx.err() == 0.0);
       }
     }
+  }
+}
+
+namespace {
+
+std::vector<float> abs_of(const Tensor& t) {
+  auto v = t.to_vector();
+  for (auto& e : v) e = std::fabs(e);
+  return v;
+}
+
+// Largest |got - ref| / bound over the elements (bound: the same computation on |operands| on the
+// CPU, the scale of every rounding error), ignoring elements whose bound is 0.
+double worst_ratio(const std::vector<float>& got, const std::vector<float>& ref,
+                   const std::vector<float>& bound) {
+  double w = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (bound[i] > 0)
+      w = std::max(w, std::fabs(double(got[i]) - double(ref[i])) / double(bound[i]));
+  return w;
+}
+
+// The error bound of a K-term dot product with operands rounded to precision p, relative to
+// sum |a_i b_i|: both operands rounded (2e + e^2), FP32 accumulation on both sides (2 gamma_K),
+// plus e again when the result itself is stored in the format (BF16 convolutions), plus one
+// rounding of an accumulated output.
+double dot_bound(Precision p, int64_t K, bool result_in_format) {
+  const double e = precision_operand_error(p), u = std::ldexp(1.0, -24);
+  const double gamma = double(K) * u / (1 - double(K) * u);
+  return 2 * e + e * e + (result_in_format ? e : 0.0) + 2 * gamma + 2 * u;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "precision bounds: convolutions of bfloat16-rounded operands on the CPU stay within them") {
+  // The GPU case below checks cuDNN/cuBLAS against dot_bound; here the bound itself is checked on
+  // an emulation of the BF16 path (operands and result rounded to bfloat16, FP32 accumulation):
+  // it holds, and it is not vacuous (the error reaches a fair part of it).
+  const k::ConvShape cs{2, 8, 9, 9, 6, 3, 3, 1, 1, 1};
+  const Shape xs{cs.N, cs.C, cs.H, cs.W}, ws{cs.K, cs.C, cs.R, cs.S},
+      ys{cs.N, cs.K, cs.P(), cs.Q()};
+  const Tensor x = test::randn_cpu(xs, 1), w = test::randn_cpu(ws, 2, 0.3f);
+  auto round_bf16 = [](const Tensor& t) {
+    std::vector<uint16_t> h(size_t(t.numel()));
+    Tensor r = Tensor::empty(t.shape());
+    k::f32_to_bf16(kCpu, t.data(), h.data(), t.numel(), nullptr);
+    k::bf16_to_f32(kCpu, h.data(), r.data(), t.numel(), false, nullptr);
+    return r;
+  };
+  Tensor y_ref = Tensor::empty(ys), y_abs = Tensor::empty(ys), y_bf = Tensor::empty(ys);
+  const Tensor ax = Tensor::from_vector(abs_of(x), xs), aw = Tensor::from_vector(abs_of(w), ws);
+  k::conv2d_fwd(kCpu, cs, x.data(), w.data(), nullptr, y_ref.data(), nullptr);
+  k::conv2d_fwd(kCpu, cs, ax.data(), aw.data(), nullptr, y_abs.data(), nullptr);
+  k::conv2d_fwd(kCpu, cs, round_bf16(x).data(), round_bf16(w).data(), nullptr, y_bf.data(),
+                nullptr);
+  const double f = worst_ratio(round_bf16(y_bf).to_vector(), y_ref.to_vector(), y_abs.to_vector());
+  const double bound = dot_bound(Precision::BF16, cs.C * cs.R * cs.S, true);
+  INFO("error / bound scale ", f, ", bound ", bound);
+  CHECK(f <= bound);
+  CHECK(f > bound / 20);
+}
+
+TEST_CASE(
+    "cuda parity: convolutions and GEMMs at each precision, within the format's bound [gpu]") {
+  GENIE_REQUIRE_GPU();
+  const std::vector<k::ConvShape> shapes = {
+      {2, 8, 9, 9, 6, 3, 3, 1, 1, 1},     // plain 3x3
+      {2, 8, 10, 10, 8, 3, 3, 2, 1, 8},   // depthwise, stride 2
+      {3, 16, 7, 7, 32, 1, 1, 1, 0, 2}};  // grouped 1x1
+  for (Precision prec : {Precision::FP32, Precision::TF32, Precision::BF16}) {
+    const bool bf16 = prec == Precision::BF16;
+    for (const auto& cs : shapes) {
+      INFO(precision_name(prec), " conv x (", cs.N, ", ", cs.C, ", ", cs.H, ", ", cs.W, ") K ",
+           cs.K, " groups ", cs.groups);
+      const int64_t Cg = cs.C / cs.groups, Kg = cs.K / cs.groups;
+      const Shape xs{cs.N, cs.C, cs.H, cs.W}, ws{cs.K, Cg, cs.R, cs.S},
+          ys{cs.N, cs.K, cs.P(), cs.Q()};
+      const Tensor x = test::randn_cpu(xs, 1), w = test::randn_cpu(ws, 2, 0.3f),
+                   dy = test::randn_cpu(ys, 3), dx0 = test::randn_cpu(xs, 4),
+                   dw0 = test::randn_cpu(ws, 5);
+      const Tensor ax = Tensor::from_vector(abs_of(x), xs), aw = Tensor::from_vector(abs_of(w), ws),
+                   ady = Tensor::from_vector(abs_of(dy), ys);
+      // Reference (CPU, FP32) and bound (CPU, absolute values) of the three directions.
+      Tensor y_ref = Tensor::empty(ys), y_abs = Tensor::empty(ys);
+      k::conv2d_fwd(kCpu, cs, x.data(), w.data(), nullptr, y_ref.data(), nullptr);
+      k::conv2d_fwd(kCpu, cs, ax.data(), aw.data(), nullptr, y_abs.data(), nullptr);
+      Tensor dx_ref = dx0.clone(), dx_abs = Tensor::from_vector(abs_of(dx0), xs);
+      k::conv2d_bwd_data(kCpu, cs, dy.data(), w.data(), dx_ref.data(), true, nullptr);
+      k::conv2d_bwd_data(kCpu, cs, ady.data(), aw.data(), dx_abs.data(), true, nullptr);
+      Tensor dw_ref = dw0.clone(), dw_abs = Tensor::from_vector(abs_of(dw0), ws);
+      k::conv2d_bwd_filter(kCpu, cs, x.data(), dy.data(), dw_ref.data(), true, nullptr);
+      k::conv2d_bwd_filter(kCpu, cs, ax.data(), ady.data(), dw_abs.data(), true, nullptr);
+
+      Tensor xg = x.to(kGpu), wg = w.to(kGpu), dyg = dy.to(kGpu), yg = Tensor::empty(ys, kGpu),
+             dxg = dx0.to(kGpu), dwg = dw0.to(kGpu);
+      {
+        PrecisionScope scope(prec);
+        k::conv2d_fwd(kGpu, cs, xg.data(), wg.data(), nullptr, yg.data(), nullptr);
+        k::conv2d_bwd_data(kGpu, cs, dyg.data(), wg.data(), dxg.data(), true, nullptr);
+        k::conv2d_bwd_filter(kGpu, cs, xg.data(), dyg.data(), dwg.data(), true, nullptr);
+      }
+      const double fy = worst_ratio(yg.to_vector(), y_ref.to_vector(), y_abs.to_vector());
+      const double fdx = worst_ratio(dxg.to_vector(), dx_ref.to_vector(), dx_abs.to_vector());
+      const double fdw = worst_ratio(dwg.to_vector(), dw_ref.to_vector(), dw_abs.to_vector());
+      INFO("error / bound scale: y ", fy, ", dx ", fdx, ", dw ", fdw);
+      CHECK(fy <= dot_bound(prec, Cg * cs.R * cs.S, bf16));
+      CHECK(fdx <= dot_bound(prec, Kg * cs.R * cs.S, bf16));
+      CHECK(fdw <= dot_bound(prec, cs.N * cs.P() * cs.Q(), bf16));
+      if (bf16) CHECK(fy > 0);  // the operands really went through bfloat16
+    }
+    // GEMM, every transpose combination, alpha/beta, leading dimensions wider than the rows.
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        INFO(precision_name(prec), " gemm ta ", ta, " tb ", tb);
+        const int64_t M = 37, N = 29, K = 300, lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5;
+        const Tensor A = test::randn_cpu({(ta ? K : M) * lda}, 6),
+                     B = test::randn_cpu({(tb ? N : K) * ldb}, 7), C0 = test::randn_cpu({M * N}, 8);
+        const Tensor aA = Tensor::from_vector(abs_of(A), A.shape()),
+                     aB = Tensor::from_vector(abs_of(B), B.shape());
+        Tensor ref = C0.clone(), bound = Tensor::from_vector(abs_of(C0), C0.shape());
+        k::gemm(kCpu, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, ref.data(), N,
+                nullptr);
+        k::gemm(kCpu, ta, tb, M, N, K, 0.7f, aA.data(), lda, aB.data(), ldb, 0.3f, bound.data(), N,
+                nullptr);
+        Tensor Ag = A.to(kGpu), Bg = B.to(kGpu), Cg = C0.to(kGpu);
+        {
+          PrecisionScope scope(prec);
+          k::gemm(kGpu, ta, tb, M, N, K, 0.7f, Ag.data(), lda, Bg.data(), ldb, 0.3f, Cg.data(), N,
+                  nullptr);
+        }
+        const double f = worst_ratio(Cg.to_vector(), ref.to_vector(), bound.to_vector());
+        INFO("error / bound scale ", f);
+        CHECK(f <= dot_bound(prec, K, false));
+        if (bf16) CHECK(f > 0);
+      }
   }
 }
 

@@ -240,6 +240,12 @@ TEST_CASE(
   CHECK_THROWS_WITH_AS(engine::validate_distill(small_teacher(), bad),
                        doctest::Contains("expected samples >= 1, got 0"), Error);
   CHECK_THROWS_WITH_AS(engine::parse_distill_mode("gan"), doctest::Contains("latents_only"), Error);
+  // Reduced precisions are GPU arithmetic: on the CPU, refused before any work.
+  DistillConfig tf = tiny_config(4, 4, 2);
+  tf.precision = Precision::TF32;
+  CHECK_THROWS_WITH_AS(engine::distill(small_teacher(), tf, count),
+                       doctest::Contains("[distill] precision tf32 needs a CUDA device"), Error);
+  CHECK(calls == 0);
 }
 
 TEST_CASE("distill is deterministic, handles S not a multiple of B, and resumes bit for bit") {

@@ -1,8 +1,10 @@
 // Elementwise ops: analytic forward values, finite-difference gradients, tape behaviour.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "kernels/functors.h"
 #include "op_golden.h"
 
 using namespace genie;
@@ -109,6 +111,74 @@ TEST_CASE("gated ReLU kernels: 1-bit gates give the output-based backward bit fo
   CHECK_THROWS_WITH_AS(k::unary_fwd_gated(Device::CPU, UnaryOp::Tanh, 0.f, buf.data(), buf.data(),
                                           w.data(), 4, nullptr),
                        doctest::Contains("[unary_fwd_gated] tanh is not a gated op"), Error);
+}
+
+TEST_CASE("bfloat16 conversion: round to nearest even, NaN and infinities, accumulate") {
+  auto bits_of = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  };
+  auto from_bits = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  using k::Bf16F;
+  // Exactly representable values pass unchanged.
+  for (float v : {0.f, -0.f, 1.f, -2.5f, 3.140625f, 65536.f})
+    CHECK(Bf16F::to_float(Bf16F::from_float(v)) == v);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1); 1 + 3*2^-8 is
+  // halfway between 1 + 2^-7 and 1 + 2^-6: to 1 + 2^-6. Just above a half rounds up.
+  CHECK(Bf16F::to_float(Bf16F::from_float(1.f + 0x1p-8f)) == 1.f);
+  CHECK(Bf16F::to_float(Bf16F::from_float(1.f + 3 * 0x1p-8f)) == 1.f + 0x1p-6f);
+  CHECK(Bf16F::to_float(Bf16F::from_float(from_bits(bits_of(1.f + 0x1p-8f) + 1))) == 1.f + 0x1p-7f);
+  CHECK(Bf16F::to_float(Bf16F::from_float(-(1.f + 0x1p-8f + 0x1p-12f))) == -(1.f + 0x1p-7f));
+  // Past the largest bfloat16 (0x7f7f): infinity; infinities and NaN stay so.
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(Bf16F::from_float(std::numeric_limits<float>::max()) == 0x7f80u);
+  CHECK(Bf16F::from_float(inf) == 0x7f80u);
+  CHECK(Bf16F::from_float(-inf) == 0xff80u);
+  CHECK(std::isnan(Bf16F::to_float(Bf16F::from_float(std::nanf("")))));
+  CHECK(std::isnan(Bf16F::to_float(Bf16F::from_float(from_bits(0x7f800001u)))));  // low payload
+  // The relative error of a rounded value is at most 2^-8 (precision_operand_error).
+  const auto r = test::randn_cpu({4099}, 9, 3.f).to_vector();
+  std::vector<uint16_t> h(r.size());
+  k::f32_to_bf16(Device::CPU, r.data(), h.data(), int64_t(r.size()), nullptr);
+  std::vector<float> back(r.size(), 1.f);
+  k::bf16_to_f32(Device::CPU, h.data(), back.data(), int64_t(r.size()), /*accumulate=*/true,
+                 nullptr);
+  double worst = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    CHECK(h[i] == Bf16F::from_float(r[i]));
+    const double b = double(back[i]) - 1.0;  // accumulated onto 1
+    worst = std::max(
+        worst, std::fabs(double(Bf16F::to_float(h[i])) - double(r[i])) / std::fabs(double(r[i])));
+    CHECK(std::fabs(b - double(Bf16F::to_float(h[i]))) <= 1e-6 * (1 + std::fabs(b)));
+  }
+  CHECK(worst <= precision_operand_error(Precision::BF16));
+  CHECK(worst > precision_operand_error(Precision::BF16) / 4);  // and it does round
+}
+
+TEST_CASE("precision: names, parsing, operand error bounds, scopes nest per thread") {
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16})
+    CHECK(parse_precision(precision_name(p)) == p);
+  CHECK_THROWS_WITH_AS(parse_precision("fp16"),
+                       doctest::Contains("expected fp32, tf32 or bf16, got 'fp16'"), Error);
+  CHECK(precision_operand_error(Precision::FP32) == std::ldexp(1.0, -24));
+  CHECK(precision_operand_error(Precision::TF32) == std::ldexp(1.0, -10));
+  CHECK(precision_operand_error(Precision::BF16) == std::ldexp(1.0, -8));
+  CHECK(current_precision() == Precision::FP32);
+  {
+    PrecisionScope a(Precision::TF32);
+    CHECK(current_precision() == Precision::TF32);
+    {
+      PrecisionScope b(Precision::BF16);
+      CHECK(current_precision() == Precision::BF16);
+    }
+    CHECK(current_precision() == Precision::TF32);
+  }
+  CHECK(current_precision() == Precision::FP32);
 }
 
 TEST_CASE("select routes values and gradients by the mask") {

@@ -39,6 +39,18 @@ TEST_CASE("pipeline settings: flag names round trip, ranges, checkpoint differen
   CHECK_FALSE(engine::result_settings_json(a).contains("threads"));
   CHECK_FALSE(engine::result_settings_json(a).contains("eval"));
   CHECK(engine::result_settings_json(a).contains("seed"));
+  // --precision: recorded (and compared on resume) only when it is not fp32.
+  CHECK_FALSE(engine::result_settings_json(a).contains("precision"));
+  CHECK_FALSE(engine::settings_json(a).contains("precision"));
+  Config tf = a;
+  engine::apply_setting(tf, "precision", "tf32");
+  CHECK(engine::result_settings_json(tf).at("precision").as_string() == "tf32");
+  CHECK(engine::distill_config(tf, Device::CUDA).precision == Precision::TF32);
+  CHECK(engine::recon_options(tf).precision == Precision::TF32);
+  CHECK(engine::distill_config(a, Device::CPU).precision == Precision::FP32);
+  CHECK_THROWS_WITH_AS(engine::apply_setting(tf, "precision", "fp16"),
+                       doctest::Contains("--precision expects fp32, tf32 or bf16, got 'fp16'"),
+                       engine::InputError);
 
   Config bad;
   bad.abits = 9;
