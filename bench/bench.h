@@ -101,6 +101,10 @@ class Bench {
 void run_kernel_cases(Bench& b);
 void run_conv_cases(Bench& b);
 void run_genie_d_cases(Bench& b);
+// Writes a built-in architecture (models/archs.h) at R x R with 3 channels and 1000 classes, with
+// the benchmark's seeded random weights, as a genie model file (bench/paper_scale.py's models on
+// a machine without PyTorch's exporter).
+void save_random_model(const std::string& arch, int64_t R, const std::string& path);
 void run_genie_m_cases(Bench& b);
 
 // Shared helpers.

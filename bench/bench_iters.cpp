@@ -515,6 +515,10 @@ void genie_m_case(Bench& b, const std::string& group, const Model& model, const 
 
 }  // namespace
 
+void save_random_model(const std::string& arch, int64_t R, const std::string& path) {
+  io::save_model(random_model(ModelSpec{arch, "random", 3, R, 1000}, 7, Device::CPU), path);
+}
+
 void run_genie_d_cases(Bench& b) {
   const Options& o = b.opt;
   const Device d = o.device;

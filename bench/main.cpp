@@ -29,7 +29,9 @@ void usage() {
       "  --json     also write the JSON document to FILE\n"
       "  --model    the Fashion-MNIST ResNet-20 teacher (default models/data/resnet20_fmnist.h5)\n"
       "  --precision  GPU convolutions and GEMMs (default fp32; the CPU computes fp32 only)\n"
-      "  --list     print the case groups and exit\n");
+      "  --list     print the case groups and exit\n"
+      "  --save-model ARCH R FILE  write a built-in architecture at R x R with random weights\n"
+      "             (the benchmark's) as a model file, and exit\n");
 }
 
 std::string default_model() {
@@ -75,7 +77,11 @@ int main(int argc, char** argv) {
         o.precision = parse_precision(value());
       else if (a == "--list")
         o.list = true;
-      else if (a == "-h" || a == "--help") {
+      else if (a == "--save-model") {
+        const std::string arch = value(), r = value(), path = value();
+        bench::save_random_model(arch, std::stoll(r), path);
+        return 0;
+      } else if (a == "-h" || a == "--help") {
         usage();
         return 0;
       } else {

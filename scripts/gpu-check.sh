@@ -23,6 +23,8 @@
 #   e2e         genie_run quantize --device cuda, demo's quick settings (GPU_CHECK_E2E_TIMEOUT,
 #   e2e_graph   120 s each), eagerly and with --graph; GPU_CHECK_E2E=0 skips both
 #   compare     bench/compare_pytorch.py on the benchmark's JSON (GPU_CHECK_COMPARE_TIMEOUT, 240 s)
+#   paper       opt-in (GPU_CHECK_PAPER=1): bench/paper_scale.py --arch resnet18 --device cuda
+#               --torch (GPU_CHECK_PAPER_TIMEOUT, 300 s)
 #   tests_rest  every other case, with whatever is left (GPU_CHECK_REST=0 skips it)
 # Environment: OUT (default ./gpu-check-out), GENIE_BUNDLE (default build-gpu-bundle),
 # GPU_CHECK_BUDGET (s, default 480: one device call of at most 600 s, with room for a rerun in a
@@ -249,6 +251,20 @@ if [ "${GPU_CHECK_BENCH:-1}" = 1 ] && [ -s "$OUT/bench.json" ] && python3 -c 'im
 fi
 export GPU_CHECK_COMPARE_RC=$compare_rc
 
+# 4d'. Opt-in (GPU_CHECK_PAPER=1, issue 20): the paper-settings projection of a whole run
+# (bench/paper_scale.py: genie_run twice per phase, PyTorch eager at its defaults and in FP32) for
+# GPU_CHECK_PAPER_ARCH (default resnet18) at GPU_CHECK_PAPER_PRECISION (default fp32), into
+# $OUT/paper/paper-scale.json (GPU_CHECK_PAPER_TIMEOUT, 300 s).
+paper_rc=skipped
+if [ "${GPU_CHECK_PAPER:-0}" = 1 ] && python3 -c 'import torch, torchvision' 2>/dev/null; then
+  step paper "${GPU_CHECK_PAPER_TIMEOUT:-300}" "$OUT/paper.log" 20 python3 bench/paper_scale.py \
+    --arch "${GPU_CHECK_PAPER_ARCH:-resnet18}" --device cuda \
+    --precision "${GPU_CHECK_PAPER_PRECISION:-fp32}" --torch --genie "$BUILD/engine/genie_run" \
+    --machine gpu-check --out "$OUT/paper"
+  paper_rc=$STEP_RC
+fi
+export GPU_CHECK_PAPER_RC=$paper_rc
+
 # 4e. With what is left, the rest of the suite (CPU cases: CI runs them too, but this machine's
 # processor and BLAS differ from CI's). Only when no doctest options were given.
 rest_rc=skipped
@@ -331,6 +347,13 @@ def e2e_run(rc_env, folder):
         except ValueError as e:
             res["parse_error"] = str(e)
     return res
+s["paper"] = {"exit_code": rc(os.environ.get("GPU_CHECK_PAPER_RC", "skipped"))}
+pj = read(os.path.join(out, "paper", "paper-scale.json"))
+if pj:
+    try:
+        s["paper"]["result"] = json.loads(pj)
+    except ValueError as e:
+        s["paper"]["parse_error"] = str(e)
 e2e = s["e2e"] = e2e_run("GPU_CHECK_E2E_RC", "e2e")
 e2g = s["e2e_graph"] = e2e_run("GPU_CHECK_E2E_GRAPH_RC", "e2e_graph")  # informational (--graph is opt-in)
 t, tg, r = s["tests"], s["tests_graph"], s["tests_rest"]

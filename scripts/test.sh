@@ -26,6 +26,14 @@ if grep -Eiq '^GENIE_MPI:BOOL=(ON|TRUE|YES|1)$' "$BUILD/CMakeCache.txt" && comma
 else
   echo "[test] genie built without MPI or no mpirun: the multi-process checks are skipped"
 fi
+# The paper-scale timing script (bench/paper_scale.py, issue 20) with tiny counts: genie_run twice
+# per phase on the bundled teacher, the projection checked for consistency (seconds).
+if command -v python3 >/dev/null; then
+  python3 bench/paper_scale.py --model models/data/resnet20_fmnist.h5 --tiny --check \
+    --genie "$BUILD/engine/genie_run" --out "$BUILD/paper-scale"
+else
+  echo "[test] python3 not found: bench/paper_scale.py not run"
+fi
 # The library as a consumer sees it: install into $BUILD/install, then configure, build and run
 # examples/embed against that installed package (a tiny W4A4 quantization of the bundled teacher).
 PREFIX="$(cd "$BUILD" && pwd)/install"

@@ -30,6 +30,7 @@ using namespace genie;
 namespace {
 struct Args {
   std::string model = "models/data/resnet20_fmnist.h5", calib = "real", out, device = "cpu";
+  Precision precision = Precision::FP32;  // --precision: GPU convolutions and GEMMs
   int wbits = 4, abits = 4, threads = 0;
   int64_t n = 256, iters = 2000, eval_limit = -1, batch = 32, distill_iters = 500;
   uint64_t seed = 0;
@@ -52,6 +53,8 @@ Args parse(int argc, char** argv) {
       a.out = val();
     else if (k == "--device")
       a.device = val();
+    else if (k == "--precision")
+      a.precision = parse_precision(val());
     else if (k == "--wbits")
       a.wbits = std::stoi(val());
     else if (k == "--abits")
@@ -109,6 +112,7 @@ Tensor calibration(const Args& a, const models::Model& m, const io::InputSpec& s
       dc.iters = a.distill_iters;
       dc.seed = a.seed;
       dc.device = m.device();
+      dc.precision = a.precision;
       const engine::DistillResult r = engine::distill(m, dc, [](const engine::DistillProgress& p) {
         if (p.iter == p.iters || p.iter % 100 == 0)
           std::fprintf(stderr, "%s\n", engine::format_distill_progress(p).c_str());
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
     ro.iters = a.iters;
     ro.batch = a.batch;
     ro.seed = a.seed;
+    ro.precision = a.precision;
     ro.log_every = std::max<int64_t>(1, a.iters / 4);
     quant::ReconCallbacks cb;
     cb.progress = [](const quant::ReconProgress& p) {
@@ -190,6 +195,7 @@ int main(int argc, char** argv) {
       out.set("reload_exact", top1r == top1);
     }
     out.set("model", a.model);
+    if (a.precision != Precision::FP32) out.set("precision", precision_name(a.precision));
     out.set("wbits", a.wbits);
     out.set("abits", a.abits);
     out.set("calib", a.calib);

@@ -4,7 +4,8 @@
 # whose result file exists, then prints the table (tools/genie_m_table.py).
 #   tools/genie_m_table.sh BUILD_DIR OUT_DIR [config …]   config = CALIB:WxAy[:fold]
 #   CALIB ∈ real | genie-d | noise; MODEL=path.h5 (default the bundled ResNet-20) for another
-#   Fashion-MNIST network (e.g. tests/data/dw_fmnist.h5), ITERS (default 2000) per unit.
+#   Fashion-MNIST network (e.g. tests/data/dw_fmnist.h5), ITERS (default 2000) per unit,
+#   GENIE_M_ARGS extra tools/genie_m flags (e.g. "--device cuda --precision tf32").
 set -euo pipefail
 build=$1; out=$2; shift 2
 mkdir -p "$out"
@@ -27,7 +28,7 @@ for c in "${configs[@]}"; do
   echo "[table] $name" >&2
   OMP_WAIT_POLICY=passive "$build/tools/genie_m" --model "$model" --eval-fp \
     --wbits "$w" --abits "$a" --calib "$src" --n 256 --iters "$iters" --threads 2 \
-    ${fold:+--fold-bn} --out "$out/$name.h5" > "$out/$name.json.tmp" 2> "$out/$name.log"
+    ${fold:+--fold-bn} ${GENIE_M_ARGS:-} --out "$out/$name.h5" > "$out/$name.json.tmp" 2> "$out/$name.log"
   mv "$out/$name.json.tmp" "$out/$name.json"
 done
 /usr/bin/python3 "$root/tools/genie_m_table.py" "$out"
