@@ -89,6 +89,7 @@ def time_genie(a, model, tmp):
         run_genie([a.genie, "distill", "--model", model, "--out", out, "--samples", str(a.batch),
                    "--batch", str(a.batch), "--distill-iters", str(n)] + common_flags(a))
         d_runs.append(report(out))
+    for n in a.m_iters:
         out = os.path.join(tmp, f"quantize-{n}")
         run_genie([a.genie, "quantize", "--model", model, "--out", out, "--calib", "noise",
                    "--samples", str(a.m_samples), "--recon-iters", str(n), "--recon-batch",
@@ -98,6 +99,7 @@ def time_genie(a, model, tmp):
     (n1, n2) = a.iters
     d = fit(d_runs[0]["distill"]["batches"][0]["time_s"], d_runs[1]["distill"]["batches"][0]["time_s"],
             n1, n2)
+    (n1, n2) = a.m_iters
     batches = math.ceil(PAPER["samples"] / a.batch)
     d["projected_s"] = batches * (d["fixed_s"] + d["per_iter_s"] * PAPER["distill_iters"])
     units = []
@@ -201,7 +203,8 @@ def table(doc):
     mins = lambda s: f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
     lines = [f"paper-scale projection: {doc['model']} on {doc['device']} "
              f"({doc['precision']}{', graph' if doc['graph'] else ''}), measured at "
-             f"{doc['iters'][0]} and {doc['iters'][1]} iterations",
+             f"{doc['iters'][0]} and {doc['iters'][1]} Genie-D iterations, "
+             f"{doc['m_iters'][0]} and {doc['m_iters'][1]} Genie-M steps",
              f"  genie  Genie-D {g['genie_d']['per_iter_s'] * 1e3:.2f} ms/iter -> "
              f"{mins(g['genie_d']['projected_s'])}; Genie-M {mins(g['genie_m']['projected_s'])} "
              f"(blocks {mins(g['genie_m']['blocks_projected_s'])}); total "
@@ -251,6 +254,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--iters", type=int, nargs=2, default=[20, 60],
                     help="the two iteration counts of every phase (default 20 60)")
+    ap.add_argument("--m-iters", type=int, nargs=2, default=None,
+                    help="Genie-M's two step counts, when other than --iters")
     ap.add_argument("--batch", type=int, default=PAPER["batch"], help="Genie-D batch (paper: 128)")
     ap.add_argument("--recon-batch", type=int, default=PAPER["recon_batch"])
     ap.add_argument("--m-samples", type=int, default=PAPER["samples"],
@@ -270,9 +275,11 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the runs' output folders")
     a = ap.parse_args()
     if a.tiny:
-        a.iters, a.batch, a.m_samples, a.recon_batch = [2, 4], 16, 32, 16
-    if a.iters[0] < 1 or a.iters[1] <= a.iters[0]:
-        ap.error("--iters expects n1 >= 1 and n2 > n1")
+        a.iters, a.m_iters, a.batch, a.m_samples, a.recon_batch = [2, 4], [2, 4], 16, 32, 16
+    a.m_iters = a.m_iters or a.iters
+    for name, v in (("--iters", a.iters), ("--m-iters", a.m_iters)):
+        if v[0] < 1 or v[1] <= v[0]:
+            ap.error(f"{name} expects n1 >= 1 and n2 > n1")
     if a.torch and not a.arch:
         ap.error("--torch needs --arch (a torchvision architecture)")
     if not os.access(a.genie, os.X_OK):
@@ -297,6 +304,7 @@ def main():
         doc = {"what": "paper-scale projection (bench/paper_scale.py)",
                "model": a.arch or os.path.basename(a.model), "device": a.device,
                "precision": a.precision, "graph": a.graph, "iters": a.iters,
+               "m_iters": a.m_iters,
                "paper": PAPER, "measured_batch": a.batch, "machine": a.machine or platform.node(),
                "threads": a.threads, "units_expected": len(json.loads(info.stdout)["units"]),
                "genie": g}
