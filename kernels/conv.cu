@@ -161,13 +161,14 @@ ConvPlan& plan_for(const ConvShape& cs) {
 
 // From cuDNN's ranking (fastest first when timed, heuristic order otherwise), the first algorithm
 // within the workspace limit whose math the precision allows (FP32: FMA math only; TF32, BF16:
-// tensor cores too), preferring deterministic ones so runs are reproducible.
+// tensor cores too, never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may compute FP32 data in
+// FP16), preferring deterministic ones so runs are reproducible.
 template <class Perf>
 int pick(const std::vector<Perf>& perf, int count, Precision prec) {
   auto ok = [&](const Perf& r) {
     return r.status == CUDNN_STATUS_SUCCESS && r.memory <= kMaxWorkspace &&
-           (prec != Precision::FP32 || r.mathType == CUDNN_FMA_MATH ||
-            r.mathType == CUDNN_DEFAULT_MATH);
+           (r.mathType == CUDNN_FMA_MATH || r.mathType == CUDNN_DEFAULT_MATH ||
+            (prec != Precision::FP32 && r.mathType == CUDNN_TENSOR_OP_MATH));
   };
   for (int i = 0; i < count; ++i)
     if (ok(perf[size_t(i)]) && perf[size_t(i)].determinism == CUDNN_DETERMINISTIC) return i;
